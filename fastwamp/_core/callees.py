@@ -1,0 +1,47 @@
+"""Selector for callee selection: compiled ``callees_c`` if available, else ``callees_py``."""
+
+import os
+
+from .callees_py import (
+    INVOKE_FIRST,
+    INVOKE_LAST,
+    INVOKE_LEAST_INFLIGHT,
+    INVOKE_P2C,
+    INVOKE_POLICIES,
+    INVOKE_RANDOM,
+    INVOKE_ROUNDROBIN,
+    INVOKE_SINGLE,
+)
+from .callees_py import Callee as CalleePy
+from .callees_py import CalleeGroup as CalleeGroupPy
+
+CalleeC = None
+CalleeGroupC = None
+if not os.environ.get("FASTWAMP_NO_EXTENSIONS"):
+    try:
+        from .callees_c import Callee as CalleeC
+        from .callees_c import CalleeGroup as CalleeGroupC
+    except ImportError:  # not built: fall back to pure Python
+        pass
+
+COMPILED = CalleeGroupC is not None
+Callee = CalleePy if CalleeC is None else CalleeC
+CalleeGroup = CalleeGroupPy if CalleeGroupC is None else CalleeGroupC
+
+__all__ = [
+    "COMPILED",
+    "INVOKE_FIRST",
+    "INVOKE_LAST",
+    "INVOKE_LEAST_INFLIGHT",
+    "INVOKE_P2C",
+    "INVOKE_POLICIES",
+    "INVOKE_RANDOM",
+    "INVOKE_ROUNDROBIN",
+    "INVOKE_SINGLE",
+    "Callee",
+    "CalleeC",
+    "CalleeGroup",
+    "CalleeGroupC",
+    "CalleeGroupPy",
+    "CalleePy",
+]

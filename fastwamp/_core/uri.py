@@ -1,0 +1,32 @@
+"""Selector for URI validation: compiled ``uri_c`` if available, else ``uri_py``."""
+
+import os
+
+from .uri_py import (
+    MATCH_EXACT,
+    MATCH_POLICIES,
+    MATCH_PREFIX,
+    MATCH_WILDCARD,
+)
+from .uri_py import validate_uri as validate_uri_py
+
+validate_uri_c = None
+if not os.environ.get("FASTWAMP_NO_EXTENSIONS"):
+    try:
+        from .uri_c import validate_uri as validate_uri_c
+    except ImportError:  # not built: fall back to pure Python
+        pass
+
+COMPILED = validate_uri_c is not None
+validate_uri = validate_uri_py if validate_uri_c is None else validate_uri_c
+
+__all__ = [
+    "COMPILED",
+    "MATCH_EXACT",
+    "MATCH_POLICIES",
+    "MATCH_PREFIX",
+    "MATCH_WILDCARD",
+    "validate_uri",
+    "validate_uri_c",
+    "validate_uri_py",
+]

@@ -1,0 +1,350 @@
+"""Router configuration: dataclasses, the embedded default, and TOML loading.
+
+The router core reads only these dataclasses; how they are filled (defaults,
+TOML file, command line) is this module's business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RealmConfig:
+    """One realm: its name and its policies."""
+
+    name: str
+    #: Let clients join without credentials (authmethod "anonymous").
+    allow_anonymous: bool = True
+    #: Check URIs with the strict rule ([0-9a-z_] components) instead of the loose one.
+    strict_uris: bool = False
+    #: Caller/publisher identity in INVOCATION/EVENT details: "always" (as Bondy and the
+    #: guide: every callee and subscriber sees who called or published), "on_request"
+    #: (the spec: only when disclose_me, disclose_caller or get_publisher asks for it),
+    #: "never" (such requests are refused with wamp.error.option_disallowed.disclose_me).
+    disclosure: str = "always"
+    #: Keep the last event published with retain=true per topic (PUBLISH.Options.retain).
+    event_retention: bool = True
+    #: INVOCATION.Details.trustlevel given to calls, by caller authrole ("*" = any role).
+    trustlevels: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ListenerConfig:
+    """One listening socket."""
+
+    #: "websocket" or "rawsocket".
+    type: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: WebSocket only: the HTTP path clients connect to.
+    path: str = "/ws"
+    serializers: list[str] = field(default_factory=lambda: ["json", "msgpack", "cbor"])
+    #: Largest message accepted from, and sent to, a client (bytes).
+    max_message_size: int = 16 * 1024 * 1024
+    #: WebSocket only: negotiate permessage-deflate (off: it costs ~10 us per small message).
+    compression: bool = False
+
+
+@dataclass
+class Config:
+    """The whole router configuration."""
+
+    realms: list[RealmConfig] = field(default_factory=lambda: [RealmConfig("realm1")])
+    listeners: list[ListenerConfig] = field(
+        default_factory=lambda: [
+            ListenerConfig("websocket", port=8080, path="/ws"),
+            ListenerConfig("rawsocket", port=8081),
+        ]
+    )
+    log_level: str = "info"
+    #: Timeout applied to calls that set none (ms, 0 = none).
+    call_timeout_default_ms: int = 0
+    #: Upper bound on any call timeout (ms, 0 = unlimited).
+    call_timeout_max_ms: int = 0
+    #: Check that client request ids increase by one, as the spec says.
+    strict_request_ids: bool = False
+
+
+def default_config() -> Config:
+    """The embedded default: realm ``realm1`` open to anonymous clients,
+    WebSocket on ws://127.0.0.1:8080/ws and RawSocket on tcp://127.0.0.1:8081."""
+    return Config()
+
+
+# ---------------------------------------------------------------------------
+# Validation and TOML loading.
+
+#: Accepted values of ``log_level`` (and of the ``--log-level`` option).
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+#: Accepted values of ``ListenerConfig.type``.
+LISTENER_TYPES = ("websocket", "rawsocket")
+#: Accepted entries of ``ListenerConfig.serializers``.
+SERIALIZER_NAMES = ("json", "msgpack", "cbor")
+#: Smallest ``max_message_size``: the smallest limit a RawSocket handshake can announce.
+MIN_MESSAGE_SIZE = 2**9
+#: Largest RawSocket message: a frame header carries a length of at most 2**24.
+RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
+#: Accepted values of ``RealmConfig.disclosure``.
+DISCLOSURE_MODES = ("always", "on_request", "never")
+#: Listener keys that mean nothing to a RawSocket listener.
+_WEBSOCKET_ONLY_KEYS = ("path", "compression")
+#: Loose WAMP URI rule (realm names are URIs): non-empty components, no spaces or '#'.
+_URI_RE = re.compile(r"[^\s.#]+(\.[^\s.#]+)*")
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong.
+
+    ``key`` names the offending key in TOML terms (``listeners[0].port``); ``str()``
+    gives ``"<key>: <problem>"``.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem)
+        self.key = key
+        self.problem = problem
+
+
+def _describe(value: object) -> str:
+    """Name a TOML value's type for error messages, with the value when short."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return f"the float {value}"
+    if isinstance(value, str):
+        return f"the string {value!r}" if len(value) <= 40 else "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"an array of {_type_name(typing.get_args(tp)[0])}s"
+    if origin is dict:
+        return f"a table of {_type_name(typing.get_args(tp)[1])}s"
+    return {bool: "boolean", int: "integer", float: "number", str: "string"}.get(tp, str(tp))
+
+
+def _check_type(key: str, value: Any, tp: Any) -> Any:
+    """Return ``value`` if it has TOML type ``tp`` (a field annotation), else raise."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(key, f"must be {_type_name(tp)}, got {_describe(value)}")
+        return [_check_type(f"{key}[{i}]", item, item_tp) for i, item in enumerate(value)]
+    if origin is dict:
+        key_tp, value_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be {_type_name(tp)}, got {_describe(value)}")
+        return {
+            _check_type(key, k, key_tp): _check_type(f"{key}.{k}", v, value_tp)
+            for k, v in value.items()
+        }
+    ok: bool
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:  # pragma: no cover - only the types above are used in the dataclasses
+        ok = isinstance(value, tp)
+    if not ok:
+        raise ConfigError(key, f"must be a {_type_name(tp)}, got {_describe(value)}")
+    return value
+
+
+def _from_table(cls: type, table: dict[str, Any], prefix: str, skip: tuple[str, ...] = ()) -> Any:
+    """Build dataclass ``cls`` from a TOML table, checking key names and value types."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    for name in table:
+        if name not in fields and name not in skip:
+            close = difflib.get_close_matches(name, list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{prefix}{name}", f"unknown key (known: {', '.join(fields)}){hint}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name in table:
+            kwargs[name] = _check_type(f"{prefix}{name}", table[name], hints[name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{prefix}{name}", "required key is missing")
+    return cls(**kwargs)
+
+
+def _tables(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    value = data[name]
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise ConfigError(
+            name, f"must be an array of tables ([[{name}]] sections), got {_describe(value)}"
+        )
+    return value
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build and validate a :class:`Config` from parsed TOML (or any such ``dict``).
+
+    Raises:
+        ConfigError: a key is unknown, missing, of the wrong type or has a bad value.
+    """
+    config: Config = _from_table(Config, data, "", skip=("realms", "listeners"))
+    if "realms" in data:
+        config.realms = [
+            _from_table(RealmConfig, table, f"realms[{i}].")
+            for i, table in enumerate(_tables(data, "realms"))
+        ]
+    if "listeners" in data:
+        tables = _tables(data, "listeners")
+        config.listeners = [
+            _from_table(ListenerConfig, table, f"listeners[{i}].") for i, table in enumerate(tables)
+        ]
+        for i, table in enumerate(tables):
+            if table.get("type") == "rawsocket":
+                for name in _WEBSOCKET_ONLY_KEYS:
+                    if name in table:
+                        raise ConfigError(
+                            f"listeners[{i}].{name}", "applies to websocket listeners only"
+                        )
+    config.log_level = config.log_level.lower()
+    validate_config(config)
+    return config
+
+
+def validate_config(config: Config) -> None:
+    """Check the values of a :class:`Config` (types are assumed right).
+
+    Raises:
+        ConfigError: naming the first bad key.
+    """
+    if config.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(
+            "log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {config.log_level!r}"
+        )
+    for name in ("call_timeout_default_ms", "call_timeout_max_ms"):
+        if getattr(config, name) < 0:
+            raise ConfigError(name, "must be >= 0 (0 means none)")
+    if 0 < config.call_timeout_max_ms < config.call_timeout_default_ms:
+        raise ConfigError(
+            "call_timeout_default_ms",
+            f"is larger than call_timeout_max_ms ({config.call_timeout_max_ms})",
+        )
+
+    if not config.realms:
+        raise ConfigError("realms", "at least one realm is required")
+    seen_realms: set[str] = set()
+    for i, realm in enumerate(config.realms):
+        key = f"realms[{i}]"
+        if not _URI_RE.fullmatch(realm.name):
+            raise ConfigError(f"{key}.name", f"{realm.name!r} is not a valid realm URI")
+        if realm.name in seen_realms:
+            raise ConfigError(f"{key}.name", f"duplicate realm {realm.name!r}")
+        seen_realms.add(realm.name)
+        if realm.disclosure not in DISCLOSURE_MODES:
+            raise ConfigError(
+                f"{key}.disclosure",
+                f"must be one of {', '.join(DISCLOSURE_MODES)}, got {realm.disclosure!r}",
+            )
+        for role, level in realm.trustlevels.items():
+            if not role:
+                raise ConfigError(f"{key}.trustlevels", "an authrole must not be empty")
+            if level < 0:
+                raise ConfigError(f"{key}.trustlevels.{role}", "must be >= 0")
+
+    if not config.listeners:
+        raise ConfigError("listeners", "at least one listener is required")
+    seen_addresses: dict[tuple[str, int], int] = {}
+    for i, lst in enumerate(config.listeners):
+        key = f"listeners[{i}]"
+        if lst.type not in LISTENER_TYPES:
+            raise ConfigError(
+                f"{key}.type", f"must be one of {', '.join(LISTENER_TYPES)}, got {lst.type!r}"
+            )
+        if not lst.host:
+            raise ConfigError(f"{key}.host", "must not be empty")
+        if not 0 <= lst.port <= 65535:
+            raise ConfigError(f"{key}.port", f"must be between 0 and 65535, got {lst.port}")
+        if lst.port:
+            address = (lst.host, lst.port)
+            if address in seen_addresses:
+                raise ConfigError(
+                    f"{key}.port",
+                    f"{lst.host}:{lst.port} is already used by listeners[{seen_addresses[address]}]",
+                )
+            seen_addresses[address] = i
+        if lst.type == "websocket" and not lst.path.startswith("/"):
+            raise ConfigError(f"{key}.path", f"must start with '/', got {lst.path!r}")
+        if not lst.serializers:
+            raise ConfigError(f"{key}.serializers", "at least one serializer is required")
+        for j, name in enumerate(lst.serializers):
+            if name not in SERIALIZER_NAMES:
+                raise ConfigError(
+                    f"{key}.serializers[{j}]",
+                    f"unknown serializer {name!r} (known: {', '.join(SERIALIZER_NAMES)})",
+                )
+            if name in lst.serializers[:j]:
+                raise ConfigError(f"{key}.serializers[{j}]", f"duplicate serializer {name!r}")
+        max_size = RAWSOCKET_MAX_MESSAGE_SIZE if lst.type == "rawsocket" else 2**31
+        if not MIN_MESSAGE_SIZE <= lst.max_message_size <= max_size:
+            raise ConfigError(
+                f"{key}.max_message_size",
+                f"must be between {MIN_MESSAGE_SIZE} and {max_size} for a {lst.type} "
+                f"listener, got {lst.max_message_size}",
+            )
+
+
+def _load_toml(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
+def config_from_toml(text: str, source: str = "<config>") -> Config:
+    """Parse and validate TOML text; ``source`` names it in syntax errors."""
+    try:
+        data = _load_toml(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(source, f"invalid TOML: {exc}") from exc
+    return config_from_dict(data)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, parse and validate a TOML configuration file.
+
+    Raises:
+        ConfigError: the file cannot be read or parsed, or a key is wrong.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read the file: {exc}") from exc
+    return config_from_toml(text, str(path))
+
+
+def default_config_toml() -> str:
+    """The commented example configuration (``fastwamp --print-default-config``).
+
+    Loading it gives :func:`default_config`.
+    """
+    from importlib import resources
+
+    return resources.files("fastwamp").joinpath("default.toml").read_text(encoding="utf-8")

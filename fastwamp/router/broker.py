@@ -1,0 +1,322 @@
+"""The broker: subscriptions and the delivery of every publication.
+
+Topic matching runs in the compiled core (:class:`fastwamp._core.trie.UriTrie`);
+options (exclusion, black/white lists, disclosure) are applied here.  One
+EVENT list is built per matching subscription and shared by all of its
+receivers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .._core.trie import UriTrie
+from .._core.uri import MATCH_EXACT, MATCH_POLICIES, MATCH_PREFIX, validate_uri
+from ..wamp import messages as m
+from ..wamp import uris
+from .dealer import utcnow_iso
+from .ids import IdPool, random_id
+
+if TYPE_CHECKING:
+    from .realm import Realm
+    from .session import RouterSession
+
+log = logging.getLogger("fastwamp.broker")
+
+_LIST_FILTERS = (
+    ("eligible", "exclude", "id", int),
+    ("eligible_authid", "exclude_authid", "authid", str),
+    ("eligible_authrole", "exclude_authrole", "authrole", str),
+)
+
+
+class Subscription:
+    """A topic URI with a match policy, and the sessions subscribed to it."""
+
+    __slots__ = ("id", "uri", "match", "match_name", "subscribers", "created", "want_publisher")
+
+    def __init__(self, sub_id: int, uri: str, match: int, match_name: str) -> None:
+        self.id = sub_id
+        self.uri = uri
+        self.match = match
+        self.match_name = match_name
+        #: session id -> session, in subscription order
+        self.subscribers: dict[int, RouterSession] = {}
+        self.created = utcnow_iso()
+        #: ids of subscribers that asked for publisher disclosure (SUBSCRIBE get_publisher)
+        self.want_publisher: set[int] = set()
+
+    def details(self) -> dict[str, Any]:
+        """SubscriptionDetails as the meta API describes it."""
+        return {"id": self.id, "created": self.created, "uri": self.uri, "match": self.match_name}
+
+
+def pattern_matches(uri: str, match: int, topic: str) -> bool:
+    """Whether the subscription pattern (``uri``, ``match``) matches ``topic``."""
+    if match == MATCH_EXACT:
+        return uri == topic
+    if match == MATCH_PREFIX:
+        return topic.startswith(uri)
+    parts, pattern = topic.split("."), uri.split(".")
+    return len(parts) == len(pattern) and all(
+        not want or want == got for want, got in zip(pattern, parts)
+    )
+
+
+class RetainedEvent:
+    """The last retained publication on a topic."""
+
+    __slots__ = ("topic", "publication", "payload", "receiver_filter", "publisher_details")
+
+    def __init__(self, topic: str, publication: int, payload: list,
+                 receiver_filter: _Filter | None, publisher_details: dict | None) -> None:
+        self.topic = topic
+        self.publication = publication
+        self.payload = payload
+        self.receiver_filter = receiver_filter
+        self.publisher_details = publisher_details
+
+
+class _Filter:
+    """The receiver constraints of one PUBLISH (black/white lists, exclude_me)."""
+
+    __slots__ = ("checks", "publisher_id")
+
+    def __init__(self, checks: list, publisher_id: int) -> None:
+        self.checks = checks
+        self.publisher_id = publisher_id
+
+    def admits(self, session: RouterSession) -> bool:
+        if session.id == self.publisher_id:
+            return False
+        for attr, eligible, excluded in self.checks:
+            value = getattr(session, attr)
+            if eligible is not None and value not in eligible:
+                return False
+            if excluded is not None and value in excluded:
+                return False
+        return True
+
+
+class Broker:
+    """Routes publications of one realm."""
+
+    def __init__(self, realm: Realm) -> None:
+        self.realm = realm
+        self.trie = UriTrie()
+        self.subscriptions: dict[int, Subscription] = {}
+        self._ids = IdPool()
+        config = realm.config
+        self._strict = config.strict_uris
+        #: "always", "on_request" or "never" (RealmConfig.disclosure)
+        self._disclosure = config.disclosure
+        self._retention = config.event_retention
+        #: topic -> the last event published on it with retain=true
+        self.retained: dict[str, RetainedEvent] = {}
+
+    @staticmethod
+    def features() -> dict[str, bool]:
+        """Broker features announced in WELCOME (only what is implemented and tested)."""
+        return {
+            "pattern_based_subscription": True,
+            "publisher_exclusion": True,
+            "subscriber_blackwhite_listing": True,
+            "publisher_identification": True,
+            "session_meta_api": True,
+            "subscription_meta_api": True,
+            "event_retention": True,
+        }
+
+    # -- subscriptions -------------------------------------------------------------
+
+    def subscribe(self, session: RouterSession, msg: list) -> None:
+        request, options, uri = msg[1], msg[2], msg[3]
+        match_name = options.get("match")
+        if type(match_name) is not str:  # absent, or a value we cannot read: ignored
+            match_name = "exact"
+        match = MATCH_POLICIES.get(match_name)
+        if match is None:
+            session.send_error(m.SUBSCRIBE, request, uris.INVALID_ARGUMENT,
+                               [f"unknown match policy {match_name!r}"])
+            return
+        if not validate_uri(uri, match, self._strict):
+            session.send_error(m.SUBSCRIBE, request, uris.INVALID_URI,
+                               [f"invalid topic URI {uri!r} for match policy {match_name!r}"])
+            return
+        sub = self.trie.get(uri, match)
+        created = sub is None
+        if sub is None:
+            sub = Subscription(self._ids.take(), uri, match, match_name)
+            self.trie.add(uri, match, sub)
+            self.subscriptions[sub.id] = sub
+        elif session.id in sub.subscribers:
+            self._note_publisher_wish(session, sub, options)
+            session.send([m.SUBSCRIBED, request, sub.id])
+            if options.get("get_retained") is True:
+                self._send_retained(session, sub)
+            return
+        sub.subscribers[session.id] = session
+        session.subscriptions.add(sub.id)
+        self._note_publisher_wish(session, sub, options)
+        session.send([m.SUBSCRIBED, request, sub.id])
+        if options.get("get_retained") is True:
+            self._send_retained(session, sub)
+        meta = self.realm.meta
+        if meta is not None:
+            if created:
+                meta.subscription_created(session, sub)
+            meta.subscription_added(session, sub)
+
+    def _note_publisher_wish(self, session: RouterSession, sub: Subscription,
+                             options: dict[str, Any]) -> None:
+        """The guide's subscriber-side disclosure request (``get_publisher``)."""
+        if options.get("get_publisher") is True and self._disclosure == "on_request":
+            sub.want_publisher.add(session.id)
+        else:
+            sub.want_publisher.discard(session.id)
+
+    def _send_retained(self, session: RouterSession, sub: Subscription) -> None:
+        """Send the retained events ``sub`` matches, marked ``retained``, right after SUBSCRIBED."""
+        if sub.match == MATCH_EXACT:
+            event = self.retained.get(sub.uri)
+            candidates = [event] if event is not None else []
+        else:
+            candidates = [e for topic, e in self.retained.items()
+                          if pattern_matches(sub.uri, sub.match, topic)]
+        for event in candidates:
+            if event.receiver_filter is not None and not event.receiver_filter.admits(session):
+                continue
+            details: dict[str, Any] = dict(event.publisher_details or {})
+            details["retained"] = True
+            if sub.match != MATCH_EXACT:
+                details["topic"] = event.topic
+            session.send([m.EVENT, sub.id, event.publication, details, *event.payload])
+
+    def unsubscribe(self, session: RouterSession, msg: list) -> None:
+        request, sub_id = msg[1], msg[2]
+        sub = self.subscriptions.get(sub_id)
+        if sub is None or session.id not in sub.subscribers:
+            session.send_error(m.UNSUBSCRIBE, request, uris.NO_SUCH_SUBSCRIPTION,
+                               [f"no subscription {sub_id} held by this session"])
+            return
+        self._remove_subscriber(sub, session)
+        session.send([m.UNSUBSCRIBED, request])
+
+    def _remove_subscriber(self, sub: Subscription, session: RouterSession) -> None:
+        del sub.subscribers[session.id]
+        sub.want_publisher.discard(session.id)
+        session.subscriptions.discard(sub.id)
+        deleted = not sub.subscribers
+        if deleted:
+            self.trie.remove(sub.uri, sub.match)
+            del self.subscriptions[sub.id]
+            self._ids.release(sub.id)
+        meta = self.realm.meta
+        if meta is not None:
+            meta.subscription_removed(session, sub, deleted)
+
+    def detach(self, session: RouterSession) -> None:
+        """Remove every subscription of a session that left."""
+        for sub_id in list(session.subscriptions):
+            sub = self.subscriptions.get(sub_id)
+            if sub is not None:
+                self._remove_subscriber(sub, session)
+
+    # -- publications ----------------------------------------------------------------
+
+    def publish(self, publisher: RouterSession, msg: list) -> None:
+        request, options, topic = msg[1], msg[2], msg[3]
+        acknowledge = options.get("acknowledge") is True
+        if not validate_uri(topic, MATCH_EXACT, self._strict):
+            if acknowledge:
+                publisher.send_error(m.PUBLISH, request, uris.INVALID_URI,
+                                     [f"invalid topic URI {topic!r}"])
+            return
+        if topic == "wamp" or topic.startswith("wamp."):
+            if acknowledge:
+                publisher.send_error(m.PUBLISH, request, uris.NOT_AUTHORIZED,
+                                     [f"the URI namespace 'wamp.' is reserved: cannot publish "
+                                      f"to {topic!r}"])
+            return
+        disclose = self._disclosure == "always" or options.get("disclose_me") is True
+        if disclose and self._disclosure == "never":
+            if acknowledge:
+                publisher.send_error(m.PUBLISH, request, uris.OPTION_DISALLOWED_DISCLOSE_ME,
+                                     ["publisher disclosure is disabled on this realm"])
+            return
+        try:
+            receiver_filter = self._make_filter(publisher, options)
+        except ValueError as exc:
+            if acknowledge:
+                publisher.send_error(m.PUBLISH, request, uris.INVALID_ARGUMENT, [str(exc)])
+            return
+        publication = random_id()
+        if acknowledge:
+            publisher.send([m.PUBLISHED, request, publication])
+        publisher_details: dict[str, Any] | None = None
+        if disclose or self._disclosure == "on_request":
+            publisher_details = {
+                "publisher": publisher.id,
+                "publisher_authid": publisher.authid,
+                "publisher_authrole": publisher.authrole,
+            }
+        payload = msg[4:]
+        if options.get("retain") is True and self._retention:
+            self.retained[topic] = RetainedEvent(topic, publication, payload, receiver_filter,
+                                                 publisher_details if disclose else None)
+        self.deliver(topic, publication, payload, receiver_filter, publisher_details, disclose)
+
+    def deliver(self, topic: str, publication: int, payload: list,
+                receiver_filter: _Filter | None, publisher: dict[str, Any] | None = None,
+                disclose: bool = False) -> int:
+        """Send one publication to every eligible subscriber; return how many EVENTs were sent.
+
+        ``publisher`` (the publisher_* details) goes to every receiver when ``disclose``,
+        else only to subscribers that asked for it with ``get_publisher``.
+        """
+        sent = 0
+        for sub in self.trie.match_all(topic):
+            details: dict[str, Any] = {}
+            if disclose and publisher is not None:
+                details.update(publisher)
+            if sub.match != MATCH_EXACT:
+                details["topic"] = topic
+            event = [m.EVENT, sub.id, publication, details, *payload]
+            disclosed = None
+            if not disclose and publisher is not None and sub.want_publisher:
+                disclosed = [m.EVENT, sub.id, publication, {**details, **publisher}, *payload]
+            admits = receiver_filter.admits if receiver_filter is not None else None
+            if admits is None and disclosed is None:
+                for session in sub.subscribers.values():
+                    session.send(event)
+                sent += len(sub.subscribers)
+                continue
+            want = sub.want_publisher
+            for session in sub.subscribers.values():
+                if admits is None or admits(session):
+                    session.send(disclosed if disclosed is not None and session.id in want
+                                 else event)
+                    sent += 1
+        return sent
+
+    @staticmethod
+    def _make_filter(publisher: RouterSession, options: dict[str, Any]) -> _Filter | None:
+        exclude_me = options.get("exclude_me", True) is not False
+        checks = []
+        for eligible_key, exclude_key, attr, item_type in _LIST_FILTERS:
+            eligible = options.get(eligible_key)
+            excluded = options.get(exclude_key)
+            if eligible is None and excluded is None:
+                continue
+            for key, value in ((eligible_key, eligible), (exclude_key, excluded)):
+                if value is not None and (
+                    type(value) is not list or any(type(v) is not item_type for v in value)
+                ):
+                    raise ValueError(f"PUBLISH.Options.{key} must be a list of {item_type.__name__}")
+            checks.append((attr,
+                           frozenset(eligible) if eligible is not None else None,
+                           frozenset(excluded) if excluded is not None else None))
+        if not checks and not exclude_me:
+            return None
+        return _Filter(checks, publisher.id if exclude_me else 0)

@@ -1,0 +1,468 @@
+"""The dealer: registrations, callee selection and the life of every call.
+
+URI matching and callee selection run in the compiled core
+(:mod:`fastwamp._core`); this module holds the policy around them: options,
+disclosure, timeouts, cancellation, progressive results and invocations,
+re-routing, and clean-up when a caller or callee leaves.
+
+Invariant: every CALL gets exactly one final answer (RESULT or ERROR), and an
+invocation is in ``caller.calls`` and ``callee.invocations`` exactly while it
+is open.  A late YIELD/ERROR for a closed invocation is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .._core.callees import (
+    INVOKE_POLICIES,
+    INVOKE_SINGLE,
+    Callee,
+    CalleeGroup,
+)
+from .._core.trie import UriTrie
+from .._core.uri import MATCH_EXACT, MATCH_POLICIES, validate_uri
+from ..wamp import messages as m
+from ..wamp import uris
+from ..wamp.messages import ProtocolViolation
+from .ids import MAX_ID, IdPool
+
+if TYPE_CHECKING:
+    from .realm import Realm
+    from .session import RouterSession
+
+log = logging.getLogger("fastwamp.dealer")
+
+CANCEL_MODES = ("skip", "kill", "killnowait")
+
+# Per-callee flags of a registration.
+DISCLOSE_CALLER = 1
+FORWARD_TIMEOUT = 2
+
+
+def utcnow_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Registration:
+    """A procedure URI with a match policy, and the callees attached to it."""
+
+    __slots__ = ("id", "uri", "match", "match_name", "policy", "policy_name", "group", "flags", "created")
+
+    def __init__(self, reg_id: int, uri: str, match: int, match_name: str,
+                 policy: int, policy_name: str) -> None:
+        self.id = reg_id
+        self.uri = uri
+        self.match = match
+        self.match_name = match_name
+        self.policy = policy
+        self.policy_name = policy_name
+        self.group = CalleeGroup(policy)
+        #: callee session id -> DISCLOSE_CALLER | FORWARD_TIMEOUT bits
+        self.flags: dict[int, int] = {}
+        self.created = utcnow_iso()
+
+    def details(self) -> dict[str, Any]:
+        """RegistrationDetails as the meta API describes it."""
+        return {"id": self.id, "created": self.created, "uri": self.uri,
+                "match": self.match_name, "invoke": self.policy_name}
+
+
+class Invocation:
+    """One call in flight: the CALL on the caller's side, the INVOCATION on the callee's."""
+
+    __slots__ = (
+        "id", "caller", "call_request", "callee", "callee_ref", "registration", "procedure",
+        "payload", "disclose", "receive_progress", "timeout_ms", "timer", "excluded",
+        "interrupted", "streaming_in",
+    )
+
+    def __init__(self, caller: RouterSession, call_request: int, procedure: str,
+                 registration: Registration, payload: list) -> None:
+        self.id = 0
+        self.caller = caller
+        self.call_request = call_request
+        self.callee: RouterSession | None = None
+        self.callee_ref: Callee | None = None
+        self.registration = registration
+        self.procedure = procedure
+        self.payload = payload  # [Arguments, ArgumentsKw] tail of the CALL, may be empty
+        self.disclose = False
+        self.receive_progress = False
+        self.timeout_ms = 0
+        self.timer: Any = None
+        self.excluded: set | None = None  # callees that answered wamp.error.unavailable
+        self.interrupted = False  # INTERRUPT(kill) sent, waiting for the callee's answer
+        self.streaming_in = False  # progressive call invocation: more CALL chunks to come
+
+
+class Dealer:
+    """Routes calls of one realm."""
+
+    def __init__(self, realm: Realm) -> None:
+        self.realm = realm
+        self.trie = UriTrie()
+        self.registrations: dict[int, Registration] = {}
+        self._ids = IdPool()
+        config = realm.config
+        self._strict = config.strict_uris
+        #: "always", "on_request" or "never" (RealmConfig.disclosure)
+        self._disclosure = config.disclosure
+        self._trustlevels = config.trustlevels
+        router_config = realm.router.config
+        self._default_timeout_ms = router_config.call_timeout_default_ms
+        self._max_timeout_ms = router_config.call_timeout_max_ms
+
+    @staticmethod
+    def features() -> dict[str, bool]:
+        """Dealer features announced in WELCOME (only what is implemented and tested)."""
+        return {
+            "shared_registration": True,
+            "pattern_based_registration": True,
+            "caller_identification": True,
+            "call_trustlevels": True,
+            "call_timeout": True,
+            "call_canceling": True,
+            "progressive_call_results": True,
+            "progressive_call_invocations": True,
+            "call_reroute": True,
+            "registration_meta_api": True,
+            "session_meta_api": True,
+            "testament_meta_api": True,
+        }
+
+    # -- registrations ---------------------------------------------------------
+
+    def register(self, session: RouterSession, msg: list) -> None:
+        request, options, uri = msg[1], msg[2], msg[3]
+        match_name = options.get("match")
+        if type(match_name) is not str:  # absent, or a value we cannot read: ignored
+            match_name = "exact"
+        match = MATCH_POLICIES.get(match_name)
+        if match is None:
+            session.send_error(m.REGISTER, request, uris.INVALID_ARGUMENT,
+                               [f"unknown match policy {match_name!r}"])
+            return
+        if not validate_uri(uri, match, self._strict):
+            session.send_error(m.REGISTER, request, uris.INVALID_URI,
+                               [f"invalid procedure URI {uri!r} for match policy {match_name!r}"])
+            return
+        if (uri == "wamp" or uri.startswith("wamp.")) and not session.is_service:
+            session.send_error(m.REGISTER, request, uris.NOT_AUTHORIZED,
+                               [f"the URI namespace 'wamp.' is reserved: cannot register {uri!r}"])
+            return
+        policy_name = options.get("invoke")
+        if type(policy_name) is not str:
+            policy_name = "single"
+        policy = INVOKE_POLICIES.get(policy_name)
+        if policy is None:
+            session.send_error(m.REGISTER, request, uris.INVALID_ARGUMENT,
+                               [f"unknown invocation policy {policy_name!r}"])
+            return
+        flags = 0
+        if options.get("disclose_caller") is True:
+            if self._disclosure == "never" and not session.is_service:
+                session.send_error(m.REGISTER, request, uris.OPTION_DISALLOWED_DISCLOSE_ME,
+                                   ["caller disclosure is disabled on this realm"])
+                return
+            flags |= DISCLOSE_CALLER
+        if options.get("forward_timeout") is True:
+            flags |= FORWARD_TIMEOUT
+        callee = session.callee
+        if callee is None:
+            callee = session.callee = Callee(session)
+        reg = self.trie.get(uri, match)
+        created = reg is None
+        if reg is not None:
+            if policy == INVOKE_SINGLE or reg.policy != policy:
+                why = (f"procedure {uri!r} is already registered" if reg.policy == INVOKE_SINGLE
+                       else f"procedure {uri!r} is registered with invocation policy "
+                            f"{reg.policy_name!r}, not {policy_name!r}")
+                session.send_error(m.REGISTER, request, uris.PROCEDURE_ALREADY_EXISTS, [why])
+                return
+            if callee in reg.group:
+                session.send_error(m.REGISTER, request, uris.PROCEDURE_ALREADY_EXISTS,
+                                   [f"this session already registered {uri!r}"])
+                return
+        else:
+            reg = Registration(self._ids.take(), uri, match, match_name, policy, policy_name)
+            self.trie.add(uri, match, reg)
+            self.registrations[reg.id] = reg
+        reg.group.add(callee)
+        if flags:
+            reg.flags[session.id] = flags
+        session.registrations.add(reg.id)
+        session.send([m.REGISTERED, request, reg.id])
+        meta = self.realm.meta
+        if meta is not None:
+            if created:
+                meta.registration_created(session, reg)
+            meta.registration_added(session, reg)
+
+    def unregister(self, session: RouterSession, msg: list) -> None:
+        request, reg_id = msg[1], msg[2]
+        reg = self.registrations.get(reg_id)
+        if reg is None or reg_id not in session.registrations:
+            session.send_error(m.UNREGISTER, request, uris.NO_SUCH_REGISTRATION,
+                               [f"no registration {reg_id} held by this session"])
+            return
+        self._remove_callee(reg, session)
+        session.send([m.UNREGISTERED, request])
+
+    def _remove_callee(self, reg: Registration, session: RouterSession) -> None:
+        reg.group.remove(session.callee)
+        reg.flags.pop(session.id, None)
+        session.registrations.discard(reg.id)
+        deleted = not len(reg.group)
+        if deleted:
+            self.trie.remove(reg.uri, reg.match)
+            del self.registrations[reg.id]
+            self._ids.release(reg.id)
+        meta = self.realm.meta
+        if meta is not None:
+            meta.registration_removed(session, reg, deleted)
+
+    # -- calls ---------------------------------------------------------------
+
+    def call(self, caller: RouterSession, msg: list) -> None:
+        request, options, uri = msg[1], msg[2], msg[3]
+        open_call = caller.calls.get(request)
+        if open_call is not None:
+            self._call_continuation(caller, open_call, msg)
+            return
+        streaming = options.get("progress") is True
+        if streaming and not caller.has_feature("caller", "progressive_call_invocations"):
+            raise ProtocolViolation(
+                "CALL.Options.progress used without announcing progressive_call_invocations")
+        if not validate_uri(uri, MATCH_EXACT, self._strict):
+            caller.send_error(m.CALL, request, uris.INVALID_URI,
+                              [f"invalid procedure URI {uri!r}"])
+            return
+        reg = self.trie.match_best(uri)
+        if reg is None:
+            caller.send_error(m.CALL, request, uris.NO_SUCH_PROCEDURE,
+                              [f"no callee registered for procedure {uri!r}"])
+            return
+        callee_ref = reg.group.select(None)
+        if callee_ref is None:  # pragma: no cover - empty registrations are deleted
+            caller.send_error(m.CALL, request, uris.NO_SUCH_PROCEDURE,
+                              [f"no callee registered for procedure {uri!r}"])
+            return
+        inv = Invocation(caller, request, uri, reg, msg[4:])
+        disclosure = self._disclosure
+        if disclosure == "always":
+            inv.disclose = True
+        elif options.get("disclose_me") is True:
+            if disclosure == "never":
+                caller.send_error(m.CALL, request, uris.OPTION_DISALLOWED_DISCLOSE_ME,
+                                  ["caller disclosure is disabled on this realm"])
+                return
+            inv.disclose = True
+        inv.receive_progress = options.get("receive_progress") is True
+        if streaming:
+            callee = callee_ref.session
+            if not (callee.has_feature("callee", "progressive_call_invocations")
+                    and callee.has_feature("callee", "call_canceling")):
+                caller.send_error(m.CALL, request, uris.FEATURE_NOT_SUPPORTED,
+                                  [f"the callee of {uri!r} does not support progressive call "
+                                   "invocations"])
+                return
+            inv.streaming_in = True
+        timeout = options.get("timeout")
+        if type(timeout) is not int:  # absent, or a value we cannot read: ignored
+            timeout = 0
+        elif timeout < 0:
+            caller.send_error(m.CALL, request, uris.INVALID_ARGUMENT,
+                              ["CALL.Options.timeout must be a non-negative integer (ms)"])
+            return
+        if not timeout:
+            timeout = self._default_timeout_ms
+        if self._max_timeout_ms and (not timeout or timeout > self._max_timeout_ms):
+            timeout = self._max_timeout_ms
+        inv.timeout_ms = timeout
+        caller.calls[request] = inv
+        self._invoke(inv, callee_ref)
+
+    def _call_continuation(self, caller: RouterSession, inv: Invocation, msg: list) -> None:
+        """A CALL reusing the request id of an open call: a progressive invocation chunk."""
+        if not inv.streaming_in:
+            raise ProtocolViolation(f"CALL request id {msg[1]} is already in use")
+        more = msg[2].get("progress") is True
+        inv.streaming_in = more
+        details: dict[str, Any] = {"progress": True} if more else {}
+        callee = inv.callee
+        assert callee is not None
+        callee.send([m.INVOCATION, inv.id, inv.registration.id, details, *msg[4:]])
+
+    def _invoke(self, inv: Invocation, callee_ref: Callee) -> None:
+        """Send the INVOCATION for ``inv`` to ``callee_ref``."""
+        callee = callee_ref.session
+        reg = inv.registration
+        invocation_id = callee.last_invocation_id + 1
+        if invocation_id > MAX_ID:
+            invocation_id = 1
+        callee.last_invocation_id = invocation_id
+        inv.id = invocation_id
+        inv.callee = callee
+        inv.callee_ref = callee_ref
+        details: dict[str, Any] = {}
+        if reg.match != MATCH_EXACT:
+            details["procedure"] = inv.procedure
+        flags = reg.flags.get(callee.id, 0) if reg.flags else 0
+        caller = inv.caller
+        if inv.disclose or flags & DISCLOSE_CALLER:
+            details["caller"] = caller.id
+            details["caller_authid"] = caller.authid
+            details["caller_authrole"] = caller.authrole
+        if self._trustlevels:
+            level = self._trustlevels.get(caller.authrole, self._trustlevels.get("*"))
+            if level is not None:
+                details["trustlevel"] = level
+        if inv.receive_progress and callee.has_feature("callee", "progressive_call_results"):
+            details["receive_progress"] = True
+        if inv.streaming_in:
+            details["progress"] = True
+        if inv.timeout_ms:
+            if flags & FORWARD_TIMEOUT and callee.has_feature("callee", "call_timeout"):
+                details["timeout"] = inv.timeout_ms
+            elif inv.timer is None:
+                self._start_timer(inv)
+        callee.invocations[invocation_id] = inv
+        callee_ref.inflight += 1
+        callee.send([m.INVOCATION, invocation_id, reg.id, details, *inv.payload])
+
+    def _start_timer(self, inv: Invocation) -> None:
+        scheduler = self.realm.router.scheduler
+        if scheduler is None:  # pragma: no cover - the server always sets one
+            log.warning("no scheduler: call timeout of %s ms not enforced", inv.timeout_ms)
+            return
+        inv.timer = scheduler.call_later(inv.timeout_ms / 1000.0, lambda: self._expire(inv))
+
+    def _close(self, inv: Invocation) -> None:
+        """Forget ``inv`` on both sides (it has been or is being answered)."""
+        callee = inv.callee
+        if callee is not None:
+            if callee.invocations.pop(inv.id, None) is not None:
+                inv.callee_ref.inflight -= 1  # type: ignore[union-attr]
+        inv.caller.calls.pop(inv.call_request, None)
+        if inv.timer is not None:
+            inv.timer.cancel()
+            inv.timer = None
+
+    def _interrupt(self, inv: Invocation, mode: str, reason: str | None = None) -> bool:
+        """Send INTERRUPT to the callee if it supports call canceling."""
+        callee = inv.callee
+        if callee is None or not callee.has_feature("callee", "call_canceling"):
+            return False
+        options: dict[str, Any] = {"mode": mode}
+        if reason:
+            options["reason"] = reason
+        callee.send([m.INTERRUPT, inv.id, options])
+        return True
+
+    def _expire(self, inv: Invocation) -> None:
+        inv.timer = None
+        if inv.caller.calls.get(inv.call_request) is not inv:
+            return
+        self._interrupt(inv, "killnowait", uris.TIMEOUT)
+        self._close(inv)
+        inv.caller.send_error(m.CALL, inv.call_request, uris.TIMEOUT,
+                              [f"call to {inv.procedure!r} timed out after {inv.timeout_ms} ms"])
+
+    def _open_invocation(self, callee: RouterSession, invocation_id: int, what: str) -> Invocation | None:
+        inv = callee.invocations.get(invocation_id)
+        if inv is None and not 0 < invocation_id <= callee.last_invocation_id:
+            raise ProtocolViolation(f"{what} for invocation {invocation_id} that was never sent")
+        return inv  # None: a late answer to a call that already ended; dropped
+
+    def yield_(self, callee: RouterSession, msg: list) -> None:
+        inv = self._open_invocation(callee, msg[1], "YIELD")
+        if inv is None:
+            return
+        if msg[2].get("progress") is True:
+            if inv.receive_progress:
+                inv.caller.send([m.RESULT, inv.call_request, {"progress": True}, *msg[3:]])
+                if inv.timer is not None:  # the timeout measures the gap between results
+                    inv.timer.cancel()
+                    inv.timer = None
+                    self._start_timer(inv)
+            return
+        self._close(inv)
+        inv.caller.send([m.RESULT, inv.call_request, {}, *msg[3:]])
+
+    def invocation_error(self, callee: RouterSession, msg: list) -> None:
+        inv = self._open_invocation(callee, msg[2], "ERROR")
+        if inv is None:
+            return
+        error = msg[4]
+        if error == uris.UNAVAILABLE and not inv.streaming_in:
+            self._reroute(inv)
+            return
+        self._close(inv)
+        inv.caller.send([m.ERROR, m.CALL, inv.call_request, msg[3], error, *msg[5:]])
+
+    def _reroute(self, inv: Invocation) -> None:
+        """The callee answered wamp.error.unavailable: try the next eligible callee."""
+        callee_ref = inv.callee_ref
+        assert callee_ref is not None and inv.callee is not None
+        inv.callee.invocations.pop(inv.id, None)
+        callee_ref.inflight -= 1
+        if inv.excluded is None:
+            inv.excluded = set()
+        inv.excluded.add(callee_ref)
+        reg = inv.registration
+        nxt = None
+        if reg.policy != INVOKE_SINGLE and self.registrations.get(reg.id) is reg:
+            nxt = reg.group.select(inv.excluded)
+        if nxt is None:
+            self._close(inv)
+            inv.caller.send_error(m.CALL, inv.call_request, uris.NO_AVAILABLE_CALLEE,
+                                  [f"every callee of {inv.procedure!r} is unavailable"])
+            return
+        self._invoke(inv, nxt)
+
+    def cancel(self, caller: RouterSession, msg: list) -> None:
+        request, options = msg[1], msg[2]
+        mode = options.get("mode")
+        if type(mode) is not str:
+            mode = "killnowait"
+        elif mode not in CANCEL_MODES:
+            caller.send_error(m.CANCEL, request, uris.INVALID_ARGUMENT,
+                              [f"unknown cancel mode {mode!r}"])
+            return
+        inv = caller.calls.get(request)
+        if inv is None or inv.interrupted:
+            return  # unknown, finished or already being canceled: ignored
+        if mode != "skip" and self._interrupt(inv, mode):
+            if mode == "kill":
+                inv.interrupted = True  # the callee's answer ends the call
+                return
+        self._close(inv)
+        caller.send_error(m.CALL, request, uris.CANCELED, ["call canceled by the caller"])
+
+    # -- sessions leaving ---------------------------------------------------------
+
+    def detach(self, session: RouterSession) -> None:
+        """Clean up after ``session`` left: its calls, its invocations, its registrations."""
+        for inv in list(session.calls.values()):
+            # The caller is gone: stop the callee's work if it can be stopped.
+            self._interrupt(inv, "killnowait", uris.CANCELED)
+            self._close(inv)
+        for inv in list(session.invocations.values()):
+            self._close(inv)
+            inv.caller.send_error(m.CALL, inv.call_request, uris.CANCELED,
+                                  [f"the callee of {inv.procedure!r} left before answering"])
+        for reg_id in list(session.registrations):
+            reg = self.registrations.get(reg_id)
+            if reg is not None:
+                self._remove_callee(reg, session)
+
+    # -- queries (meta API) -------------------------------------------------------
+
+    def lookup(self, uri: str, match: int) -> Registration | None:
+        return self.trie.get(uri, match)
+
+    def match(self, uri: str) -> Registration | None:
+        return self.trie.match_best(uri)

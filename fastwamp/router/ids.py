@@ -1,0 +1,34 @@
+"""Identifier generation (WAMP ids are integers in [1, 2**53])."""
+
+from __future__ import annotations
+
+import random
+
+MAX_ID = 2**53
+
+_rng = random.SystemRandom()
+
+
+def random_id() -> int:
+    """A global-scope id, drawn uniformly from [1, 2**53] (sessions, publications)."""
+    return _rng.randint(1, MAX_ID)
+
+
+class IdPool:
+    """Hands out random ids unique among those currently held (registrations, subscriptions)."""
+
+    __slots__ = ("_used",)
+
+    def __init__(self) -> None:
+        self._used: set[int] = set()
+
+    def take(self) -> int:
+        used = self._used
+        while True:
+            value = _rng.randint(1, MAX_ID)
+            if value not in used:
+                used.add(value)
+                return value
+
+    def release(self, value: int) -> None:
+        self._used.discard(value)

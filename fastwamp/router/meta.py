@@ -1,0 +1,375 @@
+"""The WAMP meta API of one realm: meta events, meta procedures, testaments.
+
+The router takes part in each realm as a session of its own (the *service
+session*): meta procedures are ordinary registrations of that session, served
+through the same dealer as every other call, and meta events are ordinary
+publications through the same broker, so they obey the same rules.  When
+nobody subscribes to a meta topic, publishing it costs one trie lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+from .._core.uri import MATCH_EXACT, MATCH_POLICIES, validate_uri
+from ..wamp import messages as m
+from ..wamp import uris
+from .ids import random_id
+from .session import ESTABLISHED, RouterSession
+
+if TYPE_CHECKING:
+    from .broker import Subscription
+    from .dealer import Registration
+    from .realm import Realm
+
+log = logging.getLogger("fastwamp.meta")
+
+TESTAMENT_SCOPES = ("detached", "destroyed")
+
+
+class MetaError(Exception):
+    """A meta procedure failed with a WAMP error URI."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class _NullSink:
+    def send_messages(self, msgs: list[list]) -> None:  # pragma: no cover - never used
+        pass
+
+    def close(self) -> None:  # pragma: no cover - never used
+        pass
+
+
+class ServiceSession(RouterSession):
+    """The router's own session in a realm: it serves the meta procedures.
+
+    INVOCATIONs addressed to it are answered when the router flushes, in the
+    same pass, so meta calls cost no I/O.
+    """
+
+    is_service = True
+
+    def __init__(self, realm: Realm, meta: MetaApi) -> None:
+        super().__init__(realm.router, _NullSink(), {"type": "internal", "peer": "router"})
+        self.meta = meta
+        self.id = realm.router.new_session_id()
+        self.authid = "fastwamp"
+        self.authrole = "trusted"
+        self.authmethod = "internal"
+        self.authprovider = "fastwamp"
+        self.roles = {"callee": {"features": {"caller_identification": True}},
+                      "publisher": {"features": {}}}
+        self.state = ESTABLISHED
+        self.realm = realm
+
+    def _deliver(self) -> None:
+        out, self.outbox = self.outbox, []
+        for msg in out:
+            if msg[0] == m.INVOCATION:
+                self.meta.invoke(self, msg)
+
+
+class MetaApi:
+    """Meta events and procedures (wamp.session.*, wamp.registration.*, wamp.subscription.*)."""
+
+    def __init__(self, realm: Realm) -> None:
+        self.realm = realm
+        self.service = ServiceSession(realm, self)
+        self._procedures: dict[int, Callable[..., Any]] = {}
+        self._handlers: dict[str, Callable[..., Any]] = {
+            "wamp.session.count": self.session_count,
+            "wamp.session.list": self.session_list,
+            "wamp.session.get": self.session_get,
+            "wamp.session.kill": self.session_kill,
+            "wamp.session.kill_by_authid": self.session_kill_by_authid,
+            "wamp.session.kill_by_authrole": self.session_kill_by_authrole,
+            "wamp.session.kill_all": self.session_kill_all,
+            "wamp.session.add_testament": self.add_testament,
+            "wamp.session.flush_testaments": self.flush_testaments,
+            "wamp.registration.list": self.registration_list,
+            "wamp.registration.lookup": self.registration_lookup,
+            "wamp.registration.match": self.registration_match,
+            "wamp.registration.get": self.registration_get,
+            "wamp.registration.list_callees": self.registration_list_callees,
+            "wamp.registration.count_callees": self.registration_count_callees,
+            "wamp.subscription.list": self.subscription_list,
+            "wamp.subscription.lookup": self.subscription_lookup,
+            "wamp.subscription.match": self.subscription_match,
+            "wamp.subscription.get": self.subscription_get,
+            "wamp.subscription.list_subscribers": self.subscription_list_subscribers,
+            "wamp.subscription.count_subscribers": self.subscription_count_subscribers,
+        }
+
+    def start(self) -> None:
+        """Register every meta procedure through the realm's dealer."""
+        dealer = self.realm.dealer
+        service = self.service
+        for request, uri in enumerate(self._handlers, 1):
+            dealer.register(service, [m.REGISTER, request, {"disclose_caller": True}, uri])
+            reply = service.outbox.pop()
+            assert reply[0] == m.REGISTERED, reply
+            self._procedures[reply[2]] = self._handlers[uri]
+        service.outbox.clear()
+        self.realm.sessions  # the service session is not listed among client sessions
+
+    # -- serving calls -------------------------------------------------------------
+
+    def invoke(self, service: ServiceSession, msg: list) -> None:
+        invocation_id, reg_id, details = msg[1], msg[2], msg[3]
+        args = msg[4] if len(msg) > 4 else []
+        kwargs = msg[5] if len(msg) > 5 else {}
+        handler = self._procedures.get(reg_id)
+        caller = self.realm.sessions.get(details.get("caller", 0))
+        try:
+            if handler is None or caller is None:
+                raise MetaError(uris.CANCELED, "the caller left")
+            result = handler(caller, *args, **kwargs)
+        except MetaError as exc:
+            service.receive([m.ERROR, m.INVOCATION, invocation_id, {}, exc.error, [str(exc)]])
+            return
+        except TypeError as exc:
+            service.receive([m.ERROR, m.INVOCATION, invocation_id, {}, uris.INVALID_ARGUMENT,
+                             [str(exc)]])
+            return
+        reply: list = [m.YIELD, invocation_id, {}]
+        if result is not None:
+            reply.append(result)
+        service.receive(reply)
+
+    # -- meta events ---------------------------------------------------------------------
+
+    def _publish(self, topic: str, args: list) -> None:
+        broker = self.realm.broker
+        if broker.subscriptions:
+            broker.deliver(topic, random_id(), [args], None)
+
+    def session_joined(self, session: RouterSession) -> None:
+        self._publish("wamp.session.on_join", [self._session_details(session)])
+
+    def session_left(self, session: RouterSession) -> None:
+        self._publish("wamp.session.on_leave", [session.id, session.authid, session.authrole])
+
+    def registration_created(self, session: RouterSession, reg: Registration) -> None:
+        if session is not self.service:
+            self._publish("wamp.registration.on_create", [session.id, reg.details()])
+
+    def registration_added(self, session: RouterSession, reg: Registration) -> None:
+        if session is not self.service:
+            self._publish("wamp.registration.on_register", [session.id, reg.id])
+
+    def registration_removed(self, session: RouterSession, reg: Registration,
+                             deleted: bool) -> None:
+        if session is self.service:
+            return
+        self._publish("wamp.registration.on_unregister", [session.id, reg.id])
+        if deleted:
+            self._publish("wamp.registration.on_delete", [session.id, reg.id])
+
+    # Subscriptions to meta topics ("wamp.*") raise no meta events themselves.
+
+    def subscription_created(self, session: RouterSession, sub: Subscription) -> None:
+        if not sub.uri.startswith("wamp."):
+            self._publish("wamp.subscription.on_create", [session.id, sub.details()])
+
+    def subscription_added(self, session: RouterSession, sub: Subscription) -> None:
+        if not sub.uri.startswith("wamp."):
+            self._publish("wamp.subscription.on_subscribe", [session.id, sub.id])
+
+    def subscription_removed(self, session: RouterSession, sub: Subscription,
+                             deleted: bool) -> None:
+        if sub.uri.startswith("wamp."):
+            return
+        self._publish("wamp.subscription.on_unsubscribe", [session.id, sub.id])
+        if deleted:
+            self._publish("wamp.subscription.on_delete", [session.id, sub.id])
+
+    # -- testaments ------------------------------------------------------------------------
+
+    def publish_testaments(self, session: RouterSession) -> None:
+        """The session left abnormally: publish its testaments, detached then destroyed."""
+        broker = self.realm.broker
+        for scope in TESTAMENT_SCOPES:
+            for topic, args, kwargs, options in session.testaments[scope]:
+                receiver_filter = broker._make_filter(session, options)
+                details = {"publisher": session.id, "publisher_authid": session.authid,
+                           "publisher_authrole": session.authrole}
+                disclose = (options.get("disclose_me") is True
+                            or self.realm.config.disclosure == "always")
+                broker.deliver(topic, random_id(), [args, kwargs], receiver_filter, details,
+                               disclose)
+            session.testaments[scope] = []
+
+    def add_testament(self, caller: RouterSession, topic: str, args: list, kwargs: dict,
+                      publish_options: dict | None = None, scope: str = "destroyed") -> None:
+        if scope not in TESTAMENT_SCOPES:
+            raise MetaError(uris.INVALID_ARGUMENT, f"testament scope must be one of "
+                            f"{TESTAMENT_SCOPES}, not {scope!r}")
+        if type(topic) is not str or not validate_uri(topic, MATCH_EXACT, False):
+            raise MetaError(uris.INVALID_URI, f"invalid testament topic {topic!r}")
+        if type(args) is not list or type(kwargs) is not dict:
+            raise MetaError(uris.INVALID_ARGUMENT, "testament args must be a list, kwargs a dict")
+        options = dict(publish_options or {})
+        options.pop("acknowledge", None)
+        caller.testaments[scope].append((topic, args, kwargs, options))
+
+    def flush_testaments(self, caller: RouterSession, scope: str = "destroyed") -> None:
+        if scope not in TESTAMENT_SCOPES:
+            raise MetaError(uris.INVALID_ARGUMENT, f"testament scope must be one of "
+                            f"{TESTAMENT_SCOPES}, not {scope!r}")
+        caller.testaments[scope] = []
+
+    # -- session procedures ------------------------------------------------------------
+
+    @staticmethod
+    def _session_details(session: RouterSession) -> dict[str, Any]:
+        return {
+            "session": session.id,
+            "authid": session.authid,
+            "authrole": session.authrole,
+            "authmethod": session.authmethod,
+            "authprovider": session.authprovider,
+            "transport": {k: v for k, v in session.transport_info.items()
+                          if type(v) in (str, int, bool)},
+        }
+
+    def _sessions(self, filter_authroles: list | None) -> list[RouterSession]:
+        sessions = list(self.realm.sessions.values())
+        if filter_authroles is not None:
+            if type(filter_authroles) is not list:
+                raise MetaError(uris.INVALID_ARGUMENT, "filter_authroles must be a list")
+            sessions = [s for s in sessions if s.authrole in filter_authroles]
+        return sessions
+
+    def session_count(self, caller: RouterSession, filter_authroles: list | None = None) -> list:
+        return [len(self._sessions(filter_authroles))]
+
+    def session_list(self, caller: RouterSession, filter_authroles: list | None = None) -> list:
+        return [[s.id for s in self._sessions(filter_authroles)]]
+
+    def session_get(self, caller: RouterSession, session_id: int) -> list:
+        session = self.realm.sessions.get(session_id)
+        if session is None:
+            raise MetaError(uris.NO_SUCH_SESSION, f"no session {session_id} on this realm")
+        return [self._session_details(session)]
+
+    @staticmethod
+    def _close_reason(reason: str | None) -> str:
+        if reason is None:
+            return uris.CLOSE_KILLED
+        if type(reason) is not str or not validate_uri(reason, MATCH_EXACT, False):
+            raise MetaError(uris.INVALID_URI, f"invalid close reason {reason!r}")
+        return reason
+
+    def _kill(self, sessions: list[RouterSession], reason: str | None,
+              message: str | None) -> None:
+        close_reason = self._close_reason(reason)
+        for session in sessions:
+            session.goodbye(close_reason, message)
+
+    def session_kill(self, caller: RouterSession, session_id: int, reason: str | None = None,
+                     message: str | None = None) -> None:
+        session = self.realm.sessions.get(session_id)
+        if session is None or session is caller:
+            raise MetaError(uris.NO_SUCH_SESSION, f"no session {session_id} to kill")
+        self._kill([session], reason, message)
+
+    def session_kill_by_authid(self, caller: RouterSession, authid: str,
+                               reason: str | None = None, message: str | None = None) -> list:
+        victims = [s for s in self.realm.sessions.values()
+                   if s.authid == authid and s is not caller]
+        self._kill(victims, reason, message)
+        return [[s.id for s in victims]]
+
+    def session_kill_by_authrole(self, caller: RouterSession, authrole: str,
+                                 reason: str | None = None, message: str | None = None) -> list:
+        victims = [s for s in self.realm.sessions.values()
+                   if s.authrole == authrole and s is not caller]
+        self._kill(victims, reason, message)
+        return [len(victims)]
+
+    def session_kill_all(self, caller: RouterSession, reason: str | None = None,
+                         message: str | None = None) -> list:
+        victims = [s for s in self.realm.sessions.values() if s is not caller]
+        self._kill(victims, reason, message)
+        return [len(victims)]
+
+    # -- registration procedures ------------------------------------------------------------
+
+    @staticmethod
+    def _by_match(items: Any, hide: Callable[[Any], bool]) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {"exact": [], "prefix": [], "wildcard": []}
+        for item in items:
+            if not hide(item):
+                out[item.match_name].append(item.id)
+        return out
+
+    def _is_meta(self, reg: Registration) -> bool:
+        return reg.uri.startswith("wamp.")
+
+    def _registration(self, reg_id: int) -> Registration:
+        reg = self.realm.dealer.registrations.get(reg_id)
+        if reg is None or self._is_meta(reg):
+            raise MetaError(uris.NO_SUCH_REGISTRATION, f"no registration {reg_id}")
+        return reg
+
+    @staticmethod
+    def _match_option(options: dict | None) -> int:
+        match_name = (options or {}).get("match", "exact")
+        match = MATCH_POLICIES.get(match_name) if type(match_name) is str else None
+        if match is None:
+            raise MetaError(uris.INVALID_ARGUMENT, f"unknown match policy {match_name!r}")
+        return match
+
+    def registration_list(self, caller: RouterSession) -> list:
+        return [self._by_match(self.realm.dealer.registrations.values(), self._is_meta)]
+
+    def registration_lookup(self, caller: RouterSession, uri: str,
+                            options: dict | None = None) -> list:
+        reg = self.realm.dealer.lookup(uri, self._match_option(options))
+        return [reg.id if reg is not None and not self._is_meta(reg) else None]
+
+    def registration_match(self, caller: RouterSession, uri: str) -> list:
+        reg = self.realm.dealer.match(uri)
+        return [reg.id if reg is not None and not self._is_meta(reg) else None]
+
+    def registration_get(self, caller: RouterSession, reg_id: int) -> list:
+        return [self._registration(reg_id).details()]
+
+    def registration_list_callees(self, caller: RouterSession, reg_id: int) -> list:
+        return [[c.session.id for c in self._registration(reg_id).group.callees()]]
+
+    def registration_count_callees(self, caller: RouterSession, reg_id: int) -> list:
+        return [len(self._registration(reg_id).group)]
+
+    # -- subscription procedures -----------------------------------------------------------
+
+    def _subscription(self, sub_id: int) -> Subscription:
+        sub = self.realm.broker.subscriptions.get(sub_id)
+        if sub is None:
+            raise MetaError(uris.NO_SUCH_SUBSCRIPTION, f"no subscription {sub_id}")
+        return sub
+
+    def subscription_list(self, caller: RouterSession) -> list:
+        return [self._by_match(self.realm.broker.subscriptions.values(), lambda s: False)]
+
+    def subscription_lookup(self, caller: RouterSession, uri: str,
+                            options: dict | None = None) -> list:
+        sub = self.realm.broker.trie.get(uri, self._match_option(options))
+        return [sub.id if sub is not None else None]
+
+    def subscription_match(self, caller: RouterSession, uri: str) -> list:
+        subs = self.realm.broker.trie.match_all(uri)
+        return [[s.id for s in subs] if subs else None]
+
+    def subscription_get(self, caller: RouterSession, sub_id: int) -> list:
+        return [self._subscription(sub_id).details()]
+
+    def subscription_list_subscribers(self, caller: RouterSession, sub_id: int) -> list:
+        return [list(self._subscription(sub_id).subscribers)]
+
+    def subscription_count_subscribers(self, caller: RouterSession, sub_id: int) -> list:
+        return [len(self._subscription(sub_id).subscribers)]

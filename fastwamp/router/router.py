@@ -1,0 +1,86 @@
+"""The router: its realms, and delivery of queued output to transports.
+
+Everything here is sans-I/O.  Transports call :meth:`Router.attach` per
+connection, feed decoded messages to the returned session, and call
+:meth:`Router.flush` after each batch; timers come from ``scheduler``, which
+the server sets (tests use a fake one).  There is one routing thread, so no
+locks anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Protocol
+
+from .. import __version__
+from ..config import Config
+from ..wamp import uris
+from .ids import random_id
+from .realm import Realm
+from .session import RouterSession, Sink
+
+log = logging.getLogger("fastwamp.router")
+
+
+class TimerHandle(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Scheduler(Protocol):
+    """Time as an input: the server's event loop, or a fake in tests."""
+
+    def time(self) -> float: ...
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle: ...
+
+
+class Router:
+    """A WAMP router: realms of sessions, with a dealer and a broker each."""
+
+    agent = f"fastwamp-{__version__}"
+
+    def __init__(self, config: Config, scheduler: Scheduler | None = None) -> None:
+        self.config = config
+        self.scheduler = scheduler
+        self.realms: dict[str, Realm] = {}
+        #: Every session that has joined a realm, by id.
+        self.sessions: dict[int, RouterSession] = {}
+        #: Sessions with queued output, in the order they got it.
+        self.pending: list[RouterSession] = []
+        self._anonymous_count = 0
+        for realm_config in config.realms:
+            self.realms[realm_config.name] = Realm(self, realm_config)
+
+    def attach(self, sink: Sink, transport_info: dict[str, Any]) -> RouterSession:
+        """A new connection is ready; return the session to feed its messages to."""
+        return RouterSession(self, sink, transport_info)
+
+    def flush(self) -> None:
+        """Deliver every queued message to its transport, and close finished sessions."""
+        pending = self.pending
+        while pending:
+            self.pending = []
+            for session in pending:
+                session._deliver()
+            pending = self.pending
+
+    def shutdown(self) -> None:
+        """Say GOODBYE (``wamp.close.system_shutdown``) to every session, then flush."""
+        for realm in self.realms.values():
+            for session in list(realm.sessions.values()):
+                session.goodbye(uris.CLOSE_SYSTEM_SHUTDOWN, "the router is shutting down")
+                session._request_close()
+        self.flush()
+
+    # -- identifiers -----------------------------------------------------------
+
+    def new_session_id(self) -> int:
+        sessions = self.sessions
+        while True:
+            session_id = random_id()
+            if session_id not in sessions:
+                return session_id
+
+    def new_anonymous_authid(self) -> str:
+        self._anonymous_count += 1
+        return f"anonymous-{random_id():x}"

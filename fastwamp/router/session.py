@@ -1,0 +1,303 @@
+"""The router side of one WAMP session: its state machine and its outbox.
+
+A :class:`RouterSession` is fed decoded messages with :meth:`receive` and
+queues what it must send in ``outbox``; :meth:`Router.flush` hands queued
+messages to the session's sink (the transport).  It never touches a socket.
+
+States: ``HANDSHAKE`` (waiting for HELLO; CHALLENGE/AUTHENTICATE fit here
+later) -> ``ESTABLISHED`` -> ``CLOSING`` (router sent GOODBYE, waiting for the
+reply) -> ``CLOSED``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..wamp import messages as m
+from ..wamp import uris
+from ..wamp.messages import ProtocolViolation, check_message
+
+if TYPE_CHECKING:
+    from .realm import Realm
+    from .router import Router
+
+log = logging.getLogger("fastwamp.session")
+
+CLIENT_ROLES = ("publisher", "subscriber", "caller", "callee")
+
+
+class SessionState(enum.IntEnum):
+    HANDSHAKE = 0
+    ESTABLISHED = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+HANDSHAKE = SessionState.HANDSHAKE
+ESTABLISHED = SessionState.ESTABLISHED
+CLOSING = SessionState.CLOSING
+CLOSED = SessionState.CLOSED
+
+
+class Sink(Protocol):
+    """What a transport provides to the router for one connection."""
+
+    def send_messages(self, msgs: list[list]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class RouterSession:
+    """One client connection's WAMP session, as the router sees it."""
+
+    #: True only for the router's own session in each realm (it may use "wamp.").
+    is_service = False
+
+    def __init__(self, router: Router, sink: Sink, transport_info: dict[str, Any]) -> None:
+        self.router = router
+        self.sink = sink
+        self.transport_info = transport_info
+        self.state = HANDSHAKE
+        self.id = 0
+        self.realm: Realm | None = None
+        self.authid = ""
+        self.authrole = ""
+        self.authmethod = ""
+        self.authprovider = ""
+        self.authextra: dict[str, Any] = {}
+        #: Client roles and their announced features: {"caller": {"call_canceling": True}, ...}
+        self.roles: dict[str, dict[str, Any]] = {}
+        self.outbox: list[list] = []
+        self.close_requested = False
+        self._sink_closed = False
+        #: Highest client request id seen (for strict request-id checking).
+        self.last_request_id = 0
+        # Dealer and broker bookkeeping, owned by them:
+        self.callee: Any = None  # _core Callee, created on first REGISTER
+        self.registrations: set[int] = set()
+        self.subscriptions: set[int] = set()
+        self.invocations: dict[int, Any] = {}  # as callee: invocation id -> Invocation
+        self.calls: dict[int, Any] = {}  # as caller: CALL request id -> Invocation
+        self.last_invocation_id = 0  # router -> callee request id counter
+        self.testaments: dict[str, list] = {"detached": [], "destroyed": []}
+
+    # -- features -----------------------------------------------------------
+
+    def has_feature(self, role: str, feature: str) -> bool:
+        """Whether the client announced ``feature`` for ``role`` in HELLO."""
+        r = self.roles.get(role)
+        if not r:
+            return False
+        features = r.get("features")
+        return type(features) is dict and features.get(feature) is True
+
+    # -- output -------------------------------------------------------------
+
+    def send(self, msg: list) -> None:
+        """Queue ``msg`` for this session; the router delivers it on flush."""
+        if self.state is CLOSED:
+            return
+        outbox = self.outbox
+        if not outbox:
+            self.router.pending.append(self)
+        outbox.append(msg)
+
+    def send_error(
+        self,
+        request_type: int,
+        request_id: int,
+        error: str,
+        args: list | None = None,
+        kwargs: dict | None = None,
+    ) -> None:
+        msg: list = [m.ERROR, request_type, request_id, {}, error]
+        if args is not None or kwargs is not None:
+            msg.append(args if args is not None else [])
+            if kwargs is not None:
+                msg.append(kwargs)
+        self.send(msg)
+
+    def _request_close(self) -> None:
+        if not self.close_requested:
+            self.close_requested = True
+            if not self.outbox:
+                self.router.pending.append(self)
+
+    def _deliver(self) -> None:
+        """Hand queued output to the sink (called by Router.flush)."""
+        out = self.outbox
+        if out:
+            self.outbox = []
+            if not self._sink_closed:
+                self.sink.send_messages(out)
+        if self.close_requested and not self._sink_closed:
+            self._sink_closed = True
+            self.sink.close()
+
+    # -- input --------------------------------------------------------------
+
+    def receive(self, msg: Any) -> None:
+        """Process one decoded message from the client.  Never raises."""
+        state = self.state
+        if state is CLOSED:
+            return
+        try:
+            code = check_message(msg)
+            if state is ESTABLISHED:
+                if code == m.GOODBYE:
+                    self._on_goodbye(msg)
+                elif code == m.HELLO:
+                    raise ProtocolViolation("HELLO received on an established session")
+                elif code == m.AUTHENTICATE:
+                    raise ProtocolViolation("AUTHENTICATE received on an established session")
+                elif code == m.ABORT:
+                    self._on_abort(msg)
+                else:
+                    self.realm.dispatch(self, code, msg)  # type: ignore[union-attr]
+            elif state is HANDSHAKE:
+                if code == m.HELLO:
+                    self._on_hello(msg)
+                elif code == m.ABORT:
+                    self._on_abort(msg)
+                else:
+                    raise ProtocolViolation(
+                        f"{m.MESSAGE_NAMES[code]} received before the session was established"
+                    )
+            else:  # CLOSING: only the GOODBYE reply matters
+                if code == m.GOODBYE or code == m.ABORT:
+                    self._finish()
+        except ProtocolViolation as exc:
+            self.protocol_violation(str(exc))
+        except Exception:  # a bug must not take the router down
+            log.exception("session %s: internal error while handling %r", self.id, msg[:1])
+            self.abort("wamp.error.internal_error", "internal router error")
+
+    def receive_invalid(self, reason: str) -> None:
+        """The transport got a frame that could not be decoded."""
+        if self.state is not CLOSED:
+            self.protocol_violation(reason)
+
+    def detach(self) -> None:
+        """The transport is gone: leave the realm and forget the session."""
+        if self.state is CLOSED:
+            return
+        if self.state is not HANDSHAKE:
+            log.debug("session %s: transport lost", self.id)
+        self._sink_closed = True
+        self._leave(abnormal=True)
+        self.state = CLOSED
+
+    # -- handlers -------------------------------------------------------------
+
+    def _on_hello(self, msg: list) -> None:
+        realm_name, details = msg[1], msg[2]
+        roles = details.get("roles")
+        if type(roles) is not dict or not roles:
+            raise ProtocolViolation("HELLO.Details.roles must be a non-empty dict")
+        clean_roles: dict[str, dict[str, Any]] = {}
+        for role, info in roles.items():
+            if role not in CLIENT_ROLES:
+                raise ProtocolViolation(f"HELLO.Details.roles has unknown role {role!r}")
+            clean_roles[role] = info if type(info) is dict else {}
+        realm = self.router.realms.get(realm_name)
+        if realm is None:
+            log.info("%s: HELLO for unknown realm %r", self.peer, realm_name)
+            self.abort(uris.NO_SUCH_REALM, f"no realm named {realm_name!r}")
+            return
+        self.roles = clean_roles
+        authmethods = details.get("authmethods")
+        if authmethods is None:
+            authmethods = ["anonymous"]
+        if type(authmethods) is not list:
+            raise ProtocolViolation("HELLO.Details.authmethods must be a list")
+        if realm.config.allow_anonymous and "anonymous" in authmethods:
+            self.authmethod = "anonymous"
+            self.authprovider = "static"
+            self.authrole = "anonymous"
+            self.authid = self.router.new_anonymous_authid()
+        else:
+            self.abort(
+                uris.NO_MATCHING_AUTH_METHOD,
+                f"none of the authmethods {authmethods!r} is accepted on realm {realm_name!r}",
+            )
+            return
+        self.id = self.router.new_session_id()
+        self.state = ESTABLISHED
+        realm.join(self)
+        self.send(
+            [
+                m.WELCOME,
+                self.id,
+                {
+                    "roles": realm.welcome_roles,
+                    "realm": realm.name,
+                    "authid": self.authid,
+                    "authrole": self.authrole,
+                    "authmethod": self.authmethod,
+                    "authprovider": self.authprovider,
+                    "authextra": self.authextra,
+                    "agent": self.router.agent,
+                },
+            ]
+        )
+        realm.joined(self)
+
+    def _on_goodbye(self, msg: list) -> None:
+        self.send([m.GOODBYE, {}, uris.CLOSE_GOODBYE_AND_OUT])
+        self._leave(abnormal=False)
+        self.state = CLOSED
+        self._request_close()
+
+    def _on_abort(self, msg: list) -> None:
+        log.info("session %s: client aborted: %s %s", self.id, msg[2], msg[1].get("message", ""))
+        self._leave(abnormal=True)
+        self.state = CLOSED
+        self._request_close()
+
+    # -- closing ---------------------------------------------------------------
+
+    def protocol_violation(self, message: str) -> None:
+        """Abort the session with ``wamp.error.protocol_violation``."""
+        log.warning("%s session %s: protocol violation: %s", self.peer, self.id, message)
+        self.abort(uris.PROTOCOL_VIOLATION, message)
+
+    def abort(self, reason: str, message: str) -> None:
+        """Send ABORT and close the connection."""
+        if self.state is CLOSED:
+            return
+        self.send([m.ABORT, {"message": message}, reason])
+        self._leave(abnormal=True)
+        self.state = CLOSED
+        self._request_close()
+
+    def goodbye(self, reason: str, message: str | None = None) -> None:
+        """Start a router-initiated close (kill, shutdown): GOODBYE, then wait for the reply."""
+        if self.state is HANDSHAKE:
+            self.abort(reason, message or "router closing")
+            return
+        if self.state is not ESTABLISHED:
+            return
+        details = {"message": message} if message else {}
+        self.send([m.GOODBYE, details, reason])
+        self._leave(abnormal=True)
+        self.state = CLOSING
+
+    def _finish(self) -> None:
+        self._leave(abnormal=False)
+        self.state = CLOSED
+        self._request_close()
+
+    def _leave(self, abnormal: bool) -> None:
+        realm = self.realm
+        if realm is not None:
+            self.realm = None
+            realm.leave(self, abnormal)
+
+    @property
+    def peer(self) -> str:
+        return str(self.transport_info.get("peer", "?"))
+
+    def __repr__(self) -> str:
+        return f"<RouterSession {self.id} {self.authid!r} {self.state.name}>"

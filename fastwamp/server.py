@@ -1,0 +1,246 @@
+"""Run the router: listeners from the configuration, uvloop, signals, shutdown.
+
+``serve(config)`` starts every listener on the running loop and returns a
+:class:`Server`; ``run(config)`` does the whole life of the process: picks the
+loop (uvloop unless ``FASTWAMP_NO_UVLOOP=1``), prints where it listens, waits
+for SIGINT/SIGTERM, says GOODBYE (``wamp.close.system_shutdown``) to every
+session, drains, and returns the exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from fastwamp.config import Config, ListenerConfig
+from fastwamp.transport.base import BaseConnection, RouterLike
+from fastwamp.transport.loop import LoopScheduler, loop_factory
+from fastwamp.transport.rawsocket import RawSocketConnection
+from fastwamp.transport.websocket import websocket_connection_class
+
+log = logging.getLogger("fastwamp.server")
+
+#: Seconds ``Server.shutdown()`` waits for connections to close before dropping them.
+SHUTDOWN_TIMEOUT = 3.0
+#: Listen backlog (uvloop and asyncio default to 100, short for connection bursts).
+BACKLOG = 1024
+
+
+@dataclass
+class Listener:
+    """A started listener: its configuration, its socket server and its URL."""
+
+    config: ListenerConfig
+    server: asyncio.AbstractServer
+    #: ``ws://HOST:PORT/PATH`` or ``tcp://HOST:PORT``, with the port actually bound.
+    url: str
+    port: int
+
+
+def _url(config: ListenerConfig, port: int) -> str:
+    host = config.host
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if config.type == "websocket":
+        return f"ws://{host}:{port}{config.path}"
+    return f"tcp://{host}:{port}"
+
+
+class Server:
+    """The running router: its listeners and open connections."""
+
+    def __init__(self, config: Config, router: Any) -> None:
+        self.config = config
+        self.router = router
+        self.listeners: list[Listener] = []
+        #: Open client connections (they add and remove themselves).
+        self.connections: set[BaseConnection] = set()
+        self._shutdown_started = False
+
+    @property
+    def urls(self) -> list[str]:
+        """Where each listener accepts connections, in configuration order."""
+        return [listener.url for listener in self.listeners]
+
+    async def start_listener(
+        self, config: ListenerConfig, websocket_impl: str = "websockets"
+    ) -> Listener:
+        """Bind one listener on the running loop (port 0: the OS picks one)."""
+        loop = asyncio.get_running_loop()
+        cls: type[BaseConnection]
+        if config.type == "websocket":
+            cls = websocket_connection_class(websocket_impl)
+        else:
+            cls = RawSocketConnection
+        router, connections = self.router, self.connections
+
+        def factory() -> BaseConnection:
+            return cls(router, config, connections)
+
+        server = await loop.create_server(
+            factory, config.host, config.port, backlog=BACKLOG, reuse_address=True
+        )
+        port = config.port
+        if server.sockets:
+            port = server.sockets[0].getsockname()[1]
+        listener = Listener(config, server, _url(config, port), port)
+        self.listeners.append(listener)
+        log.debug("listening on %s", listener.url)
+        return listener
+
+    def close_listeners(self) -> None:
+        """Stop accepting connections (open ones stay)."""
+        for listener in self.listeners:
+            listener.server.close()
+
+    async def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
+        """Stop accepting, GOODBYE every session, wait for connections to close.
+
+        Connections still open after ``timeout`` seconds are dropped.
+        """
+        if self._shutdown_started:
+            return
+        self._shutdown_started = True
+        self.close_listeners()
+        try:
+            self.router.shutdown()
+        except Exception:
+            log.exception("router shutdown failed")
+        # Connections that never joined a realm get no GOODBYE: close them too.
+        for conn in list(self.connections):
+            conn.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for conn in list(self.connections):
+            log.info("%s: connection still open at shutdown; dropping it", conn.peer)
+            conn._abort()
+        if self.connections:
+            await asyncio.sleep(0)  # let connection_lost() run
+        for listener in self.listeners:
+            await listener.server.wait_closed()
+
+    def abort(self) -> None:
+        """Drop everything at once (second signal, tests)."""
+        self.close_listeners()
+        for conn in list(self.connections):
+            conn._abort()
+
+
+async def serve(
+    config: Config,
+    *,
+    router: RouterLike | None = None,
+    websocket_impl: str = "websockets",
+) -> Server:
+    """Start the router and every listener of ``config`` on the running loop.
+
+    Args:
+        config: the (validated) configuration.
+        router: a router to use instead of ``fastwamp.router.Router(config)``.
+        websocket_impl: WebSocket engine name (see ``websocket_connection_class``).
+
+    Raises:
+        OSError: a listener could not bind (already started ones are closed).
+    """
+    loop = asyncio.get_running_loop()
+    if router is None:
+        from fastwamp.router import Router
+
+        router = Router(config)
+    router.scheduler = LoopScheduler(loop, router)  # type: ignore[attr-defined]
+    server = Server(config, router)
+    try:
+        for listener_config in config.listeners:
+            await server.start_listener(listener_config, websocket_impl)
+    except BaseException:
+        server.close_listeners()
+        raise
+    return server
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at ``level``; websockets' own per-connection lines only at debug."""
+    numeric = getattr(logging, level.upper())
+    logging.basicConfig(
+        level=numeric,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger().setLevel(numeric)
+    wire = logging.getLogger("fastwamp.transport.websocket.wire")
+    wire.setLevel(logging.DEBUG if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
+
+
+async def _main(config: Config) -> int:
+    loop = asyncio.get_running_loop()
+    try:
+        server = await serve(config)
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    stop = asyncio.Event()
+    signals = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            log.info("received %s: shutting down", signal.Signals(signum).name)
+            stop.set()
+        else:
+            log.warning("received %s again: dropping every connection", signal.Signals(signum).name)
+            server.abort()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+            pass
+    for url in server.urls:
+        print(f"fastwamp: listening on {url}", flush=True)
+    print("fastwamp: ready", flush=True)
+    log.info(
+        "fastwamp ready (%s loop, realms: %s)",
+        type(loop).__module__.partition(".")[0],
+        ", ".join(realm.name for realm in config.realms),
+    )
+    try:
+        await stop.wait()
+        await server.shutdown()
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    log.info("stopped")
+    return 0
+
+
+def run(config: Config) -> int:
+    """Run the router until SIGINT/SIGTERM; return the process exit status.
+
+    Prints ``fastwamp: listening on URL`` per listener, then ``fastwamp: ready``
+    (flushed, once the signal handlers are in place).
+    """
+    configure_logging(config.log_level)
+    factory = loop_factory()
+    try:
+        if sys.version_info >= (3, 11):
+            with asyncio.Runner(loop_factory=factory) as runner:
+                return runner.run(_main(config))
+        else:  # pragma: no cover - Python 3.10
+            loop = factory()
+            try:
+                asyncio.set_event_loop(loop)
+                return loop.run_until_complete(_main(config))
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+    except KeyboardInterrupt:  # pragma: no cover - a signal before handlers were installed
+        return 130

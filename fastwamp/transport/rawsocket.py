@@ -1,0 +1,291 @@
+"""WAMP over RawSocket (TCP): the 4-byte handshake and 4-byte frame headers.
+
+Handshake (client → router): ``0x7F | LLLL SSSS | 0 | 0``; ``2**(9+L)`` is the
+largest message the client accepts, ``S`` its serializer.  The router answers
+``0x7F | LLLL SSSS | 0 | 0`` with its own ``L`` and the echoed serializer, or
+``0x7F | EEEE 0000 | 0 | 0`` with an error code and closes.  A first octet other
+than 0x7F closes the connection without an answer.
+
+Frames: ``RRRR XTTT`` then a 24-bit big-endian length, then the payload.  ``X``
+is a 25th length bit, set only for a length of exactly 2**24.  ``T`` is 0 for a
+WAMP message, 1 for PING (answered at once with a PONG carrying the same
+payload), 2 for PONG (ignored); types 3-7 and nonzero ``R`` bits fail the
+connection.
+
+Input is parsed in place: when no partial frame is pending, frames are cut
+straight out of the bytes ``data_received`` got; only an incomplete tail is
+copied into a ``bytearray`` buffer, which later reads extend.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+
+from fastwamp.config import ListenerConfig
+from fastwamp.transport.base import BaseConnection, RouterLike
+from fastwamp.wamp.serializers import SerializationError, make_serializer
+
+log = logging.getLogger("fastwamp.transport.rawsocket")
+
+MAGIC = 0x7F
+#: Frame types (the TTT bits).
+MSG_REGULAR, MSG_PING, MSG_PONG = 0, 1, 2
+#: Handshake error codes (the EEEE bits of an error reply).
+ERROR_SERIALIZER_UNSUPPORTED = 1
+ERROR_MAX_LENGTH_UNACCEPTABLE = 2
+ERROR_RESERVED_BITS = 3
+ERROR_CONNECTION_COUNT = 4
+#: The largest payload a frame can carry.
+MAX_LENGTH = 1 << 24
+
+_unpack_word = struct.Struct("!I").unpack_from
+_pack_word = struct.Struct("!I").pack
+
+
+def length_exponent(max_size: int) -> int:
+    """The handshake's ``LLLL`` for a receive limit: the largest ``L`` (0-15) with
+    ``2**(9+L) <= max_size``, so the peer never sends more than we accept."""
+    return max(0, min(15, max_size.bit_length() - 1 - 9))
+
+
+def handshake_reply(serializer_id: int, max_size: int) -> bytes:
+    """The success reply announcing ``max_size`` (rounded down to a power of two)."""
+    return bytes((MAGIC, (length_exponent(max_size) << 4) | serializer_id, 0, 0))
+
+
+def handshake_error(code: int) -> bytes:
+    """The error reply for one of the ``ERROR_*`` codes."""
+    return bytes((MAGIC, code << 4, 0, 0))
+
+
+def frame_header(msg_type: int, length: int) -> bytes:
+    """The 4-byte header of a frame of ``msg_type`` carrying ``length`` bytes (<= 2**24)."""
+    if length == MAX_LENGTH:
+        return bytes((0x08 | msg_type, 0, 0, 0))
+    return _pack_word((msg_type << 24) | length)
+
+
+class RawSocketConnection(BaseConnection):
+    """One WAMP-over-RawSocket client connection."""
+
+    transport_type = "rawsocket"
+
+    def __init__(
+        self,
+        router: RouterLike,
+        listener: ListenerConfig,
+        connections: set[BaseConnection] | None = None,
+    ) -> None:
+        super().__init__(router, listener, connections)
+        self._supported = {}
+        for name in listener.serializers:
+            self._supported[make_serializer(name).rawsocket_id] = name
+        self._buffer = bytearray()
+        self._serializer: object = None
+        self._decode = None
+        self._encode = None
+        #: Largest message we accept (checked on input).
+        self._max_in = min(listener.max_message_size, MAX_LENGTH)
+        #: Largest message the client accepts (announced in its handshake).
+        self._max_out = 512
+        #: Output produced while reading (handshake reply, PONGs), written at the
+        #: end of the read together with the router's replies.
+        self._out: list[bytes] = []
+
+    # asyncio.Protocol callbacks.
+
+    def data_received(self, data: bytes) -> None:
+        if not self._reading:
+            return
+        buf = self._buffer
+        if buf or self._decode is None:
+            buf += data
+            if self._decode is None and not self._handshake(buf):
+                self._write_out()
+                return
+            consumed = self._parse(buf)
+            if consumed:
+                del buf[:consumed]
+        else:
+            consumed = self._parse(data)
+            if consumed < len(data):
+                buf += memoryview(data)[consumed:]
+        if self._out:
+            self._write_out()
+
+    def eof_received(self) -> bool:
+        return False  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._reading and self._buffer:
+            log.info(
+                "%s: connection closed in the middle of a %s (%d bytes pending)",
+                self.peer,
+                "frame" if self._decode is not None else "handshake",
+                len(self._buffer),
+            )
+        self._buffer = bytearray()
+        super().connection_lost(exc)
+
+    # Sink methods called by the router during flush().
+
+    def send_messages(self, msgs: list[list]) -> None:
+        """Frame and write ``msgs`` (and pending PONGs) at once.
+
+        A message larger than the client's announced limit is dropped (logged).
+        """
+        if self._closing:
+            return
+        parts, self._out = self._out, []
+        encode = self._encode
+        assert encode is not None
+        limit = self._max_out
+        for msg in msgs:
+            try:
+                data = encode(msg)
+            except SerializationError as exc:
+                log.error("%s: cannot encode message %r: %s", self.peer, msg[:1], exc)
+                continue
+            length = len(data)
+            if length > limit:
+                log.warning(
+                    "%s: dropped an outgoing message of %d bytes (type %r): "
+                    "the client accepts at most %d",
+                    self.peer,
+                    length,
+                    msg[0] if msg else None,
+                    limit,
+                )
+                continue
+            parts.append(_pack_word(length) if length < MAX_LENGTH else frame_header(0, length))
+            parts.append(data)
+        self._write(parts)
+        self._check_backlog()
+
+    def close(self) -> None:
+        """Close the connection once the output already given is written."""
+        if self._closing:
+            return
+        self._write_out()
+        self._closing = True
+        self._reading = False
+        if self._transport is not None:
+            self._transport.close()
+
+    # Internals.
+
+    def _handshake(self, buf: bytearray) -> bool:
+        """Process the client's handshake in ``buf``; True once the connection is open."""
+        if buf[0] != MAGIC:
+            self._fail(f"not a RawSocket client (first octet 0x{buf[0]:02x})")
+            return False
+        if len(buf) < 4:
+            return False
+        octet = buf[1]
+        serializer_id = octet & 0x0F
+        if buf[2] or buf[3]:
+            self._refuse(ERROR_RESERVED_BITS, "RawSocket handshake uses reserved octets")
+            return False
+        name = self._supported.get(serializer_id)
+        if name is None:
+            self._refuse(
+                ERROR_SERIALIZER_UNSUPPORTED, f"unsupported RawSocket serializer {serializer_id}"
+            )
+            return False
+        del buf[:4]
+        self._max_out = 1 << (9 + (octet >> 4))
+        self._out.append(handshake_reply(serializer_id, self._max_in))
+        serializer = self._serializer = make_serializer(name)
+        self._decode = serializer.decode
+        self._encode = serializer.encode
+        self._attach(name, {"rawsocket_max_message_size": self._max_out})
+        return True
+
+    def _parse(self, buf: bytes | bytearray) -> int:
+        """Feed every complete frame of ``buf`` to the session; return the bytes used."""
+        pos = 0
+        end_of_data = len(buf)
+        session = self._session
+        assert session is not None
+        decode = self._decode
+        assert decode is not None
+        receive = session.receive
+        max_in = self._max_in
+        fed = False
+        while end_of_data - pos >= 4:
+            (word,) = _unpack_word(buf, pos)
+            head = word >> 24
+            length = word & 0xFFFFFF
+            msg_type = head & 0x07
+            if head & 0xF0 or msg_type > MSG_PONG:
+                self._fail(f"RawSocket frame with reserved bits or type (0x{head:02x})")
+                break
+            if head & 0x08:
+                if length:
+                    self._fail("RawSocket frame length over 2**24")
+                    break
+                length = MAX_LENGTH
+            if length > max_in:
+                self._fail(f"RawSocket frame of {length} bytes exceeds the {max_in} limit")
+                break
+            end = pos + 4 + length
+            if end > end_of_data:
+                break  # incomplete frame: wait for more data
+            payload = buf[pos + 4 : end]
+            pos = end
+            if msg_type == MSG_REGULAR:
+                try:
+                    msg = decode(payload)
+                except SerializationError as exc:
+                    # The router logs the protocol violation (one line per bad input).
+                    log.debug(
+                        "%s: undecodable %s message: %s", self.peer, self._serializer.name, exc
+                    )
+                    self._reading = False  # the router aborts the session; read no more
+                    session.receive_invalid(str(exc))
+                    fed = True
+                    break
+                receive(msg)
+                fed = True
+            elif msg_type == MSG_PING:
+                if length > self._max_out:
+                    log.warning(
+                        "%s: PING of %d bytes not answered: the client accepts at most %d",
+                        self.peer,
+                        length,
+                        self._max_out,
+                    )
+                else:
+                    self._out.append(frame_header(MSG_PONG, length))
+                    self._out.append(bytes(payload))
+            # MSG_PONG: nothing to do (the router sends no PINGs).
+        if fed:
+            self._router.flush()
+        return pos
+
+    def _refuse(self, code: int, reason: str) -> None:
+        log.warning("%s: %s; refusing the connection", self.peer, reason)
+        self._out.append(handshake_error(code))
+        self._fail(None)
+
+    def _fail(self, reason: str | None) -> None:
+        """Fail the connection: stop reading, write what is pending, close."""
+        if reason is not None:
+            log.warning("%s: %s; closing the connection", self.peer, reason)
+        self._reading = False
+        self._buffer = bytearray()
+        self._write_out()
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def _write_out(self) -> None:
+        if self._out:
+            parts, self._out = self._out, []
+            self._write(parts)
+
+    def _write(self, parts: list[bytes]) -> None:
+        transport = self._transport
+        if parts and transport is not None and not transport.is_closing():
+            transport.write(parts[0] if len(parts) == 1 else b"".join(parts))

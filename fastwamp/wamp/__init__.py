@@ -1,0 +1,1 @@
+"""WAMP vocabulary: message codes, URIs, validation and serializers (no I/O)."""

@@ -1,0 +1,37 @@
+"""``impl`` fixture: every core test runs on the pure-Python and the compiled build."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from fastwamp._core import callees, trie, uri
+
+
+@dataclass(frozen=True)
+class Impl:
+    """One build of the core: the classes and functions under test."""
+
+    name: str
+    UriTrie: Any
+    Callee: Any
+    CalleeGroup: Any
+    validate_uri: Any
+
+
+IMPLS = {
+    "py": Impl("py", trie.UriTriePy, callees.CalleePy, callees.CalleeGroupPy, uri.validate_uri_py),
+    "c": Impl("c", trie.UriTrieC, callees.CalleeC, callees.CalleeGroupC, uri.validate_uri_c),
+}
+
+
+# Session scope: the fixture is stateless, and hypothesis rejects function-scoped
+# fixtures in @given tests.
+@pytest.fixture(scope="session", params=["py", "c"])
+def impl(request: pytest.FixtureRequest) -> Impl:
+    """The build under test; "c" is skipped when the extensions are not in use."""
+    if request.param == "c" and not (uri.COMPILED and trie.COMPILED and callees.COMPILED):
+        pytest.skip("compiled extensions not built or disabled (FASTWAMP_NO_EXTENSIONS)")
+    return IMPLS[request.param]

@@ -1,0 +1,36 @@
+"""Fail when the compiled core is expected but a pure-Python twin is active."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+
+import fastwamp._core
+from fastwamp._core import callees, trie, uri
+
+NO_EXTENSIONS = bool(os.environ.get("FASTWAMP_NO_EXTENSIONS"))
+
+
+@pytest.mark.skipif(NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is set")
+@pytest.mark.parametrize("name", ["uri_c", "trie_c", "callees_c"])
+def test_extensions_loaded(name: str) -> None:
+    module = importlib.import_module(f"fastwamp._core.{name}")
+    # A compiled module is a shared library, not the reference .py source.
+    assert not module.__file__.endswith(".py"), module.__file__
+    assert fastwamp._core.compiled()
+    assert uri.validate_uri is uri.validate_uri_c
+    assert trie.UriTrie is trie.UriTrieC
+    assert callees.CalleeGroup is callees.CalleeGroupC
+    assert callees.Callee is callees.CalleeC
+
+
+@pytest.mark.skipif(not NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is not set")
+def test_no_extensions_selects_pure_python() -> None:
+    assert not fastwamp._core.compiled()
+    assert not (uri.COMPILED or trie.COMPILED or callees.COMPILED)
+    assert uri.validate_uri is uri.validate_uri_py
+    assert trie.UriTrie is trie.UriTriePy
+    assert callees.CalleeGroup is callees.CalleeGroupPy
+    assert trie.UriTrieC is None and callees.CalleeGroupC is None

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from fastwamp.config import Config, RealmConfig
+from fastwamp.testing import LinkedPeer, make_router
+
+
+@pytest.fixture
+def config() -> Config:
+    # The spec's disclosure rule; "always" (the default) is tested on its own.
+    return Config(realms=[RealmConfig("realm1", disclosure="on_request")])
+
+
+@pytest.fixture
+def router_clock(config):
+    return make_router(config)
+
+
+@pytest.fixture
+def router(router_clock):
+    return router_clock[0]
+
+
+@pytest.fixture
+def clock(router_clock):
+    return router_clock[1]
+
+
+@pytest.fixture
+def peer(router):
+    """Factory: a joined session on realm1."""
+
+    def make(roles=None, **details) -> LinkedPeer:
+        p = LinkedPeer(router)
+        welcome = p.hello("realm1", roles=roles, **details)
+        assert welcome[0] == 2, welcome
+        return p
+
+    return make

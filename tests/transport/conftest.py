@@ -1,0 +1,226 @@
+"""Fixtures for the transport tests: a stub router that echoes, and loop runners.
+
+The stub follows the router contract the transports rely on: ``attach`` returns
+a session; sessions queue output; nothing reaches a sink before ``flush()``.
+Echo commands (the first element of a message):
+
+* anything else: the message is sent back as is;
+* ``"close"``: the router closes the session (the sink's ``close()``);
+* ``"big", n``: the router sends ``["big", "x" * n]`` then ``["after"]``;
+* ``"many", n``: the router sends n messages ``["m", i]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import pytest
+import uvloop
+
+from fastwamp.config import Config, ListenerConfig, RealmConfig
+from fastwamp.server import Server, serve
+
+ABORT_INVALID = [3, {}, "wamp.error.protocol_violation"]
+GOODBYE_SHUTDOWN = [6, {}, "wamp.close.system_shutdown"]
+
+
+class StubSession:
+    def __init__(self, router: StubRouter, sink: Any, info: dict[str, Any]) -> None:
+        self.router = router
+        self.sink = sink
+        self.info = info
+        self.received: list[Any] = []
+        self.invalid: list[str] = []
+        self.detach_count = 0
+        self.outbox: list[list] = []
+        self.close_requested = False
+        self.closed = False
+
+    def _queue(self, *msgs: list) -> None:
+        self.outbox.extend(msgs)
+        if self not in self.router.pending:
+            self.router.pending.append(self)
+
+    def receive(self, msg: Any) -> None:
+        assert self.detach_count == 0, "receive() after detach()"
+        self.received.append(msg)
+        head = msg[0] if isinstance(msg, list) and msg else None
+        if head == "close":
+            self.close_requested = True
+            self._queue()
+        elif head == "big":
+            self._queue(["big", "x" * msg[1]], ["after"])
+        elif head == "many":
+            self._queue(*(["m", i] for i in range(msg[1])))
+        else:
+            self._queue(msg)
+
+    def receive_invalid(self, reason: str) -> None:
+        self.invalid.append(reason)
+        self.close_requested = True
+        self._queue(list(ABORT_INVALID))
+
+    def detach(self) -> None:
+        self.detach_count += 1
+        self.router.detached.append(self)
+
+    def deliver(self) -> None:
+        if self.closed or self.detach_count:
+            self.outbox = []
+            return
+        out, self.outbox = self.outbox, []
+        if out:
+            self.sink.send_messages(out)
+        if self.close_requested:
+            self.closed = True
+            self.sink.close()
+
+
+class StubRouter:
+    """Echo router obeying the transport contract (output only on flush)."""
+
+    def __init__(self) -> None:
+        self.scheduler: Any = None
+        self.sessions: list[StubSession] = []
+        self.detached: list[StubSession] = []
+        self.pending: list[StubSession] = []
+        self.flushes = 0
+
+    def attach(self, sink: Any, transport_info: dict[str, Any]) -> StubSession:
+        session = StubSession(self, sink, transport_info)
+        self.sessions.append(session)
+        return session
+
+    def flush(self) -> None:
+        self.flushes += 1
+        while self.pending:
+            pending, self.pending = self.pending, []
+            for session in pending:
+                session.deliver()
+
+    def shutdown(self) -> None:
+        for session in self.sessions:
+            if not session.detach_count and not session.closed:
+                session.close_requested = True
+                session._queue(list(GOODBYE_SHUTDOWN))
+        self.flush()
+
+
+LOOPS = {"uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture(params=list(LOOPS))
+def run(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``run(coroutine_function)`` runs it on a fresh uvloop / asyncio loop.
+
+    The timeout only keeps a broken test from hanging; nothing asserts on time.
+    """
+    factory = LOOPS[request.param]
+
+    def runner(fn: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 20.0) -> Any:
+        async def bounded() -> Any:
+            return await asyncio.wait_for(fn(), timeout)
+
+        loop = factory()  # not asyncio.Runner: Python 3.10 has none
+        try:
+            asyncio.set_event_loop(loop)
+            return loop.run_until_complete(bounded())
+        finally:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    return runner
+
+
+def make_config(*listeners: ListenerConfig) -> Config:
+    return Config(realms=[RealmConfig("realm1")], listeners=list(listeners))
+
+
+@contextlib.asynccontextmanager
+async def running(
+    *listeners: ListenerConfig, router: Any = None
+) -> AsyncIterator[tuple[Server, Any]]:
+    """Serve ``listeners`` (port 0) with ``router`` (default: a StubRouter)."""
+    router = router if router is not None else StubRouter()
+    server = await serve(make_config(*listeners), router=router)
+    try:
+        yield server, router
+    finally:
+        server.abort()
+        server.close_listeners()
+        for listener in server.listeners:
+            await listener.server.wait_closed()
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll until ``predicate()`` holds (for effects that land after a socket event)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.005)
+
+
+# RawSocket client helpers.
+
+
+def rs_frame(payload: bytes, msg_type: int = 0) -> bytes:
+    assert len(payload) < 2**24
+    return struct.pack("!I", (msg_type << 24) | len(payload)) + payload
+
+
+async def rs_read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    header = await reader.readexactly(4)
+    (word,) = struct.unpack("!I", header)
+    head, length = word >> 24, word & 0xFFFFFF
+    if head & 0x08:
+        length = 2**24
+    return head & 0x07, await reader.readexactly(length)
+
+
+class FakeTransport:
+    """Records writes; enough of asyncio.Transport for unit tests without sockets."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.aborted = False
+        self.paused = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, "write after close"
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 40000)}.get(name, default)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.writes)
