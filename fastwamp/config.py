@@ -17,6 +17,20 @@ from typing import Any
 
 
 @dataclass
+class HistoryConfig:
+    """Keep the last events of topics matching (uri, match) for wamp.subscription.get_events."""
+
+    uri: str
+    #: "exact", "prefix" or "wildcard": history is read through a subscription with the
+    #: same uri and match policy.
+    match: str = "exact"
+    #: How many events to keep.
+    limit: int = 1000
+    #: Forget events older than this many seconds (0 = keep until pushed out by limit).
+    max_age: float = 0.0
+
+
+@dataclass
 class RealmConfig:
     """One realm: its name and its policies."""
 
@@ -32,6 +46,10 @@ class RealmConfig:
     disclosure: str = "always"
     #: Keep the last event published with retain=true per topic (PUBLISH.Options.retain).
     event_retention: bool = True
+    #: Topics whose events are kept for wamp.subscription.get_events.
+    event_history: list[HistoryConfig] = field(default_factory=list)
+    #: SQLite file keeping the event history across restarts ("" = memory only).
+    history_store: str = ""
     #: INVOCATION.Details.trustlevel given to calls, by caller authrole ("*" = any role).
     trustlevels: dict[str, int] = field(default_factory=dict)
 
@@ -142,6 +160,10 @@ def _type_name(tp: Any) -> str:
 def _check_type(key: str, value: Any, tp: Any) -> Any:
     """Return ``value`` if it has TOML type ``tp`` (a field annotation), else raise."""
     origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be a table, got {_describe(value)}")
+        return _from_table(tp, value, f"{key}.")
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):

@@ -16,6 +16,7 @@ from .._core.uri import MATCH_EXACT, MATCH_POLICIES, MATCH_PREFIX, validate_uri
 from ..wamp import messages as m
 from ..wamp import uris
 from .dealer import utcnow_iso
+from .history import EventHistory
 from .ids import IdPool, random_id
 
 if TYPE_CHECKING:
@@ -114,11 +115,17 @@ class Broker:
         self._retention = config.event_retention
         #: topic -> the last event published on it with retain=true
         self.retained: dict[str, RetainedEvent] = {}
+        self.history: EventHistory | None = None
+        if config.event_history:
+            self.history = EventHistory(
+                [{"uri": h.uri, "match": h.match, "limit": h.limit, "max_age": h.max_age}
+                 for h in config.event_history],
+                config.history_store,
+            )
 
-    @staticmethod
-    def features() -> dict[str, bool]:
+    def features(self) -> dict[str, bool]:
         """Broker features announced in WELCOME (only what is implemented and tested)."""
-        return {
+        features = {
             "pattern_based_subscription": True,
             "publisher_exclusion": True,
             "subscriber_blackwhite_listing": True,
@@ -127,6 +134,9 @@ class Broker:
             "subscription_meta_api": True,
             "event_retention": True,
         }
+        if self.history is not None:
+            features["event_history"] = True
+        return features
 
     # -- subscriptions -------------------------------------------------------------
 
@@ -265,7 +275,23 @@ class Broker:
         if options.get("retain") is True and self._retention:
             self.retained[topic] = RetainedEvent(topic, publication, payload, receiver_filter,
                                                  publisher_details if disclose else None)
+        if self.history is not None:
+            self._record_history(topic, publication, payload, options)
         self.deliver(topic, publication, payload, receiver_filter, publisher_details, disclose)
+
+    def _record_history(self, topic: str, publication: int, payload: list,
+                        options: dict[str, Any]) -> None:
+        # Events meant for particular sessions are not stored (spec: event history).
+        if "eligible" in options or "exclude" in options:
+            return
+        history = self.history
+        assert history is not None
+        rules = [r for r in history.rules.values() if pattern_matches(r.uri, r.match, topic)]
+        if rules:
+            constraints = {k: options[k] for k in ("eligible_authid", "exclude_authid",
+                                                   "eligible_authrole", "exclude_authrole")
+                           if type(options.get(k)) is list}
+            history.record(rules, topic, publication, payload, constraints or None)
 
     def deliver(self, topic: str, publication: int, payload: list,
                 receiver_filter: _Filter | None, publisher: dict[str, Any] | None = None,

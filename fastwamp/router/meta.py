@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fastwamp.meta")
 
 TESTAMENT_SCOPES = ("detached", "destroyed")
+HISTORY_UNAVAILABLE = "wamp.error.history_unavailable"
 
 
 class MetaError(Exception):
@@ -102,6 +103,7 @@ class MetaApi:
             "wamp.subscription.get": self.subscription_get,
             "wamp.subscription.list_subscribers": self.subscription_list_subscribers,
             "wamp.subscription.count_subscribers": self.subscription_count_subscribers,
+            "wamp.subscription.get_events": self.subscription_get_events,
         }
 
     def start(self) -> None:
@@ -373,3 +375,16 @@ class MetaApi:
 
     def subscription_count_subscribers(self, caller: RouterSession, sub_id: int) -> list:
         return [len(self._subscription(sub_id).subscribers)]
+
+    def subscription_get_events(self, caller: RouterSession, sub_id: int,
+                                **filters: Any) -> list:
+        sub = self._subscription(sub_id)
+        history = self.realm.broker.history
+        rule = history.rules.get((sub.uri, sub.match)) if history is not None else None
+        if rule is None:
+            raise MetaError(HISTORY_UNAVAILABLE,
+                            f"no event history is kept for {sub.uri!r} ({sub.match_name})")
+        try:
+            return history.query(rule, sub.id, caller, filters)  # type: ignore[union-attr]
+        except ValueError as exc:
+            raise MetaError(uris.INVALID_ARGUMENT, str(exc)) from exc

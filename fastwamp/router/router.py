@@ -71,6 +71,9 @@ class Router:
                 session.goodbye(uris.CLOSE_SYSTEM_SHUTDOWN, "the router is shutting down")
                 session._request_close()
         self.flush()
+        for realm in self.realms.values():
+            if realm.broker.history is not None:
+                realm.broker.history.close()
 
     # -- identifiers -----------------------------------------------------------
 

@@ -1,0 +1,182 @@
+"""Event history: the last events of configured topics, served by
+``wamp.subscription.get_events``.
+
+Which topics keep history is realm configuration (a URI, a match policy, how
+many events, how long).  History is kept per (uri, match) rule, which is what a
+subscription with the same URI and match policy reads.  Events are kept in
+memory, or in an SQLite file (standard library) so they survive a restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any
+
+import msgpack
+
+from .._core.uri import MATCH_POLICIES
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+def _parse_time(value: Any) -> float:
+    if type(value) is not str:
+        raise ValueError(f"a time filter must be an RFC 3339 string, not {value!r}")
+    text = value[:-1] + "+00:00" if value.endswith("Z") else value
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"invalid RFC 3339 time {value!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+class HistoryRule:
+    """One configured history: events on topics matching (uri, match)."""
+
+    __slots__ = ("uri", "match", "limit", "max_age", "events")
+
+    def __init__(self, uri: str, match: int, limit: int, max_age: float) -> None:
+        self.uri = uri
+        self.match = match
+        self.limit = limit
+        self.max_age = max_age
+        #: (seq, timestamp, publication, topic, payload, constraints) in publish order
+        self.events: deque = deque(maxlen=limit)
+
+
+class EventHistory:
+    """Stores events for the configured rules and answers history queries."""
+
+    def __init__(self, rules: list[dict[str, Any]], path: str = "") -> None:
+        self.rules: dict[tuple[str, int], HistoryRule] = {}
+        for rule in rules:
+            match = MATCH_POLICIES[rule.get("match", "exact")]
+            self.rules[(rule["uri"], match)] = HistoryRule(
+                rule["uri"], match, int(rule.get("limit", 1000)), float(rule.get("max_age", 0))
+            )
+        self._seq = 0
+        self._db: sqlite3.Connection | None = None
+        if path and self.rules:
+            self._open(path)
+
+    def _open(self, path: str) -> None:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, rule_uri TEXT,"
+            " rule_match INTEGER, ts REAL, publication INTEGER, topic TEXT, data BLOB)"
+        )
+        self._db = db
+        for rule in self.rules.values():
+            rows = db.execute(
+                "SELECT seq, ts, publication, topic, data FROM events WHERE rule_uri=? AND "
+                "rule_match=? ORDER BY seq DESC LIMIT ?", (rule.uri, rule.match, rule.limit)
+            ).fetchall()
+            for seq, ts, publication, topic, data in reversed(rows):
+                payload, constraints = msgpack.unpackb(data, raw=False, strict_map_key=False)
+                rule.events.append((seq, ts, publication, topic, payload, constraints))
+                self._seq = max(self._seq, seq)
+        row = db.execute("SELECT MAX(seq) FROM events").fetchone()
+        self._seq = max(self._seq, row[0] or 0)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def record(self, rules: list[HistoryRule], topic: str, publication: int, payload: list,
+               constraints: dict[str, list] | None) -> None:
+        """Store one publication in every rule of ``rules`` (those matching ``topic``)."""
+        now = time.time()
+        for rule in rules:
+            self._seq += 1
+            entry = (self._seq, now, publication, topic, payload, constraints)
+            rule.events.append(entry)
+            if self._db is not None:
+                try:
+                    data = msgpack.packb([payload, constraints], use_bin_type=True)
+                except (TypeError, ValueError):
+                    continue
+                self._db.execute(
+                    "INSERT INTO events VALUES (?,?,?,?,?,?,?)",
+                    (self._seq, rule.uri, rule.match, now, publication, topic, data),
+                )
+                if self._seq % 256 == 0:
+                    self._trim(rule)
+
+    def _trim(self, rule: HistoryRule) -> None:
+        assert self._db is not None
+        oldest = rule.events[0][0] if rule.events else self._seq
+        self._db.execute("DELETE FROM events WHERE rule_uri=? AND rule_match=? AND seq<?",
+                         (rule.uri, rule.match, oldest))
+
+    def query(self, rule: HistoryRule, subscription_id: int, requester: Any,
+              filters: dict[str, Any]) -> list[dict[str, Any]]:
+        """Events of ``rule`` passing ``filters`` (the spec's get_events keywords)."""
+        events = list(rule.events)
+        if rule.max_age:
+            horizon = time.time() - rule.max_age
+            events = [e for e in events if e[1] >= horizon]
+        by_publication = {e[2]: i for i, e in enumerate(events)}
+        lo, hi = 0, len(events)
+        for key, inclusive, lower in (("from_publication", True, True),
+                                      ("after_publication", False, True),
+                                      ("before_publication", False, False),
+                                      ("until_publication", True, False)):
+            if key in filters:
+                index = by_publication.get(filters[key])
+                if index is None:
+                    return []
+                if lower:
+                    lo = max(lo, index if inclusive else index + 1)
+                else:
+                    hi = min(hi, index + 1 if inclusive else index)
+        events = events[lo:hi]
+        for key, test in (("from_time", lambda t, v: t >= v), ("after_time", lambda t, v: t > v),
+                          ("before_time", lambda t, v: t < v),
+                          ("until_time", lambda t, v: t <= v)):
+            if key in filters:
+                bound = _parse_time(filters[key])
+                events = [e for e in events if test(e[1], bound)]
+        topic = filters.get("topic")
+        if topic is not None:
+            events = [e for e in events if e[3] == topic]
+        events = [e for e in events if _admits(e[5], requester)]
+        if filters.get("reverse") is True:
+            events.reverse()
+        limit = filters.get("limit")
+        if type(limit) is int and limit >= 0:
+            events = events[-limit:] if limit and not filters.get("reverse") else events[:limit]
+        out = []
+        for _seq, ts, publication, topic_, payload, _c in events:
+            item: dict[str, Any] = {"timestamp": _rfc3339(ts), "subscription": subscription_id,
+                                    "publication": publication, "topic": topic_}
+            if payload:
+                item["args"] = payload[0]
+                if len(payload) > 1:
+                    item["kwargs"] = payload[1]
+            out.append(item)
+        return out
+
+
+def _admits(constraints: dict[str, list] | None, session: Any) -> bool:
+    """Apply the original publication's authid/authrole lists to the requester."""
+    if not constraints:
+        return True
+    for key, attr, eligible in (("eligible_authid", "authid", True),
+                                ("exclude_authid", "authid", False),
+                                ("eligible_authrole", "authrole", True),
+                                ("exclude_authrole", "authrole", False)):
+        values = constraints.get(key)
+        if values is not None and (getattr(session, attr) in values) != eligible:
+            return False
+    return True
