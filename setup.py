@@ -17,6 +17,7 @@ COMPILED_MODULES = [
     "fastwamp._core.trie",
     "fastwamp._core.callees",
     "fastwamp._core.uri",
+    "fastwamp._core.fanout",
 ]
 
 
@@ -38,6 +39,9 @@ def extensions() -> list:
         exts,
         language_level=3,
         annotate=debug,
+        # The augmenting X_c.pxd is not in Cython's dependency scan of X_py.py:
+        # regenerate every time (a few seconds) so a .pxd edit is never missed.
+        force=True,
         compiler_directives={
             "embedsignature": True,
             "boundscheck": False,

@@ -9,22 +9,41 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .config import Config, default_config
 from .router import Router
 from .wamp import messages as m
 
 DEFAULT_ROLES: dict[str, Any] = {
-    "caller": {"features": {"call_canceling": True, "progressive_call_results": True,
-                            "caller_identification": True, "call_timeout": True}},
-    "callee": {"features": {"call_canceling": True, "progressive_call_results": True,
-                            "caller_identification": True, "shared_registration": True,
-                            "pattern_based_registration": True}},
-    "publisher": {"features": {"publisher_exclusion": True, "publisher_identification": True,
-                               "subscriber_blackwhite_listing": True}},
-    "subscriber": {"features": {"pattern_based_subscription": True,
-                                "publisher_identification": True}},
+    "caller": {
+        "features": {
+            "call_canceling": True,
+            "progressive_call_results": True,
+            "caller_identification": True,
+            "call_timeout": True,
+        }
+    },
+    "callee": {
+        "features": {
+            "call_canceling": True,
+            "progressive_call_results": True,
+            "caller_identification": True,
+            "shared_registration": True,
+            "pattern_based_registration": True,
+        }
+    },
+    "publisher": {
+        "features": {
+            "publisher_exclusion": True,
+            "publisher_identification": True,
+            "subscriber_blackwhite_listing": True,
+        }
+    },
+    "subscriber": {
+        "features": {"pattern_based_subscription": True, "publisher_identification": True}
+    },
 }
 
 
@@ -56,6 +75,17 @@ class FakeScheduler:
         timer = _Timer(self.now + delay, callback)
         heapq.heappush(self._timers, (timer.when, next(self._seq), timer))
         return timer
+
+    def step(self) -> bool:
+        """Run the earliest timer that is due now (one turn of the loop); False if none."""
+        while self._timers and self._timers[0][0] <= self.now:
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                timer.callback()
+                if self.router is not None:
+                    self.router.flush()
+                return True
+        return False
 
     def advance(self, seconds: float) -> None:
         """Move time forward, running due timers in order, then flush the router."""
@@ -105,8 +135,9 @@ class LinkedPeer:
         assert len(out) == 1, f"expected one message, got {out!r}"
         return out[0]
 
-    def hello(self, realm: str = "realm1", roles: dict[str, Any] | None = None,
-              **details: Any) -> list:
+    def hello(
+        self, realm: str = "realm1", roles: dict[str, Any] | None = None, **details: Any
+    ) -> list:
         self.send([m.HELLO, realm, {"roles": roles or DEFAULT_ROLES, **details}])
         return self.take_one()
 

@@ -9,12 +9,15 @@ receivers.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from .._core.fanout import ReceiverFilter, send_to
 from .._core.trie import UriTrie
 from .._core.uri import MATCH_EXACT, MATCH_POLICIES, MATCH_PREFIX, validate_uri
 from ..wamp import messages as m
 from ..wamp import uris
+from ..wamp.serializers import SharedMessage
 from .dealer import utcnow_iso
 from .history import EventHistory
 from .ids import IdPool, random_id
@@ -26,10 +29,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("fastwamp.broker")
 
 _LIST_FILTERS = (
-    ("eligible", "exclude", "id", int),
-    ("eligible_authid", "exclude_authid", "authid", str),
-    ("eligible_authrole", "exclude_authrole", "authrole", str),
+    ("eligible", "exclude", int),
+    ("eligible_authid", "exclude_authid", str),
+    ("eligible_authrole", "exclude_authrole", str),
 )
+
+#: Receivers served per turn of the event loop: a publication to more subscribers
+#: is delivered in chunks, so one huge fan-out does not stall every other session.
+FANOUT_CHUNK = 2000
 
 
 class Subscription:
@@ -61,7 +68,7 @@ def pattern_matches(uri: str, match: int, topic: str) -> bool:
         return topic.startswith(uri)
     parts, pattern = topic.split("."), uri.split(".")
     return len(parts) == len(pattern) and all(
-        not want or want == got for want, got in zip(pattern, parts)
+        not want or want == got for want, got in zip(pattern, parts, strict=True)
     )
 
 
@@ -71,33 +78,12 @@ class RetainedEvent:
     __slots__ = ("topic", "publication", "payload", "receiver_filter", "publisher_details")
 
     def __init__(self, topic: str, publication: int, payload: list,
-                 receiver_filter: _Filter | None, publisher_details: dict | None) -> None:
+                 receiver_filter: ReceiverFilter | None, publisher_details: dict | None) -> None:
         self.topic = topic
         self.publication = publication
         self.payload = payload
         self.receiver_filter = receiver_filter
         self.publisher_details = publisher_details
-
-
-class _Filter:
-    """The receiver constraints of one PUBLISH (black/white lists, exclude_me)."""
-
-    __slots__ = ("checks", "publisher_id")
-
-    def __init__(self, checks: list, publisher_id: int) -> None:
-        self.checks = checks
-        self.publisher_id = publisher_id
-
-    def admits(self, session: RouterSession) -> bool:
-        if session.id == self.publisher_id:
-            return False
-        for attr, eligible, excluded in self.checks:
-            value = getattr(session, attr)
-            if eligible is not None and value not in eligible:
-                return False
-            if excluded is not None and value in excluded:
-                return False
-        return True
 
 
 class Broker:
@@ -113,6 +99,10 @@ class Broker:
         #: "always", "on_request" or "never" (RealmConfig.disclosure)
         self._disclosure = config.disclosure
         self._retention = config.event_retention
+        #: chunked deliveries waiting for the next turn of the loop:
+        #: [receivers, position, event, disclosed, want_publisher, filter]
+        self._backlog: deque[list] = deque()
+        self._pump_scheduled = False
         #: topic -> the last event published on it with retain=true
         self.retained: dict[str, RetainedEvent] = {}
         self.history: EventHistory | None = None
@@ -294,55 +284,94 @@ class Broker:
             history.record(rules, topic, publication, payload, constraints or None)
 
     def deliver(self, topic: str, publication: int, payload: list,
-                receiver_filter: _Filter | None, publisher: dict[str, Any] | None = None,
+                receiver_filter: ReceiverFilter | None, publisher: dict[str, Any] | None = None,
                 disclose: bool = False) -> int:
-        """Send one publication to every eligible subscriber; return how many EVENTs were sent.
+        """Send one publication to every eligible subscriber; return the number of receivers
+        considered (before filtering).
 
         ``publisher`` (the publisher_* details) goes to every receiver when ``disclose``,
-        else only to subscribers that asked for it with ``get_publisher``.
+        else only to subscribers that asked for it with ``get_publisher``.  Deliveries
+        to more than FANOUT_CHUNK receivers, and every delivery queued behind one, go
+        out in chunks, one per turn of the event loop, in publication order.
         """
-        sent = 0
+        total = 0
+        jobs = []
         for sub in self.trie.match_all(topic):
+            receivers = sub.subscribers
+            n = len(receivers)
+            if not n:
+                continue
             details: dict[str, Any] = {}
             if disclose and publisher is not None:
                 details.update(publisher)
             if sub.match != MATCH_EXACT:
                 details["topic"] = topic
-            event = [m.EVENT, sub.id, publication, details, *payload]
+            if n > 1:
+                event: list = SharedMessage([m.EVENT, sub.id, publication, details, *payload])
+            else:
+                event = [m.EVENT, sub.id, publication, details, *payload]
             disclosed = None
-            if not disclose and publisher is not None and sub.want_publisher:
-                disclosed = [m.EVENT, sub.id, publication, {**details, **publisher}, *payload]
-            admits = receiver_filter.admits if receiver_filter is not None else None
-            if admits is None and disclosed is None:
-                for session in sub.subscribers.values():
-                    session.send(event)
-                sent += len(sub.subscribers)
-                continue
             want = sub.want_publisher
-            for session in sub.subscribers.values():
-                if admits is None or admits(session):
-                    session.send(disclosed if disclosed is not None and session.id in want
-                                 else event)
-                    sent += 1
-        return sent
+            if not disclose and publisher is not None and want:
+                disclosed = SharedMessage(
+                    [m.EVENT, sub.id, publication, {**details, **publisher}, *payload])
+            jobs.append((receivers, event, disclosed, want))
+            total += n
+        if not self._backlog and total <= FANOUT_CHUNK:
+            for receivers, event, disclosed, want in jobs:
+                send_to(list(receivers.values()), 0, len(receivers), event, disclosed, want,
+                        receiver_filter)
+            return total
+        for receivers, event, disclosed, want in jobs:
+            self._backlog.append([list(receivers.values()), 0, event, disclosed, want,
+                                  receiver_filter])
+        self._schedule_pump()
+        return total
+
+    def _schedule_pump(self) -> None:
+        if not self._pump_scheduled:
+            scheduler = self.realm.router.scheduler
+            if scheduler is None:  # no loop (bare core): deliver everything now
+                while self._backlog:
+                    self._pump_once(len(self._backlog[0][0]))
+                return
+            self._pump_scheduled = True
+            scheduler.call_later(0, self._pump)
+
+    def _pump(self) -> None:
+        self._pump_scheduled = False
+        self._pump_once(FANOUT_CHUNK)
+        if self._backlog:
+            self._schedule_pump()
+
+    def _pump_once(self, budget: int) -> None:
+        backlog = self._backlog
+        while backlog and budget > 0:
+            job = backlog[0]
+            receivers, position = job[0], job[1]
+            stop = min(len(receivers), position + budget)
+            send_to(receivers, position, stop, job[2], job[3], job[4], job[5])
+            budget -= stop - position
+            if stop == len(receivers):
+                backlog.popleft()
+            else:
+                job[1] = stop
 
     @staticmethod
-    def _make_filter(publisher: RouterSession, options: dict[str, Any]) -> _Filter | None:
+    def _make_filter(publisher: RouterSession, options: dict[str, Any]) -> ReceiverFilter | None:
+        """The receiver filter of a PUBLISH, or None when every subscriber receives it."""
         exclude_me = options.get("exclude_me", True) is not False
-        checks = []
-        for eligible_key, exclude_key, attr, item_type in _LIST_FILTERS:
-            eligible = options.get(eligible_key)
-            excluded = options.get(exclude_key)
-            if eligible is None and excluded is None:
-                continue
-            for key, value in ((eligible_key, eligible), (exclude_key, excluded)):
-                if value is not None and (
-                    type(value) is not list or any(type(v) is not item_type for v in value)
-                ):
-                    raise ValueError(f"PUBLISH.Options.{key} must be a list of {item_type.__name__}")
-            checks.append((attr,
-                           frozenset(eligible) if eligible is not None else None,
-                           frozenset(excluded) if excluded is not None else None))
-        if not checks and not exclude_me:
+        sets: list[frozenset | None] = []
+        for eligible_key, exclude_key, item_type in _LIST_FILTERS:
+            for key in (eligible_key, exclude_key):
+                value = options.get(key)
+                if value is None:
+                    sets.append(None)
+                    continue
+                if type(value) is not list or any(type(v) is not item_type for v in value):
+                    raise ValueError(f"PUBLISH.Options.{key} must be a list of "
+                                     f"{item_type.__name__}")
+                sets.append(frozenset(value))
+        if not exclude_me and all(x is None for x in sets):
             return None
-        return _Filter(checks, publisher.id if exclude_me else 0)
+        return ReceiverFilter(publisher.id if exclude_me else 0, *sets)

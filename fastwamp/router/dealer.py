@@ -343,9 +343,8 @@ class Dealer:
     def _close(self, inv: Invocation) -> None:
         """Forget ``inv`` on both sides (it has been or is being answered)."""
         callee = inv.callee
-        if callee is not None:
-            if callee.invocations.pop(inv.id, None) is not None:
-                inv.callee_ref.inflight -= 1  # type: ignore[union-attr]
+        if callee is not None and callee.invocations.pop(inv.id, None) is not None:
+            inv.callee_ref.inflight -= 1  # type: ignore[union-attr]
         inv.caller.calls.pop(inv.call_request, None)
         if inv.timer is not None:
             inv.timer.cancel()
@@ -435,10 +434,11 @@ class Dealer:
         inv = caller.calls.get(request)
         if inv is None or inv.interrupted:
             return  # unknown, finished or already being canceled: ignored
-        if mode != "skip" and self._interrupt(inv, mode):
-            if mode == "kill":
-                inv.interrupted = True  # the callee's answer ends the call
-                return
+        if mode == "kill" and self._interrupt(inv, mode):
+            inv.interrupted = True  # the callee's answer ends the call
+            return
+        if mode == "killnowait":
+            self._interrupt(inv, mode)
         self._close(inv)
         caller.send_error(m.CALL, request, uris.CANCELED, ["call canceled by the caller"])
 

@@ -10,7 +10,8 @@ nobody subscribes to a meta topic, publishing it costs one trie lookup.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._core.uri import MATCH_EXACT, MATCH_POLICIES, validate_uri
 from ..wamp import messages as m
@@ -116,7 +117,6 @@ class MetaApi:
             assert reply[0] == m.REGISTERED, reply
             self._procedures[reply[2]] = self._handlers[uri]
         service.outbox.clear()
-        self.realm.sessions  # the service session is not listed among client sessions
 
     # -- serving calls -------------------------------------------------------------
 

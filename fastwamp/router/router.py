@@ -10,7 +10,8 @@ locks anywhere.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from .. import __version__
 from ..config import Config

@@ -28,6 +28,33 @@ class SerializationError(ValueError):
     """Bytes could not be decoded into a WAMP message, or a message encoded."""
 
 
+class SharedMessage(list):
+    """A message sent unchanged to many sessions (an EVENT to every subscriber
+    of a subscription): each serializer encodes it once, whatever the fan-out."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, items: list) -> None:
+        super().__init__(items)
+        #: serializer name -> encoded bytes
+        self.encoded: dict[str, bytes] = {}
+
+
+def _encode_once(name: str, encode):
+    """Wrap ``encode`` so that a :class:`SharedMessage` is encoded once per serializer."""
+
+    def encode_message(msg: list) -> bytes:
+        if type(msg) is SharedMessage:
+            cache = msg.encoded
+            data = cache.get(name)
+            if data is None:
+                data = cache[name] = encode(msg)
+            return data
+        return encode(msg)
+
+    return encode_message
+
+
 def _bytes_to_json(value: object) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return "\x00" + base64.b64encode(bytes(value)).decode("ascii")
@@ -56,7 +83,10 @@ class JsonSerializer:
     rawsocket_id = 1
     binary = False
 
-    def encode(self, msg: list) -> bytes:
+    def __init__(self) -> None:
+        self.encode = _encode_once(self.name, self._encode)
+
+    def _encode(self, msg: list) -> bytes:
         try:
             if orjson is not None:
                 return orjson.dumps(msg, default=_bytes_to_json)
@@ -97,8 +127,9 @@ class MsgpackSerializer:
 
     def __init__(self) -> None:
         self._packer = msgpack.Packer(use_bin_type=True)
+        self.encode = _encode_once(self.name, self._encode)
 
-    def encode(self, msg: list) -> bytes:
+    def _encode(self, msg: list) -> bytes:
         try:
             return self._packer.pack(msg)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -121,7 +152,10 @@ class CborSerializer:
     rawsocket_id = 3
     binary = True
 
-    def encode(self, msg: list) -> bytes:
+    def __init__(self) -> None:
+        self.encode = _encode_once(self.name, self._encode)
+
+    def _encode(self, msg: list) -> bytes:
         try:
             return cbor2.dumps(msg)
         except Exception as exc:

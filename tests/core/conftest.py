@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fastwamp._core import callees, trie, uri
+from fastwamp._core import callees, fanout, trie, uri
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,15 @@ class Impl:
     Callee: Any
     CalleeGroup: Any
     validate_uri: Any
+    ReceiverFilter: Any
+    send_to: Any
 
 
 IMPLS = {
-    "py": Impl("py", trie.UriTriePy, callees.CalleePy, callees.CalleeGroupPy, uri.validate_uri_py),
-    "c": Impl("c", trie.UriTrieC, callees.CalleeC, callees.CalleeGroupC, uri.validate_uri_c),
+    "py": Impl("py", trie.UriTriePy, callees.CalleePy, callees.CalleeGroupPy, uri.validate_uri_py,
+               fanout.ReceiverFilterPy, fanout.send_to_py),
+    "c": Impl("c", trie.UriTrieC, callees.CalleeC, callees.CalleeGroupC, uri.validate_uri_c,
+              fanout.ReceiverFilterC, fanout.send_to_c),
 }
 
 
@@ -32,6 +36,7 @@ IMPLS = {
 @pytest.fixture(scope="session", params=["py", "c"])
 def impl(request: pytest.FixtureRequest) -> Impl:
     """The build under test; "c" is skipped when the extensions are not in use."""
-    if request.param == "c" and not (uri.COMPILED and trie.COMPILED and callees.COMPILED):
+    if request.param == "c" and not (uri.COMPILED and trie.COMPILED and callees.COMPILED
+                                     and fanout.COMPILED):
         pytest.skip("compiled extensions not built or disabled (FASTWAMP_NO_EXTENSIONS)")
     return IMPLS[request.param]

@@ -184,3 +184,48 @@ def test_disclosure_never_refuses_disclose_me(config):
     pub.hello()
     pub.send([m.PUBLISH, 1, {"disclose_me": True, "acknowledge": True}, "com.t"])
     assert pub.take_one()[4] == "wamp.error.option_disallowed.disclose_me"
+
+
+def test_large_fanout_is_chunked_and_keeps_publication_order(router, clock, peer):
+    from fastwamp.router.broker import FANOUT_CHUNK
+    from fastwamp.testing import LinkedPeer
+
+    n = FANOUT_CHUNK * 2 + 10
+    subs = []
+    for _ in range(n):
+        s = LinkedPeer(router)
+        s.hello()
+        s.send([m.SUBSCRIBE, 1, {}, "com.big"])
+        s.take()
+        subs.append(s)
+    bystander_callee, bystander_caller = peer(), peer()
+    bystander_callee.send([m.REGISTER, 1, {}, "com.ping"])
+    bystander_callee.take()
+    pub = peer()
+    pub.send([m.PUBLISH, 1, {}, "com.big", ["first"]])
+    pub.send([m.PUBLISH, 2, {}, "com.big", ["second"]])
+    assert all(s.received == [] for s in subs)  # queued for the next turns of the loop
+    # Another session is served between chunks.
+    bystander_caller.send([m.CALL, 1, {}, "com.ping"])
+    assert bystander_callee.take_one()[0] == m.INVOCATION
+    assert clock.step()
+    served = sum(1 for s in subs if s.received)
+    assert served == FANOUT_CHUNK
+    while clock.step():
+        pass
+    for s in subs:
+        assert [e[4] for e in s.take()] == [["first"], ["second"]]
+
+
+def test_event_is_encoded_once_per_serializer(peer):
+    from fastwamp.wamp.serializers import MsgpackSerializer, SharedMessage
+
+    subs = [peer() for _ in range(3)]
+    pub = peer()
+    for s in subs:
+        subscribe(s, "com.t")
+    pub.send([m.PUBLISH, 1, {}, "com.t", ["x"]])
+    events = [s.take_one() for s in subs]
+    assert all(e is events[0] for e in events) and type(events[0]) is SharedMessage
+    ser_a, ser_b = MsgpackSerializer(), MsgpackSerializer()
+    assert ser_a.encode(events[0]) is ser_b.encode(events[1])

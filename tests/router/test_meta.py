@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastwamp.wamp import messages as m
 
+_requests = iter(range(100, 10**6))
 
-def call(p, procedure, args=None, kwargs=None, request=[100]):
-    request[0] += 1
-    msg = [m.CALL, request[0], {}, procedure]
+
+def call(p, procedure, args=None, kwargs=None):
+    msg = [m.CALL, next(_requests), {}, procedure]
     if args is not None or kwargs is not None:
         msg.append(args or [])
     if kwargs is not None:

@@ -1,0 +1,22 @@
+"""Selector for event fan-out: compiled ``fanout_c`` if available, else ``fanout_py``."""
+
+import os
+
+from .fanout_py import ReceiverFilter as ReceiverFilterPy
+from .fanout_py import send_to as send_to_py
+
+ReceiverFilterC = None
+send_to_c = None
+if not os.environ.get("FASTWAMP_NO_EXTENSIONS"):
+    try:
+        from .fanout_c import ReceiverFilter as ReceiverFilterC
+        from .fanout_c import send_to as send_to_c
+    except ImportError:  # not built: fall back to pure Python
+        pass
+
+COMPILED = ReceiverFilterC is not None
+ReceiverFilter = ReceiverFilterPy if ReceiverFilterC is None else ReceiverFilterC
+send_to = send_to_py if send_to_c is None else send_to_c
+
+__all__ = ["COMPILED", "ReceiverFilter", "ReceiverFilterC", "ReceiverFilterPy", "send_to",
+           "send_to_c", "send_to_py"]

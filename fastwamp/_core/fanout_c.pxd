@@ -1,0 +1,23 @@
+# Augments fanout_py.py, compiled as fastwamp._core.fanout_c.
+cimport cython
+
+
+@cython.final
+cdef class ReceiverFilter:
+    cdef readonly object exclude_id
+    cdef readonly object eligible
+    cdef readonly object excluded
+    cdef readonly object eligible_authid
+    cdef readonly object excluded_authid
+    cdef readonly object eligible_authrole
+    cdef readonly object excluded_authrole
+    cdef readonly bint has_lists
+
+    @cython.locals(sid=object, authid=object, authrole=object)
+    cpdef bint admits(self, object receiver) except -1
+
+
+@cython.locals(sent=Py_ssize_t, i=Py_ssize_t, flt=ReceiverFilter, receiver=object)
+cpdef Py_ssize_t send_to(list receivers, Py_ssize_t start, Py_ssize_t stop,
+                         object event, object disclosed, object want_disclosure,
+                         object receiver_filter) except -1
