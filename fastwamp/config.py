@@ -50,6 +50,14 @@ class RealmConfig:
     event_history: list[HistoryConfig] = field(default_factory=list)
     #: SQLite file keeping the event history across restarts ("" = memory only).
     history_store: str = ""
+    #: Output a session may have waiting when it reads slower than it is sent to
+    #: (beyond the socket's own buffers): bytes, and messages.
+    output_queue_bytes: int = 8 * 1024 * 1024
+    output_queue_messages: int = 10000
+    #: When that queue is full: "drop_oldest" (drop the oldest queued EVENTs; replies to
+    #: calls are never dropped, and a queue of nothing but replies disconnects) or
+    #: "disconnect" (close the connection).  Announced in fastwamp.session.on_overflow.
+    overflow_policy: str = "drop_oldest"
     #: INVOCATION.Details.trustlevel given to calls, by caller authrole ("*" = any role).
     trustlevels: dict[str, int] = field(default_factory=dict)
 
@@ -110,6 +118,8 @@ SERIALIZER_NAMES = ("json", "msgpack", "cbor")
 MIN_MESSAGE_SIZE = 2**9
 #: Largest RawSocket message: a frame header carries a length of at most 2**24.
 RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
+#: Accepted values of ``HistoryConfig.match``.
+MATCH_POLICIES = ("exact", "prefix", "wildcard")
 #: Accepted values of ``RealmConfig.disclosure``.
 DISCLOSURE_MODES = ("always", "on_request", "never")
 #: Listener keys that mean nothing to a RawSocket listener.
@@ -149,6 +159,8 @@ def _describe(value: object) -> str:
 
 
 def _type_name(tp: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return "table"
     origin = typing.get_origin(tp)
     if origin is list:
         return f"an array of {_type_name(typing.get_args(tp)[0])}s"
@@ -158,12 +170,19 @@ def _type_name(tp: Any) -> str:
 
 
 def _check_type(key: str, value: Any, tp: Any) -> Any:
-    """Return ``value`` if it has TOML type ``tp`` (a field annotation), else raise."""
-    origin = typing.get_origin(tp)
+    """Return ``value`` if it has TOML type ``tp`` (a field annotation), else raise.
+
+    A dataclass type takes a TOML table, checked field by field.
+    """
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(key, f"must be a table, got {_describe(value)}")
         return _from_table(tp, value, f"{key}.")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be a table, got {_describe(value)}")
+        return _from_table(tp, value, f"{key}.")
+    origin = typing.get_origin(tp)
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
@@ -250,6 +269,9 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     return config
 
 
+OVERFLOW_POLICIES = ("drop_oldest", "disconnect")
+
+
 def validate_config(config: Config) -> None:
     """Check the values of a :class:`Config` (types are assumed right).
 
@@ -284,6 +306,27 @@ def validate_config(config: Config) -> None:
                 f"{key}.disclosure",
                 f"must be one of {', '.join(DISCLOSURE_MODES)}, got {realm.disclosure!r}",
             )
+        for j, history in enumerate(realm.event_history):
+            hkey = f"{key}.event_history[{j}]"
+            if not history.uri and history.match != "prefix":
+                raise ConfigError(f"{hkey}.uri", "must not be empty")
+            if history.match not in MATCH_POLICIES:
+                raise ConfigError(
+                    f"{hkey}.match",
+                    f"must be one of {', '.join(MATCH_POLICIES)}, got {history.match!r}",
+                )
+            if history.limit < 1:
+                raise ConfigError(f"{hkey}.limit", f"must be >= 1, got {history.limit}")
+            if history.max_age < 0:
+                raise ConfigError(f"{hkey}.max_age", "must be >= 0 (0 means no age limit)")
+        if realm.overflow_policy not in OVERFLOW_POLICIES:
+            raise ConfigError(
+                f"{key}.overflow_policy",
+                f"must be one of {', '.join(OVERFLOW_POLICIES)}, got {realm.overflow_policy!r}",
+            )
+        for name in ("output_queue_bytes", "output_queue_messages"):
+            if getattr(realm, name) < 1:
+                raise ConfigError(f"{key}.{name}", "must be >= 1")
         for role, level in realm.trustlevels.items():
             if not role:
                 raise ConfigError(f"{key}.trustlevels", "an authrole must not be empty")

@@ -7,6 +7,7 @@ import pytest
 from fastwamp.config import (
     Config,
     ConfigError,
+    HistoryConfig,
     ListenerConfig,
     RealmConfig,
     config_from_dict,
@@ -29,7 +30,7 @@ def test_default_toml_shows_every_key():
 
     text = default_config_toml()
     keys = set(re.findall(r"^#?\s*([a-z_]+) = ", text, re.MULTILINE))
-    for cls in (Config, RealmConfig, ListenerConfig):
+    for cls in (Config, RealmConfig, HistoryConfig, ListenerConfig):
         for f in dataclasses.fields(cls):
             assert f.name in keys or f.name in ("realms", "listeners"), f.name
 
@@ -53,6 +54,16 @@ strict_uris = true
 trustlevels = { "*" = 0, backend = 2 }
 disclosure = "on_request"
 event_retention = false
+history_store = "/tmp/history.db"
+
+[[realms.event_history]]
+uri = "com.example.news"
+
+[[realms.event_history]]
+uri = "com.example."
+match = "prefix"
+limit = 10
+max_age = 60
 
 [[realms]]
 name = "realm2"
@@ -80,6 +91,11 @@ max_message_size = 65536
                 trustlevels={"*": 0, "backend": 2},
                 disclosure="on_request",
                 event_retention=False,
+                history_store="/tmp/history.db",
+                event_history=[
+                    HistoryConfig("com.example.news"),
+                    HistoryConfig("com.example.", match="prefix", limit=10, max_age=60.0),
+                ],
             ),
             RealmConfig("realm2"),
         ],
@@ -134,6 +150,33 @@ BAD = [
     ("[[realms]]\nname = 'r'\ntrustlevels = 3", "realms[0].trustlevels", ["table"]),
     ("[[realms]]\nname = 'r'\ndisclosure = 'sometimes'", "realms[0].disclosure", ["on_request"]),
     ("[[realms]]\nname = 'r'\nevent_retention = 'yes'", "realms[0].event_retention", ["boolean"]),
+    ("[[realms]]\nname = 'r'\nevent_history = 'x'", "realms[0].event_history", ["array"]),
+    ("[[realms]]\nname = 'r'\nevent_history = [1]", "realms[0].event_history[0]", ["table"]),
+    (
+        "[[realms]]\nname = 'r'\n[[realms.event_history]]\nmatch = 'exact'",
+        "realms[0].event_history[0].uri",
+        ["required"],
+    ),
+    (
+        "[[realms]]\nname = 'r'\n[[realms.event_history]]\nuri = 'a'\nmatch = 'fuzzy'",
+        "realms[0].event_history[0].match",
+        ["wildcard"],
+    ),
+    (
+        "[[realms]]\nname = 'r'\n[[realms.event_history]]\nuri = 'a'\nlimit = 0",
+        "realms[0].event_history[0].limit",
+        [">= 1"],
+    ),
+    (
+        "[[realms]]\nname = 'r'\n[[realms.event_history]]\nuri = 'a'\nmax_age = -1",
+        "realms[0].event_history[0].max_age",
+        [">= 0"],
+    ),
+    (
+        "[[realms]]\nname = 'r'\n[[realms.event_history]]\nuri = 'a'\nsize = 3",
+        "realms[0].event_history[0].size",
+        ["unknown key"],
+    ),
     ("listeners = []", "listeners", ["at least one"]),
     ("[[listeners]]\nport = 1", "listeners[0].type", ["required"]),
     ("[[listeners]]\ntype = 'http'", "listeners[0].type", ["websocket", "rawsocket"]),

@@ -105,6 +105,7 @@ class MetaApi:
             "wamp.subscription.list_subscribers": self.subscription_list_subscribers,
             "wamp.subscription.count_subscribers": self.subscription_count_subscribers,
             "wamp.subscription.get_events": self.subscription_get_events,
+            "fastwamp.router.get_stats": self.router_stats,
         }
 
     def start(self) -> None:
@@ -188,6 +189,16 @@ class MetaApi:
         self._publish("wamp.subscription.on_unsubscribe", [session.id, sub.id])
         if deleted:
             self._publish("wamp.subscription.on_delete", [session.id, sub.id])
+
+    def session_overflow(self, session: RouterSession, dropped_messages: int,
+                         dropped_bytes: int, disconnected: bool) -> None:
+        """A slow session's output queue overflowed (fastwamp's own meta event)."""
+        self._publish("fastwamp.session.on_overflow", [session.id, {
+            "policy": self.realm.config.overflow_policy,
+            "dropped_messages": dropped_messages,
+            "dropped_bytes": dropped_bytes,
+            "disconnected": disconnected,
+        }])
 
     # -- testaments ------------------------------------------------------------------------
 
@@ -310,7 +321,8 @@ class MetaApi:
         return out
 
     def _is_meta(self, reg: Registration) -> bool:
-        return reg.uri.startswith("wamp.")
+        """The router's own procedures are not listed by the meta API."""
+        return reg.id in self._procedures
 
     def _registration(self, reg_id: int) -> Registration:
         reg = self.realm.dealer.registrations.get(reg_id)
@@ -388,3 +400,21 @@ class MetaApi:
             return history.query(rule, sub.id, caller, filters)  # type: ignore[union-attr]
         except ValueError as exc:
             raise MetaError(uris.INVALID_ARGUMENT, str(exc)) from exc
+
+    # -- fastwamp's own procedures -------------------------------------------------------------
+
+    def router_stats(self, caller: RouterSession) -> list:
+        """Router-wide counters, and this realm's sizes."""
+        router = self.realm.router
+        realm = self.realm
+        return [{
+            **router.stats,
+            "sessions": len(router.sessions),
+            "realm": {
+                "name": realm.name,
+                "sessions": len(realm.sessions),
+                "registrations": sum(1 for r in realm.dealer.registrations.values()
+                                     if not self._is_meta(r)),
+                "subscriptions": len(realm.broker.subscriptions),
+            },
+        }]

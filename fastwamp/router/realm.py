@@ -84,6 +84,7 @@ class Realm:
         session.realm = self
         self.sessions[session.id] = session
         self.router.sessions[session.id] = session
+        self.router.stats["sessions_joined"] += 1
 
     def joined(self, session: RouterSession) -> None:
         """Called after WELCOME was queued (meta events go after it)."""

@@ -49,6 +49,13 @@ class Router:
         #: Sessions with queued output, in the order they got it.
         self.pending: list[RouterSession] = []
         self._anonymous_count = 0
+        #: Counters served by fastwamp.router.get_stats.
+        self.stats: dict[str, int] = {
+            "sessions_joined": 0,
+            "overflow_dropped_messages": 0,
+            "overflow_dropped_bytes": 0,
+            "overflow_disconnects": 0,
+        }
         for realm_config in config.realms:
             self.realms[realm_config.name] = Realm(self, realm_config)
 

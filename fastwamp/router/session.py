@@ -242,7 +242,24 @@ class RouterSession:
                 },
             ]
         )
+        set_limits = getattr(self.sink, "set_output_limits", None)
+        if set_limits is not None:
+            rc = realm.config
+            set_limits(rc.output_queue_bytes, rc.output_queue_messages, rc.overflow_policy,
+                       self._on_output_overflow)
         realm.joined(self)
+
+    def _on_output_overflow(self, dropped_messages: int, dropped_bytes: int,
+                            disconnected: bool) -> None:
+        """The transport's output queue for this session overflowed (see RealmConfig)."""
+        stats = self.router.stats
+        stats["overflow_dropped_messages"] += dropped_messages
+        stats["overflow_dropped_bytes"] += dropped_bytes
+        if disconnected:
+            stats["overflow_disconnects"] += 1
+        realm = self.realm
+        if realm is not None:
+            realm.meta.session_overflow(self, dropped_messages, dropped_bytes, disconnected)
 
     def _on_goodbye(self, msg: list) -> None:
         self.send([m.GOODBYE, {}, uris.CLOSE_GOODBYE_AND_OUT])

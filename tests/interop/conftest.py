@@ -78,7 +78,10 @@ def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _config_text(ws_port: int = 0, rs_port: int = 0, log_level: str = "info") -> str:
+def _config_text(
+    ws_port: int = 0, rs_port: int = 0, log_level: str = "info", extra: str = ""
+) -> str:
+    """The router's TOML; ``extra`` (e.g. more ``[[realms]]`` tables) is appended verbatim."""
     sers = "[" + ", ".join(_toml_str(s) for s in SERIALIZERS) + "]"
     return f"""\
 log_level = {_toml_str(log_level)}
@@ -99,7 +102,7 @@ type = "rawsocket"
 host = "127.0.0.1"
 port = {rs_port}
 serializers = {sers}
-"""
+""" + (f"\n{extra}\n" if extra else "")
 
 
 def _child_env() -> dict[str, str]:
@@ -115,9 +118,11 @@ def _child_env() -> dict[str, str]:
 class RouterProcess:
     """One fastwamp router subprocess."""
 
-    def __init__(self, workdir: Path, name: str = "router") -> None:
+    def __init__(self, workdir: Path, name: str = "router", extra_config: str = "") -> None:
         self.workdir = workdir
         self.name = name
+        #: TOML appended to the generated config (e.g. extra ``[[realms]]`` tables).
+        self.extra_config = extra_config
         self.config_path = workdir / f"{name}.toml"
         self.stderr_path = workdir / f"{name}.stderr"
         self.proc: subprocess.Popen[str] | None = None
@@ -132,7 +137,9 @@ class RouterProcess:
 
     def start(self, ws_port: int = 0, rs_port: int = 0) -> RouterEndpoints:
         assert self.proc is None or self.proc.poll() is not None, "router already running"
-        self.config_path.write_text(_config_text(ws_port, rs_port), encoding="utf-8")
+        self.config_path.write_text(
+            _config_text(ws_port, rs_port, extra=self.extra_config), encoding="utf-8"
+        )
         self.stdout_lines = []
         self._ready = threading.Event()
         self._starts += 1

@@ -164,3 +164,18 @@ def test_testaments(peer):
     call(polite, "wamp.session.flush_testaments")
     polite.disconnect()
     assert listener.take() == []
+
+
+def test_router_stats_and_overflow_event(router, peer):
+    monitor, slow = peer(), peer()
+    monitor.send([m.SUBSCRIBE, 1, {}, "fastwamp.session.on_overflow"])
+    monitor.take()
+    # The transport reports an overflow of the slow session's output queue.
+    slow.session._on_output_overflow(5, 500, False)
+    router.flush()
+    event = monitor.take_one()
+    assert event[4] == [slow.session.id, {"policy": "drop_oldest", "dropped_messages": 5,
+                                          "dropped_bytes": 500, "disconnected": False}]
+    stats = call(monitor, "fastwamp.router.get_stats")[3][0]
+    assert stats["overflow_dropped_messages"] == 5 and stats["overflow_disconnects"] == 0
+    assert stats["realm"]["sessions"] == 2 and stats["sessions"] == 2

@@ -183,6 +183,7 @@ def test_reserved_frame_bits_fail_connection(run, caplog, head):
             assert await reader.read(100) == b""
             await wait_for(lambda: router.sessions[0].detach_count == 1)
             assert router.sessions[0].received == []
+            writer.close()
 
     with caplog.at_level(logging.WARNING, logger="fastwamp.transport"):
         run(main)
@@ -232,6 +233,7 @@ def test_invalid_payload_aborts_session(run):
             assert await reader.read(100) == b""
             (session,) = router.sessions
             assert len(session.invalid) == 1 and session.received == []
+            writer.close()
 
     run(main)
 
@@ -250,6 +252,8 @@ def test_router_close_and_shutdown(run):
             assert await r2.read(100) == b""
             assert not server.connections
             assert [s.detach_count for s in router.sessions] == [1, 1]
+            w1.close()
+            w2.close()
 
     run(main)
 

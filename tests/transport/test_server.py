@@ -111,6 +111,7 @@ def test_real_router_over_both_transports(run, serializer):
                 for goodbye in (decode(await ws.recv()), decode((await rs_read_frame(reader))[1])):
                     assert goodbye[0] == 6 and goodbye[2] == "wamp.close.system_shutdown"
                 assert await reader.read(10) == b""
+                writer.close()
             assert not server.connections
 
     run(main)
@@ -158,8 +159,8 @@ def _start(tmp_path: Path, env_extra: dict[str, str] | None = None):
         if line.strip() == "fastwamp: ready":
             break
     else:
-        proc.wait(10)
-        pytest.fail(f"no ready line; stdout={lines!r} stderr={proc.stderr.read()!r}")
+        _, stderr = proc.communicate(timeout=10)
+        pytest.fail(f"no ready line; stdout={lines!r} stderr={stderr!r}")
     return proc, lines
 
 
@@ -174,7 +175,8 @@ def test_process_prints_listening_lines(tmp_path):
         assert not lines[0].endswith(":0/ws")
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(15) == 0
+        proc.communicate(timeout=15)
+    assert proc.returncode == 0
 
 
 @needs_router
@@ -199,16 +201,17 @@ def test_sigterm_says_goodbye_and_exits_0(tmp_path, no_uvloop):
             for goodbye in (ws_goodbye, rs_goodbye):
                 assert goodbye[0] == 6 and goodbye[2] == "wamp.close.system_shutdown"
             assert await reader.read(10) == b""
+            writer.close()
             await wait_for(lambda: ws.protocol.state.name == "CLOSED")
 
     try:
         asyncio.run(asyncio.wait_for(main(), 20))
-        assert proc.wait(15) == 0
+        _, stderr = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
-    stderr = proc.stderr.read() if proc.stderr else ""
+            proc.communicate()
+    assert proc.returncode == 0
     assert "Traceback" not in stderr
     assert "shutting down" in stderr
 
