@@ -18,6 +18,7 @@ COMPILED_MODULES = [
     "fastwamp._core.callees",
     "fastwamp._core.uri",
     "fastwamp._core.fanout",
+    "fastwamp._core.message",
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fastwamp._core import callees, fanout, trie, uri
+from fastwamp._core import callees, fanout, message, trie, uri
 
 
 @dataclass(frozen=True)
@@ -21,13 +21,14 @@ class Impl:
     validate_uri: Any
     ReceiverFilter: Any
     send_to: Any
+    message_problem: Any
 
 
 IMPLS = {
     "py": Impl("py", trie.UriTriePy, callees.CalleePy, callees.CalleeGroupPy, uri.validate_uri_py,
-               fanout.ReceiverFilterPy, fanout.send_to_py),
+               fanout.ReceiverFilterPy, fanout.send_to_py, message.message_problem_py),
     "c": Impl("c", trie.UriTrieC, callees.CalleeC, callees.CalleeGroupC, uri.validate_uri_c,
-              fanout.ReceiverFilterC, fanout.send_to_c),
+              fanout.ReceiverFilterC, fanout.send_to_c, message.message_problem_c),
 }
 
 
@@ -37,6 +38,6 @@ IMPLS = {
 def impl(request: pytest.FixtureRequest) -> Impl:
     """The build under test; "c" is skipped when the extensions are not in use."""
     if request.param == "c" and not (uri.COMPILED and trie.COMPILED and callees.COMPILED
-                                     and fanout.COMPILED):
+                                     and fanout.COMPILED and message.COMPILED):
         pytest.skip("compiled extensions not built or disabled (FASTWAMP_NO_EXTENSIONS)")
     return IMPLS[request.param]

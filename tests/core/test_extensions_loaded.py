@@ -8,13 +8,13 @@ import os
 import pytest
 
 import fastwamp._core
-from fastwamp._core import callees, fanout, trie, uri
+from fastwamp._core import callees, fanout, message, trie, uri
 
 NO_EXTENSIONS = bool(os.environ.get("FASTWAMP_NO_EXTENSIONS"))
 
 
 @pytest.mark.skipif(NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is set")
-@pytest.mark.parametrize("name", ["uri_c", "trie_c", "callees_c", "fanout_c"])
+@pytest.mark.parametrize("name", ["uri_c", "trie_c", "callees_c", "fanout_c", "message_c"])
 def test_extensions_loaded(name: str) -> None:
     module = importlib.import_module(f"fastwamp._core.{name}")
     # A compiled module is a shared library, not the reference .py source.
@@ -25,12 +25,14 @@ def test_extensions_loaded(name: str) -> None:
     assert callees.CalleeGroup is callees.CalleeGroupC
     assert callees.Callee is callees.CalleeC
     assert fanout.send_to is fanout.send_to_c
+    assert message.message_problem is message.message_problem_c
 
 
 @pytest.mark.skipif(not NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is not set")
 def test_no_extensions_selects_pure_python() -> None:
     assert not fastwamp._core.compiled()
-    assert not (uri.COMPILED or trie.COMPILED or callees.COMPILED or fanout.COMPILED)
+    assert not (uri.COMPILED or trie.COMPILED or callees.COMPILED or fanout.COMPILED
+                or message.COMPILED)
     assert uri.validate_uri is uri.validate_uri_py
     assert trie.UriTrie is trie.UriTriePy
     assert callees.CalleeGroup is callees.CalleeGroupPy

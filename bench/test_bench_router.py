@@ -1,0 +1,100 @@
+"""Micro benchmarks of the per-message path through the sans-I/O router.
+
+Run: ``pytest bench/test_bench_router.py --benchmark-only``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fastwamp.config import Config, RealmConfig
+from fastwamp.router import Router
+from fastwamp.testing import FakeScheduler
+from fastwamp.wamp import messages as m
+from fastwamp.wamp.serializers import MsgpackSerializer
+
+
+class EncodingSink:
+    """A transport stand-in: encodes what the router sends, as a real one would."""
+
+    def __init__(self, serializer) -> None:
+        self.encode = serializer.encode
+        self.out: list[bytes] = []
+
+    def send_messages(self, msgs: list[list]) -> None:
+        encode = self.encode
+        self.out = [encode(msg) for msg in msgs]
+
+    def close(self) -> None:
+        pass
+
+
+def _session(router: Router, serializer):
+    sink = EncodingSink(serializer)
+    session = router.attach(sink, {"type": "bench"})
+    session.receive([m.HELLO, "realm1", {"roles": {"caller": {}, "callee": {}}}])
+    router.flush()
+    return session, sink
+
+
+@pytest.fixture
+def rpc_pair():
+    router = Router(Config(realms=[RealmConfig("realm1", disclosure="on_request")]))
+    router.scheduler = FakeScheduler(router)
+    ser = MsgpackSerializer()
+    callee, callee_sink = _session(router, ser)
+    caller, caller_sink = _session(router, ser)
+    callee.receive([m.REGISTER, 1, {}, "com.example.add"])
+    router.flush()
+    return router, ser, caller, callee, callee_sink, caller_sink
+
+
+def test_call_decode_dispatch_encode(benchmark, rpc_pair):
+    """One routed call, both legs: decode CALL, route, encode INVOCATION; decode YIELD,
+    route, encode RESULT (what the router does per call, minus socket I/O)."""
+    router, ser, caller, callee, callee_sink, caller_sink = rpc_pair
+    decode = ser.decode
+    state = {"request": 0}
+
+    def one_call() -> None:
+        state["request"] += 1
+        call = ser.encode([m.CALL, state["request"], {}, "com.example.add", [1, 2]])
+        caller.receive(decode(call))
+        router.flush()
+        invocation_id = callee.last_invocation_id
+        yield_ = ser.encode([m.YIELD, invocation_id, {}, [3]])
+        callee.receive(decode(yield_))
+        router.flush()
+
+    benchmark(one_call)
+    assert caller_sink.out and caller_sink.out[-1].startswith(b"\x94\x32")
+
+
+def test_publish_to_100_subscribers(benchmark):
+    router = Router(Config(realms=[RealmConfig("realm1", disclosure="on_request")]))
+    router.scheduler = FakeScheduler(router)
+    ser = MsgpackSerializer()
+    for _ in range(100):
+        s, _sink = _session(router, ser)
+        s.receive([m.SUBSCRIBE, 1, {}, "com.example.topic"])
+    publisher, _ = _session(router, ser)
+    router.flush()
+    publish = ser.encode([m.PUBLISH, 1, {}, "com.example.topic", ["hello"]])
+
+    def one_publish() -> None:
+        publisher.receive(ser.decode(publish))
+        router.flush()
+
+    benchmark(one_publish)
+
+
+@pytest.mark.parametrize("build", ["c", "py"])
+def test_message_check(benchmark, build):
+    """The structural check every client message goes through, compiled vs Python."""
+    from fastwamp._core import message
+
+    check = message.message_problem_c if build == "c" else message.message_problem_py
+    if check is None:
+        pytest.skip("compiled core not built")
+    msg = [m.CALL, 123, {"timeout": 1000}, "com.example.add", [1, 2], {"k": "v"}]
+    benchmark(check, msg)
