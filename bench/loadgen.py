@@ -1,0 +1,1105 @@
+"""A small, fast WAMP load generator: RawSocket + MessagePack on asyncio protocols.
+
+It is deliberately not built on Autobahn: a load generator has to cost less CPU
+per message than the router it measures.  Each WAMP session is one
+``asyncio.Protocol``; frames are cut out of the bytes ``data_received`` got, and
+everything a session has to send while handling one read goes out in a single
+``write``.  Hot messages (CALL, YIELD, PUBLISH) are encoded from pre-packed
+MessagePack pieces.
+
+Every role runs in its own process (``multiprocessing``, fork), so the router,
+not a client's event loop, is the bottleneck as far as two cores allow:
+
+* caller processes: one session each, pipelined with a window of outstanding CALLs;
+* callee processes: one or more sessions, each answering INVOCATION with YIELD;
+* subscriber processes: many sessions each, recording publish-to-receive latency
+  from a timestamp in the event payload;
+* one publisher process, gated by subscriber progress (see ``PublisherSession``).
+
+The parent (``run_scenario``) starts the workers, waits until every session is
+set up, and gives them one measurement window in ``time.monotonic()`` (one clock
+for all processes on Linux): warm-up first, then ``duration`` seconds in which
+completions are counted.  Everything connects to 127.0.0.1 only.
+
+Stand-alone use against a router that is already running::
+
+    python bench/loadgen.py --port 8081 --scenario rpc --duration 5
+
+``bench/e2e.py`` starts fastwamp and Crossbar itself and measures router CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import struct
+import sys
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import msgpack
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a fastwamp dependency on Linux
+    uvloop = None  # type: ignore[assignment]
+
+# WAMP message codes used here.
+HELLO, WELCOME, ABORT, GOODBYE, ERROR = 1, 2, 3, 6, 8
+PUBLISH, PUBLISHED, SUBSCRIBE, SUBSCRIBED, EVENT = 16, 17, 32, 33, 36
+CALL, RESULT, REGISTER, REGISTERED, INVOCATION, YIELD = 48, 50, 64, 65, 68, 70
+
+REALM = "realm1"
+RPC_PROCEDURE = "bench.rpc.echo"
+PREFIX_REGISTRATION = "bench.prefix."
+PREFIX_PROCEDURE = "bench.prefix.proc"
+TOPIC = "bench.pubsub.topic"
+
+_WORD = struct.Struct("!I")
+_pack_word = _WORD.pack
+_unpack_word = _WORD.unpack_from
+_U64 = struct.Struct("!Q")
+_packb = msgpack.packb
+_unpackb = msgpack.unpackb
+
+#: RawSocket client handshake: max receive length 2**(9+15) = 16 MiB, serializer 2 (msgpack).
+HANDSHAKE = bytes((0x7F, 0xF2, 0, 0))
+#: Small constant payloads (args) for calls and results.
+CALL_ARGS = ["hello", 42]
+RESULT_ARGS = ["ok"]
+
+
+class WampError(Exception):
+    """A WAMP ERROR or ABORT answering one of our setup requests."""
+
+
+# ---------------------------------------------------------------------------
+# Sessions
+
+
+class WampSession(asyncio.Protocol):
+    """One WAMP session over RawSocket/msgpack: handshake, HELLO/WELCOME, setup requests.
+
+    Subclasses override the hot-path handlers (``on_result``, ``on_invocation``,
+    ``on_event``) and ``after_batch``.
+    """
+
+    def __init__(self, realm: str = REALM) -> None:
+        self.realm = realm
+        self.transport: asyncio.Transport | None = None
+        self.session_id = 0
+        self._buf = b""
+        self._handshaken = False
+        self._out: list[bytes] = []
+        self._request = 0
+        self._pending: dict[int, asyncio.Future[list[Any]]] = {}
+        loop = asyncio.get_running_loop()
+        self._welcome: asyncio.Future[list[Any]] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self._handlers: dict[int, Callable[[list[Any]], None]] = {
+            RESULT: self.on_result,
+            INVOCATION: self.on_invocation,
+            EVENT: self.on_event,
+            WELCOME: self._on_welcome,
+            ABORT: self._on_abort,
+            GOODBYE: self._on_goodbye,
+            ERROR: self.on_error,
+            REGISTERED: self._on_reply,
+            SUBSCRIBED: self._on_reply,
+            PUBLISHED: self._on_reply,
+        }
+
+    # -- asyncio.Protocol -------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        transport.write(HANDSHAKE)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        err = exc or ConnectionError("connection closed by the router")
+        if not self._welcome.done():
+            self._welcome.set_exception(err)
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(err)
+        self._pending.clear()
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        if self._buf:
+            data = self._buf + data
+            self._buf = b""
+        pos = 0
+        n = len(data)
+        if not self._handshaken:
+            if n < 4:
+                self._buf = data
+                return
+            if data[0] != 0x7F or data[1] & 0x0F != 2:
+                self._fail(f"RawSocket handshake refused: {data[:4].hex()}")
+                return
+            self._handshaken = True
+            self._send([HELLO, self.realm, {"roles": _ROLES}])
+            pos = 4
+        self.before_batch()
+        handlers = self._handlers
+        while n - pos >= 4:
+            (word,) = _unpack_word(data, pos)
+            end = pos + 4 + (word & 0xFFFFFF)
+            if end > n:
+                break
+            kind = word >> 24
+            if kind == 0:
+                msg = _unpackb(data[pos + 4 : end])
+                handler = handlers.get(msg[0])
+                if handler is not None:
+                    handler(msg)
+            elif kind == 1:  # PING: answer with a PONG carrying the same payload
+                self._out.append(_pack_word((2 << 24) | (end - pos - 4)) + data[pos + 4 : end])
+            elif kind != 2:
+                self._fail(f"bad RawSocket frame header {word:#010x}")
+                return
+            pos = end
+        if pos < n:
+            self._buf = data[pos:]
+        self.after_batch()
+
+    # -- sending ------------------------------------------------------------
+
+    def _send(self, msg: list[Any]) -> None:
+        payload = _packb(msg)
+        self._out.append(_pack_word(len(payload)))
+        self._out.append(payload)
+
+    def flush(self) -> None:
+        out = self._out
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out))
+            out.clear()
+
+    def next_request(self) -> int:
+        self._request += 1
+        return self._request
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, reason: str) -> None:
+        if not self._welcome.done():
+            self._welcome.set_exception(WampError(reason))
+        self.close()
+
+    # -- setup requests -----------------------------------------------------
+
+    async def joined(self) -> None:
+        await self._welcome
+
+    def request(self, msg_type: int, *rest: Any) -> asyncio.Future[list[Any]]:
+        """Queue a REGISTER/SUBSCRIBE/PUBLISH(acknowledged); the caller flushes."""
+        request = self.next_request()
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request] = fut
+        self._send([msg_type, request, *rest])
+        return fut
+
+    async def register(self, procedure: str, options: dict[str, Any] | None = None) -> int:
+        fut = self.request(REGISTER, options or {}, procedure)
+        self.flush()
+        return (await fut)[2]
+
+    async def subscribe(self, topic: str, options: dict[str, Any] | None = None) -> int:
+        fut = self.request(SUBSCRIBE, options or {}, topic)
+        self.flush()
+        return (await fut)[2]
+
+    # -- handlers -----------------------------------------------------------
+
+    def _on_welcome(self, msg: list[Any]) -> None:
+        self.session_id = msg[1]
+        if not self._welcome.done():
+            self._welcome.set_result(msg)
+
+    def _on_abort(self, msg: list[Any]) -> None:
+        self._fail(f"ABORT {msg[2]} {msg[1]}")
+
+    def _on_goodbye(self, msg: list[Any]) -> None:
+        self.close()
+
+    def _on_reply(self, msg: list[Any]) -> None:
+        fut = self._pending.pop(msg[1], None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    def on_error(self, msg: list[Any]) -> None:
+        fut = self._pending.pop(msg[2], None)
+        if fut is not None and not fut.done():
+            fut.set_exception(WampError(f"{msg[4]} (answering message type {msg[1]})"))
+
+    def on_result(self, msg: list[Any]) -> None:
+        pass
+
+    def on_invocation(self, msg: list[Any]) -> None:
+        pass
+
+    def on_event(self, msg: list[Any]) -> None:
+        pass
+
+    def before_batch(self) -> None:
+        pass
+
+    def after_batch(self) -> None:
+        self.flush()
+
+
+_ROLES: dict[str, Any] = {
+    "caller": {"features": {}},
+    "callee": {"features": {"shared_registration": True, "pattern_based_registration": True}},
+    "publisher": {"features": {}},
+    "subscriber": {"features": {"pattern_based_subscription": True}},
+}
+
+
+class CallerSession(WampSession):
+    """Keeps ``window`` CALLs outstanding; counts completions and round-trip times."""
+
+    def __init__(self, procedure: str, window: int) -> None:
+        super().__init__()
+        self.window = window
+        # CALL = [48, Request, {}, Procedure, Args]: a fixarray of 5, code 48, then the
+        # request id, then a pre-packed constant tail.
+        self._call_head = b"\x95\x30"
+        self._call_tail = _packb({}) + _packb(procedure) + _packb(CALL_ARGS)
+        self.running = False
+        self.outstanding = 0
+        self.completed = 0
+        self.errors = 0
+        self.error_uris: dict[str, int] = {}
+        self.recording = False
+        self.rtt_ns = array("q")
+        self._sent_at: dict[int, int] = {}
+        self._now = 0
+        self.drained: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def start(self) -> None:
+        self.running = True
+        self._now = time.monotonic_ns()
+        for _ in range(self.window):
+            self._call()
+        self.flush()
+
+    def stop(self) -> None:
+        self.running = False
+        if self.outstanding == 0 and not self.drained.done():
+            self.drained.set_result(None)
+
+    def _call(self) -> None:
+        self._request += 1
+        request = self._request
+        self._sent_at[request] = self._now
+        self.outstanding += 1
+        payload = self._call_head + _packb(request) + self._call_tail
+        self._out.append(_pack_word(len(payload)))
+        self._out.append(payload)
+
+    def before_batch(self) -> None:
+        self._now = time.monotonic_ns()
+
+    def _complete(self, request: int) -> None:
+        self.outstanding -= 1
+        self.completed += 1
+        sent = self._sent_at.pop(request, 0)
+        if self.recording and sent:
+            self.rtt_ns.append(self._now - sent)
+        if self.running:
+            self._call()
+        elif self.outstanding == 0 and not self.drained.done():
+            self.drained.set_result(None)
+
+    def on_result(self, msg: list[Any]) -> None:
+        self._complete(msg[1])
+
+    def on_error(self, msg: list[Any]) -> None:
+        if msg[1] == CALL:
+            self.errors += 1
+            self.error_uris[msg[4]] = self.error_uris.get(msg[4], 0) + 1
+            self._complete(msg[2])
+        else:
+            super().on_error(msg)
+
+
+class CalleeSession(WampSession):
+    """Answers every INVOCATION with a constant YIELD."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # YIELD = [70, Request, {}, Args]
+        self._yield_head = b"\x94\x46"
+        self._yield_tail = _packb({}) + _packb(RESULT_ARGS)
+        self.invocations = 0
+
+    def on_invocation(self, msg: list[Any]) -> None:
+        self.invocations += 1
+        payload = self._yield_head + _packb(msg[1]) + self._yield_tail
+        self._out.append(_pack_word(len(payload)))
+        self._out.append(payload)
+
+
+class SubscriberStats:
+    """Counters shared by all subscriber sessions of one process."""
+
+    def __init__(self, report: Callable[[int], None] | None) -> None:
+        self.received = 0
+        self.recording = False
+        self.latency_ns = array("q")
+        self.max_samples = 4_000_000
+        self.gaps = 0
+        self._report = report
+        self._report_scheduled = False
+        self._loop = asyncio.get_running_loop()
+
+    def schedule_report(self) -> None:
+        # At most one progress report per event-loop iteration, whatever the
+        # number of sessions that read something in it.
+        if self._report is not None and not self._report_scheduled:
+            self._report_scheduled = True
+            self._loop.call_soon(self._send_report)
+
+    def _send_report(self) -> None:
+        self._report_scheduled = False
+        if self._report is not None:
+            self._report(self.received)
+
+
+class SubscriberSession(WampSession):
+    """Counts EVENTs; payload args are [monotonic_ns at publish, sequence number]."""
+
+    def __init__(self, stats: SubscriberStats) -> None:
+        super().__init__()
+        self.stats = stats
+        self.last_seq = 0
+        self._now = 0
+
+    def before_batch(self) -> None:
+        self._now = time.monotonic_ns()
+
+    def on_event(self, msg: list[Any]) -> None:
+        stats = self.stats
+        stats.received += 1
+        ts, seq = msg[4]
+        if seq != self.last_seq + 1:
+            stats.gaps += 1
+        self.last_seq = seq
+        if stats.recording and len(stats.latency_ns) < stats.max_samples:
+            stats.latency_ns.append(self._now - ts)
+
+    def after_batch(self) -> None:
+        if self._out:
+            self.flush()
+        self.stats.schedule_report()
+
+
+class PublisherSession(WampSession):
+    """Publishes without acknowledgement, gated by subscriber progress.
+
+    Every subscriber process reports, over a pipe, how many events its sessions
+    have received in total.  Publication ``P`` may go out only while, for every
+    subscriber process ``p`` holding ``n_p`` sessions, ``P <= window +
+    received_p // n_p``: on average no subscriber session is more than
+    ``window`` publications behind.  This keeps the router at its sustainable
+    rate instead of letting event queues (and the measured latency) grow without
+    bound.  If progress stops for 0.5 s (a router dropping events), the gate
+    opens once and ``stalls`` counts it.
+    """
+
+    def __init__(self, topic: str, window: int, sessions_per_reader: list[int]) -> None:
+        super().__init__()
+        self.window = window
+        self._head = b"\x95\x10"  # [16, Request, {}, Topic, Args]
+        self._tail_opts_topic = _packb({}) + _packb(topic)
+        self.published = 0
+        self.running = False
+        self.sessions = sessions_per_reader
+        self.received = [0] * len(sessions_per_reader)
+        self.allowance = 0  # added to the limit after a stall
+        self.stalls = 0
+        self._last_progress = time.monotonic()
+
+    def limit(self) -> int:
+        return (
+            self.window
+            + self.allowance
+            + min(r // n for r, n in zip(self.received, self.sessions, strict=True))
+        )
+
+    def pump(self) -> None:
+        if not self.running:
+            return
+        limit = self.limit()
+        if self.published >= limit:
+            return
+        now = time.monotonic_ns()
+        head, tail, out = self._head, self._tail_opts_topic, self._out
+        while self.published < limit:
+            self.published += 1
+            self._request += 1
+            payload = head + _packb(self._request) + tail + _packb([now, self.published])
+            out.append(_pack_word(len(payload)))
+            out.append(payload)
+        self.flush()
+
+    def on_progress(self, index: int, received: int) -> None:
+        if received != self.received[index]:
+            self.received[index] = received
+            self._last_progress = time.monotonic()
+
+    def check_stall(self) -> None:
+        if self.running and time.monotonic() - self._last_progress > 0.5:
+            self.stalls += 1
+            self.allowance += self.window
+            self._last_progress = time.monotonic()
+            self.pump()
+
+
+async def connect(
+    host: str, port: int, factory: Callable[[], WampSession], timeout: float = 30.0
+) -> WampSession:
+    loop = asyncio.get_running_loop()
+    _, session = await loop.create_connection(factory, host, port)
+    await asyncio.wait_for(session.joined(), timeout)
+    return session
+
+
+async def connect_many(
+    host: str, port: int, factory: Callable[[], WampSession], count: int, batch: int = 50
+) -> list[WampSession]:
+    sessions: list[WampSession] = []
+    for start in range(0, count, batch):
+        sessions += await asyncio.gather(
+            *(connect(host, port, factory) for _ in range(min(batch, count - start)))
+        )
+    return sessions
+
+
+# ---------------------------------------------------------------------------
+# Worker processes
+
+
+@dataclass
+class Window:
+    """The measurement window, in time.monotonic() seconds (shared by all processes)."""
+
+    go: float
+    start: float
+    end: float
+
+
+async def _recv(conn: multiprocessing.connection.Connection) -> Any:
+    """Await one message from the parent without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+    fd = conn.fileno()
+
+    def readable() -> None:
+        loop.remove_reader(fd)
+        os.set_blocking(fd, True)  # the event loop made it non-blocking
+        try:
+            fut.set_result(conn.recv())
+        except BaseException as exc:  # parent gone
+            fut.set_exception(exc)
+
+    loop.add_reader(fd, readable)
+    return await fut
+
+
+def _at(when: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+    loop = asyncio.get_running_loop()
+    return loop.call_later(max(0.0, when - time.monotonic()), callback)
+
+
+async def _sleep_until(when: float) -> None:
+    await asyncio.sleep(max(0.0, when - time.monotonic()))
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+async def _caller(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict[str, Any]:
+    session = await connect(host, port, lambda: CallerSession(spec["procedure"], spec["window"]))
+    assert isinstance(session, CallerSession)
+    conn.send(("ready", {}))
+    window = Window(*(await _recv(conn))[1:])
+    await _sleep_until(window.go)
+    session.start()
+    snap: dict[str, float] = {}
+
+    def mark_start() -> None:
+        snap["n0"], snap["e0"], snap["cpu0"] = session.completed, session.errors, _cpu()
+        session.recording = True
+
+    def mark_end() -> None:
+        snap["n1"], snap["e1"], snap["cpu1"] = session.completed, session.errors, _cpu()
+        session.recording = False
+        session.stop()
+
+    _at(window.start, mark_start)
+    _at(window.end, mark_end)
+    await _sleep_until(window.end)
+    try:
+        await asyncio.wait_for(asyncio.shield(session.drained), 10)
+    except asyncio.TimeoutError:
+        pass
+    session.close()
+    if "n1" not in snap:
+        raise RuntimeError("measurement window never ended (event loop starved?)")
+    return {
+        "completed": int(snap["n1"] - snap["n0"]),
+        "errors": int(snap["e1"] - snap["e0"]),
+        "error_uris": session.error_uris,
+        "cpu": snap["cpu1"] - snap["cpu0"],
+        "lost": session.outstanding,
+        "rtt_ns": session.rtt_ns.tobytes(),
+    }
+
+
+async def _callee(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict[str, Any]:
+    sessions: list[CalleeSession] = []
+    filler: WampSession | None = None
+    if spec.get("filler"):
+        filler = await connect(host, port, WampSession)
+        await register_filler(filler, spec["filler"])
+    for _ in range(spec["sessions"]):
+        session = await connect(host, port, CalleeSession)
+        assert isinstance(session, CalleeSession)
+        await session.register(spec["procedure"], spec["options"])
+        sessions.append(session)
+    conn.send(("ready", {}))
+    window = Window(*(await _recv(conn))[1:])
+    snap: dict[str, float] = {}
+    _at(window.start, lambda: snap.update(cpu0=_cpu()))
+    _at(window.end, lambda: snap.update(cpu1=_cpu()))
+    counts0: list[int] = []
+    _at(window.start, lambda: counts0.extend(s.invocations for s in sessions))
+    counts1: list[int] = []
+    _at(window.end, lambda: counts1.extend(s.invocations for s in sessions))
+    await _recv(conn)  # "stop"
+    for session in sessions:
+        session.close()
+    if filler is not None:
+        filler.close()
+    return {
+        "cpu": snap.get("cpu1", 0.0) - snap.get("cpu0", 0.0),
+        "invocations": [b - a for a, b in zip(counts0, counts1, strict=False)],
+    }
+
+
+def filler_uris(count: int) -> list[tuple[str, str]]:
+    """``count`` (procedure, match) pairs, a third each exact, prefix and wildcard,
+    none of which matches PREFIX_PROCEDURE (``bench.prefix.proc``)."""
+    uris: list[tuple[str, str]] = []
+    for i in range(count):
+        kind = i % 3
+        if kind == 0:
+            uris.append((f"bench.exact.e{i}.proc", "exact"))
+        elif kind == 1:
+            uris.append((f"bench.prefix.q{i}.", "prefix"))
+        else:
+            uris.append((f"bench..w{i}", "wildcard"))
+    return uris
+
+
+async def register_filler(session: WampSession, count: int, chunk: int = 500) -> None:
+    uris = filler_uris(count)
+    for start in range(0, count, chunk):
+        futs = [
+            session.request(REGISTER, {"match": match} if match != "exact" else {}, uri)
+            for uri, match in uris[start : start + chunk]
+        ]
+        session.flush()
+        await asyncio.gather(*futs)
+
+
+async def _subscriber(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict[str, Any]:
+    progress: int | None = spec["progress"]  # write end of this process's progress pipe
+    os.set_blocking(progress, False)
+
+    def report(received: int) -> None:
+        # One 8-byte write: atomic on a pipe.  Never block: once the publisher is
+        # gone nobody needs the figure, so a full or closed pipe just drops it.
+        nonlocal progress
+        if progress is None:
+            return
+        try:
+            os.write(progress, _U64.pack(received))
+        except BlockingIOError:
+            pass
+        except OSError:
+            os.close(progress)
+            progress = None
+
+    stats = SubscriberStats(report)
+    sessions = await connect_many(host, port, lambda: SubscriberSession(stats), spec["sessions"])
+    for start in range(0, len(sessions), 100):
+        await asyncio.gather(*(s.subscribe(spec["topic"]) for s in sessions[start : start + 100]))
+    conn.send(("ready", {}))
+    window = Window(*(await _recv(conn))[1:])
+    snap: dict[str, float] = {}
+
+    def mark_start() -> None:
+        snap["n0"], snap["cpu0"] = stats.received, _cpu()
+        stats.recording = True
+
+    def mark_end() -> None:
+        snap["n1"], snap["cpu1"] = stats.received, _cpu()
+        stats.recording = False
+
+    _at(window.start, mark_start)
+    _at(window.end, mark_end)
+    await _recv(conn)  # "stop"
+    for session in sessions:
+        session.close()
+    return {
+        "received": int(snap.get("n1", 0) - snap.get("n0", 0)),
+        "total_received": stats.received,
+        "gaps": stats.gaps,
+        "cpu": snap.get("cpu1", 0.0) - snap.get("cpu0", 0.0),
+        "latency_ns": stats.latency_ns.tobytes(),
+    }
+
+
+async def _publisher(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict[str, Any]:
+    readers: list[int] = spec["progress"]  # read ends of the subscribers' progress pipes
+    session = await connect(
+        host, port, lambda: PublisherSession(spec["topic"], spec["window"], spec["sessions"])
+    )
+    assert isinstance(session, PublisherSession)
+    loop = asyncio.get_running_loop()
+
+    def make_reader(index: int, reader: int) -> None:
+        os.set_blocking(reader, False)
+
+        def readable() -> None:
+            try:
+                data = os.read(reader, 65536)  # whole 8-byte reports: each write was atomic
+            except BlockingIOError:
+                return
+            if not data:
+                loop.remove_reader(reader)
+                return
+            (received,) = _U64.unpack_from(data, len(data) - 8)
+            session.on_progress(index, received)
+            session.pump()
+
+        loop.add_reader(reader, readable)
+
+    for index, reader in enumerate(readers):
+        make_reader(index, reader)
+    conn.send(("ready", {}))
+    window = Window(*(await _recv(conn))[1:])
+    await _sleep_until(window.go)
+    session.running = True
+    session.pump()
+    snap: dict[str, float] = {}
+
+    def mark_start() -> None:
+        snap["n0"], snap["cpu0"] = session.published, _cpu()
+
+    def mark_end() -> None:
+        snap["n1"], snap["cpu1"] = session.published, _cpu()
+        session.running = False
+
+    _at(window.start, mark_start)
+    _at(window.end, mark_end)
+    while time.monotonic() < window.end:
+        await asyncio.sleep(0.1)
+        session.check_stall()
+    await asyncio.sleep(0.2)
+    session.close()
+    return {
+        "published": int(snap["n1"] - snap["n0"]),
+        "cpu": snap["cpu1"] - snap["cpu0"],
+        "stalls": session.stalls,
+    }
+
+
+_ROLE_MAINS = {
+    "caller": _caller,
+    "callee": _callee,
+    "subscriber": _subscriber,
+    "publisher": _publisher,
+}
+
+
+def _worker(role: str, host: str, port: int, spec: dict[str, Any], conn: Any) -> None:
+    """Entry point of a worker process."""
+    # The parent cleans up on Ctrl-C and stops workers with SIGTERM: a worker
+    # neither reacts to SIGINT itself nor inherits the parent's SIGTERM handler.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if uvloop is not None and not os.environ.get("LOADGEN_NO_UVLOOP"):
+        runner: Callable[..., Any] = uvloop.run
+    else:
+        runner = asyncio.run
+    try:
+        result = runner(_ROLE_MAINS[role](host, port, spec, conn))
+    except BaseException as exc:  # report every failure to the parent
+        try:
+            conn.send(("error", f"{role}: {type(exc).__name__}: {exc}"))
+        except OSError:
+            pass
+        raise SystemExit(1)
+    conn.send(("result", result))
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+
+
+@dataclass
+class Scenario:
+    """One load pattern; see bench/README.md, section End-to-end."""
+
+    name: str
+    description: str
+    kind: str = "rpc"  # "rpc" or "pubsub"
+    callers: int = 1  # caller processes, one session each
+    callee_sessions: int = 1  # all in one callee process
+    procedure: str = RPC_PROCEDURE  # what callers call
+    registration: str = RPC_PROCEDURE  # what callees register
+    register_options: dict[str, Any] | None = None
+    filler: int = 0  # other registrations held by a separate session
+    subscribers: int = 0
+    subscriber_procs: int = 2
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in [
+        Scenario("rpc", "1 caller, 1 callee, exact registration"),
+        Scenario("rpc2", "2 callers (separate processes), 1 callee", callers=2),
+        Scenario(
+            "roundrobin",
+            "1 caller, 4 callees sharing a registration (invoke=roundrobin)",
+            callee_sessions=4,
+            register_options={"invoke": "roundrobin"},
+        ),
+        Scenario(
+            "prefix",
+            "1 caller, 1 callee on a prefix registration, 10,000 other registrations",
+            procedure=PREFIX_PROCEDURE,
+            registration=PREFIX_REGISTRATION,
+            register_options={"match": "prefix"},
+            filler=10_000,
+        ),
+        Scenario("pubsub10", "1 publisher, 10 subscribers", kind="pubsub", subscribers=10),
+        Scenario("pubsub100", "1 publisher, 100 subscribers", kind="pubsub", subscribers=100),
+        Scenario("pubsub1000", "1 publisher, 1000 subscribers", kind="pubsub", subscribers=1000),
+    ]
+}
+
+
+@dataclass
+class Result:
+    scenario: str
+    ops: int  # completed calls, or delivered events, inside the window
+    duration: float
+    ops_per_s: float
+    errors: int
+    router_cpu: float | None  # seconds of router CPU inside the window
+    router_cpu_util: float | None  # router CPU seconds per second (1.0 = one core)
+    router_cpu_us_per_op: float | None
+    loadgen_cpu_us_per_op: float
+    machine_busy: float | None  # busy cores (of all) during the window, from /proc/stat
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    extra: dict[str, Any]
+
+
+def _percentile(sorted_values: list[int], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, int(q * len(sorted_values)))
+    return sorted_values[index] / 1e6
+
+
+def machine_busy_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    total = sum(fields[:8])
+    return total - idle, total
+
+
+class _Workers:
+    """The worker processes of one scenario; kills whatever is left on exit."""
+
+    def __init__(self) -> None:
+        self.ctx = multiprocessing.get_context("fork")
+        self.procs: list[tuple[str, multiprocessing.process.BaseProcess, Any]] = []
+
+    def start(self, role: str, host: str, port: int, spec: dict[str, Any]) -> Any:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(
+            target=_worker, args=(role, host, port, spec, child), name=f"loadgen-{role}"
+        )
+        proc.daemon = True
+        proc.start()
+        child.close()
+        self.procs.append((role, proc, parent))
+        return parent
+
+    @staticmethod
+    def expect(conn: Any, what: str, timeout: float) -> Any:
+        if not conn.poll(timeout):
+            raise RuntimeError(f"worker gave no {what!r} within {timeout:.0f} s")
+        tag, payload = conn.recv()
+        if tag == "error":
+            raise RuntimeError(payload)
+        if tag != what:
+            raise RuntimeError(f"worker sent {tag!r}, expected {what!r}")
+        return payload
+
+    def close(self) -> None:
+        for _, proc, conn in self.procs:
+            proc.join(timeout=3)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=3)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            conn.close()
+        self.procs.clear()
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_scenario(
+    scenario: Scenario,
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    duration: float = 5.0,
+    warmup: float = 1.0,
+    window: int = 64,
+    pub_window: int = 16,
+    router_cpu: Callable[[], float] | None = None,
+    setup_timeout: float = 120.0,
+) -> Result:
+    """Run one scenario against the router at host:port and return its figures.
+
+    ``router_cpu`` returns the router's cumulative CPU seconds; it is sampled at
+    the start and the end of the measurement window.
+    """
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("the load generator only targets the local machine")
+    with _Workers() as workers:
+        servers: list[Any] = []  # callees / subscribers: answer "stop"
+        drivers: list[Any] = []  # callers / publisher: finish by themselves
+        if scenario.kind == "rpc":
+            servers.append(
+                workers.start(
+                    "callee",
+                    host,
+                    port,
+                    {
+                        "sessions": scenario.callee_sessions,
+                        "procedure": scenario.registration,
+                        "options": scenario.register_options or {},
+                        "filler": scenario.filler,
+                    },
+                )
+            )
+            _Workers.expect(servers[0], "ready", setup_timeout)
+            for _ in range(scenario.callers):
+                drivers.append(
+                    workers.start(
+                        "caller", host, port, {"procedure": scenario.procedure, "window": window}
+                    )
+                )
+        else:
+            procs = max(1, min(scenario.subscriber_procs, scenario.subscribers))
+            per_proc = [
+                scenario.subscribers // procs + (1 if i < scenario.subscribers % procs else 0)
+                for i in range(procs)
+            ]
+            readers: list[int] = []
+            for n in per_proc:
+                reader, writer = os.pipe()
+                servers.append(
+                    workers.start(
+                        "subscriber",
+                        host,
+                        port,
+                        {"sessions": n, "topic": TOPIC, "progress": writer},
+                    )
+                )
+                os.close(writer)
+                readers.append(reader)
+            for conn in servers:
+                _Workers.expect(conn, "ready", setup_timeout)
+            drivers.append(
+                workers.start(
+                    "publisher",
+                    host,
+                    port,
+                    {
+                        "topic": TOPIC,
+                        "window": pub_window,
+                        "sessions": per_proc,
+                        "progress": readers,
+                    },
+                )
+            )
+            for reader in readers:
+                os.close(reader)
+        for conn in drivers:
+            _Workers.expect(conn, "ready", setup_timeout)
+
+        go = time.monotonic() + 0.2
+        win = Window(go, go + warmup, go + warmup + duration)
+        for conn in servers + drivers:
+            conn.send(("go", win.go, win.start, win.end))
+        # The router's CPU time is sampled here, the operations are counted in the
+        # workers.  If this process wakes up late on a busy machine, the CPU delta
+        # is rescaled from the interval actually sampled to the window length.
+        time.sleep(max(0.0, win.start - time.monotonic()))
+        cpu0 = router_cpu() if router_cpu else None
+        t0 = time.monotonic()
+        busy0 = machine_busy_ticks()
+        time.sleep(max(0.0, win.end - time.monotonic()))
+        cpu1 = router_cpu() if router_cpu else None
+        t1 = time.monotonic()
+        busy1 = machine_busy_ticks()
+        driver_results = [_Workers.expect(c, "result", duration + 30) for c in drivers]
+        for conn in servers:
+            conn.send(("stop",))
+        server_results = [_Workers.expect(c, "result", 60) for c in servers]
+
+    gen_cpu = sum(r["cpu"] for r in driver_results + server_results)
+    extra: dict[str, Any] = {}
+    latencies: list[int] = []
+    if scenario.kind == "rpc":
+        ops = sum(r["completed"] for r in driver_results)
+        errors = sum(r["errors"] for r in driver_results)
+        for r in driver_results:
+            latencies += array("q", r["rtt_ns"])
+            for uri, n in r["error_uris"].items():
+                extra.setdefault("error_uris", {})[uri] = n
+        extra["invocations_per_callee"] = server_results[0]["invocations"]
+        unanswered = sum(r["lost"] for r in driver_results)
+        if unanswered:
+            extra["calls_unanswered_at_exit"] = unanswered
+    else:
+        ops = sum(r["received"] for r in server_results)
+        published = driver_results[0]["published"]
+        errors = sum(r["gaps"] for r in server_results)
+        extra["published_per_s"] = round(published / duration, 1)
+        extra["stalls"] = driver_results[0]["stalls"]
+        extra["gaps"] = errors
+        for r in server_results:
+            latencies += array("q", r["latency_ns"])
+    latencies.sort()
+    util = (cpu1 - cpu0) / (t1 - t0) if cpu0 is not None and cpu1 is not None else None
+    router = util * duration if util is not None else None
+    busy_ticks = busy1[0] - busy0[0]
+    total_ticks = busy1[1] - busy0[1]
+    return Result(
+        scenario=scenario.name,
+        ops=ops,
+        duration=duration,
+        ops_per_s=ops / duration,
+        errors=errors,
+        router_cpu=router,
+        router_cpu_util=util,
+        router_cpu_us_per_op=(router / ops * 1e6) if router is not None and ops else None,
+        loadgen_cpu_us_per_op=gen_cpu / ops * 1e6 if ops else 0.0,
+        machine_busy=(busy_ticks / total_ticks * (os.cpu_count() or 1)) if total_ticks else None,
+        latency_p50_ms=_percentile(latencies, 0.50),
+        latency_p99_ms=_percentile(latencies, 0.99),
+        extra=extra,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Stand-alone command line
+
+
+def proc_tree_cpu(root: int) -> float:
+    """utime+stime (seconds) of ``root`` and all its descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name (field 2) may contain spaces: split after its ")".
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid = int(entry)
+        parents[pid] = int(fields[1])
+        times[pid] = int(fields[11]) + int(fields[12])
+    tree = {root}
+    changed = True
+    while changed:
+        changed = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                changed = True
+    return sum(times.get(pid, 0) for pid in tree) / tick
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument(
+        "--scenario", default="rpc", help=f"one of: {', '.join(SCENARIOS)} (comma-separated)"
+    )
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--window", type=int, default=64, help="outstanding calls per caller")
+    parser.add_argument("--pub-window", type=int, default=16, help="publications ahead")
+    parser.add_argument("--router-pid", type=int, help="sample this process tree's CPU time")
+    args = parser.parse_args(argv)
+    sampler = (lambda: proc_tree_cpu(args.router_pid)) if args.router_pid else None
+    for name in args.scenario.split(","):
+        result = run_scenario(
+            SCENARIOS[name],
+            args.host,
+            args.port,
+            args.duration,
+            args.warmup,
+            args.window,
+            args.pub_window,
+            sampler,
+        )
+        print(json.dumps(asdict(result)))
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
