@@ -75,15 +75,20 @@ def pattern_matches(uri: str, match: int, topic: str) -> bool:
 class RetainedEvent:
     """The last retained publication on a topic."""
 
-    __slots__ = ("topic", "publication", "payload", "receiver_filter", "publisher_details")
+    __slots__ = ("topic", "publication", "payload", "receiver_filter", "publisher_details",
+                 "disclose")
 
     def __init__(self, topic: str, publication: int, payload: list,
-                 receiver_filter: ReceiverFilter | None, publisher_details: dict | None) -> None:
+                 receiver_filter: ReceiverFilter | None, publisher_details: dict | None,
+                 disclose: bool) -> None:
         self.topic = topic
         self.publication = publication
         self.payload = payload
         self.receiver_filter = receiver_filter
+        #: publisher_* details, kept when they may be disclosed to someone
         self.publisher_details = publisher_details
+        #: whether every receiver sees them (else only get_publisher subscribers)
+        self.disclose = disclose
 
 
 class Broker:
@@ -187,7 +192,11 @@ class Broker:
         for event in candidates:
             if event.receiver_filter is not None and not event.receiver_filter.admits(session):
                 continue
-            details: dict[str, Any] = dict(event.publisher_details or {})
+            details: dict[str, Any] = {}
+            if event.publisher_details is not None and (
+                event.disclose or session.id in sub.want_publisher
+            ):
+                details.update(event.publisher_details)
             details["retained"] = True
             if sub.match != MATCH_EXACT:
                 details["topic"] = event.topic
@@ -264,7 +273,7 @@ class Broker:
         payload = msg[4:]
         if options.get("retain") is True and self._retention:
             self.retained[topic] = RetainedEvent(topic, publication, payload, receiver_filter,
-                                                 publisher_details if disclose else None)
+                                                 publisher_details, disclose)
         if self.history is not None:
             self._record_history(topic, publication, payload, options)
         self.deliver(topic, publication, payload, receiver_filter, publisher_details, disclose)

@@ -83,7 +83,9 @@ async def test_exclude_me(router: RouterEndpoints, kind: Kind) -> None:
     async with Sessions(router) as s:
         me, other = await s.connect(kind), await s.connect(kind)
         mine, theirs = await subscribed(me, topic), await subscribed(other, topic)
-        await me.publish(topic, "explicit", options=PublishOptions(acknowledge=True, exclude_me=True))
+        await me.publish(
+            topic, "explicit", options=PublishOptions(acknowledge=True, exclude_me=True)
+        )
         await me.publish(topic, "default", options=ACK)
         await me.publish(topic, "echo", options=PublishOptions(acknowledge=True, exclude_me=False))
         await theirs.wait(3)
@@ -224,7 +226,7 @@ async def test_publisher_identification_default_realm(router: RouterEndpoints, k
         for i, p in enumerate(pubs):
             await p.publish(topic, "order", i, total=9.5, options=ACK)
         await inbox.wait(2)
-        for (args, kwargs, d), p in zip(inbox.events, pubs, strict=True):
+        for (_, _, d), p in zip(inbox.events, pubs, strict=True):
             joined = p.joined.result()
             assert (d.publisher, d.publisher_authid, d.publisher_authrole) == (
                 joined.session,
@@ -359,3 +361,24 @@ async def test_realm_without_retention_ignores_retain(
         inbox = await subscribed(sub, topic, get_retained=True)
         await barrier(sub)
         assert inbox.events == []
+
+
+@kinds_param([WS_JSON])
+@async_test()
+async def test_retained_event_discloses_publisher_to_get_publisher_subscriber(
+    guide_router: RouterEndpoints, kind: Kind
+) -> None:
+    """On an ``on_request`` realm a subscriber that asks with get_publisher sees the publisher of
+    live events (see test_publisher_disclosure_on_request_realm); the retained copy of the same
+    event should carry it too."""
+    topic = f"{app_root()}.state"
+    async with Sessions(guide_router) as s:
+        pub = await s.connect(kind, REALM_ON_REQUEST)
+        await pub.publish(topic, "last known", options=RETAIN)
+        sub = await s.connect(kind, REALM_ON_REQUEST)
+        WireTap(sub).add_option(SUBSCRIBE, topic, get_publisher=True)
+        inbox = await subscribed(sub, topic, get_retained=True)
+        await inbox.wait(1)
+        [(args, _, d)] = inbox.events
+        assert (args, d.retained) == (["last known"], True)
+        assert d.publisher == session_id(pub)

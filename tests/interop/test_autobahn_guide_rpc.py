@@ -177,7 +177,9 @@ async def test_single_and_policy_mismatch(router: RouterEndpoints, kind: Kind) -
 
 @kinds_param(KINDS)
 @async_test()
-async def test_failover_kill_instance_then_new_instance(router: RouterEndpoints, kind: Kind) -> None:
+async def test_failover_kill_instance_then_new_instance(
+    router: RouterEndpoints, kind: Kind
+) -> None:
     """The guide's steps 1-8; the killed instance also had a call in flight (→ canceled)."""
     app = app_root()
     proc = f"{app}.order.process"
@@ -216,7 +218,7 @@ async def test_failover_kill_instance_then_new_instance(router: RouterEndpoints,
         for n in range(4):
             await caller.call(proc, n)
         assert sorted(served) == ["i2", "i2", "i3", "i3"]
-        assert all(a != b for a, b in zip(served, served[1:]))
+        assert all(a != b for a, b in zip(served, served[1:], strict=False))
         hang.cancel()
 
 
@@ -293,7 +295,9 @@ async def test_retry_until_callee_appears(router: RouterEndpoints, kind: Kind) -
 
 @kinds_param(KINDS)
 @async_test()
-async def test_circuit_breaker_opens_on_no_such_procedure(router: RouterEndpoints, kind: Kind) -> None:
+async def test_circuit_breaker_opens_on_no_such_procedure(
+    router: RouterEndpoints, kind: Kind
+) -> None:
     app = app_root()
     proc = f"{app}.external.api"
     async with Sessions(router) as s:
@@ -669,3 +673,110 @@ async def test_cancel_kill_callee_answers_with_result(router: RouterEndpoints, k
         await asyncio.wait_for(started.wait(), 5)
         send_cancel(caller, fut, "kill")
         assert await asyncio.wait_for(fut, 5) == "finished anyway"
+
+
+@kinds_param([WS_JSON])
+@async_test()
+async def test_timeout_with_progressive_results_measures_the_gaps(
+    router: RouterEndpoints, kind: Kind
+) -> None:
+    """With progressive results the timeout bounds each gap (CALL → first result, result →
+    result), not the whole call (wamp-notes §5.5)."""
+    app = app_root()
+    async with Sessions(router) as s:
+        callee = await s.connect(kind)
+
+        async def ticker(gaps: list[float], details: CallDetails) -> str:
+            for i, gap in enumerate(gaps):
+                await asyncio.sleep(gap)
+                assert details.progress is not None
+                details.progress(i)
+            return "end"
+
+        await callee.register(ticker, f"{app}.ticker", options=RegisterOptions(details=True))
+        caller = await s.connect(kind)
+        ticks: list[int] = []
+        opts = CallOptions(on_progress=ticks.append, timeout=300)
+        t0 = time.monotonic()
+        assert await caller.call(f"{app}.ticker", [0.15] * 5, options=opts) == "end"
+        assert ticks == [0, 1, 2, 3, 4] and time.monotonic() - t0 > 0.6
+        ticks.clear()
+        await expect_error(
+            caller.call(f"{app}.ticker", [0.05, 0.6], options=opts), "wamp.error.timeout"
+        )
+        assert ticks == [0]
+
+
+@kinds_param([RS_MSGPACK])
+@async_test()
+async def test_wildcard_precedence_spec_examples(router: RouterEndpoints, kind: Kind) -> None:
+    """Several wildcard patterns match: the one with the longest run of literal components
+    from the left wins (spec examples); ``wamp.registration.match`` agrees with the routing."""
+    app = app_root()
+    async with Sessions(router) as s:
+        callee = await s.connect(kind)
+        regs = {}
+        for pattern in (
+            "a1.b2.c33..e5",
+            "a1.b2..d4.e5",
+            "a1.b2..d4.e5..g7",
+            "a1.b2..d4..f6.g7",
+        ):
+            uri = f"{app}.{pattern}"
+            regs[pattern] = await callee.register(
+                lambda p=pattern: p, uri, options=RegisterOptions(match="wildcard")
+            )
+        caller = await s.connect(kind)
+        for called, winner in (
+            ("a1.b2.c33.d4.e5", "a1.b2.c33..e5"),
+            ("a1.b2.c88.d4.e5.f6.g7", "a1.b2..d4.e5..g7"),
+            ("a1.b2.c88.d4.e5", "a1.b2..d4.e5"),
+        ):
+            assert await caller.call(f"{app}.{called}") == winner, called
+            assert (
+                await caller.call("wamp.registration.match", f"{app}.{called}") == regs[winner].id
+            )
+
+
+@pytest.mark.parametrize("who", ["caller", "callee"])
+@kinds_param([WS_JSON])
+@async_test()
+async def test_progressive_results_party_leaves_mid_stream(
+    router: RouterEndpoints, kind: Kind, who: str
+) -> None:
+    """Caller leaves mid-stream → the callee gets INTERRUPT(killnowait); callee leaves
+    mid-stream → the caller gets wamp.error.canceled (wamp-notes §5.7)."""
+    app = app_root()
+    interrupted = asyncio.Event()
+    async with Sessions(router) as s:
+        callee = await s.connect(kind)
+        tap = WireTap(callee)
+
+        async def stream(details: CallDetails) -> str:
+            i = 0
+            try:
+                while True:
+                    assert details.progress is not None
+                    details.progress(i)
+                    i += 1
+                    await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                interrupted.set()
+                raise
+
+        await callee.register(stream, f"{app}.stream", options=RegisterOptions(details=True))
+        caller = await s.connect(kind)
+        ticks: list[int] = []
+        fut = asyncio.ensure_future(
+            caller.call(f"{app}.stream", options=CallOptions(on_progress=ticks.append))
+        )
+        await until(lambda: len(ticks) >= 3, "three progressive results")
+        if who == "caller":
+            caller.drop()
+            await asyncio.wait_for(interrupted.wait(), 5)
+            [interrupt] = tap.of_type(INTERRUPT)
+            assert interrupt[2].get("mode") == "killnowait"
+            fut.cancel()
+        else:
+            callee.drop()
+            await expect_error(asyncio.wait_for(fut, 5), "wamp.error.canceled")

@@ -67,6 +67,7 @@ class TappedSerializer {
         this.isBinary = inner.isBinary;
         this.rewrites = [];
         this.sent = [];
+        this.received = [];
     }
 
     encode(msg) {
@@ -76,7 +77,9 @@ class TappedSerializer {
     }
 
     decode(data) {
-        return this.inner.decode(data);
+        const msg = this.inner.decode(data);
+        this.received.push(msg);
+        return msg;
     }
 }
 
@@ -210,7 +213,7 @@ export function sameId(a, b) {
     return a !== undefined && a !== null && b !== undefined && b !== null && BigInt(a) === BigInt(b);
 }
 
-/** Resolves when `pred(value)` holds for an element pushed to `list` (polls every 5 ms). */
+/** Resolves with the first truthy value of `pred()` (polled every 5 ms); rejects after timeoutMs. */
 export async function until(pred, what, timeoutMs = 5000) {
     const t0 = Date.now();
     for (;;) {

@@ -667,7 +667,7 @@ for (const ser of SERIALIZERS) {
             await run(900, 500);
             const elapsed = Date.now() - t0;
             assert.deepEqual(console.lines, [['log', 'Operation timed out']]);
-            assert.ok(elapsed >= 450 && elapsed < 850, `timed out after ${elapsed} ms`);
+            assert.ok(elapsed >= 450 && elapsed < 1500, `timed out after ${elapsed} ms`);
             const call = wampy.tap.sent.find((m) => m[0] === 48 && m[3] === `${app}.slow_operation`);
             assert.equal(call[2].timeout, 500, 'wampy did not send CALL.Options.timeout');
 
@@ -681,7 +681,46 @@ for (const ser of SERIALIZERS) {
             // The late answer of the timed-out call is dropped; the callee keeps working.
             await until(() => finished === 2, 'the slow invocation to finish');
             await barrier(wampy);
+            // wampy's callee has no call_canceling: no INTERRUPT on timeout (it would drop its session).
+            assert.deepEqual(service.tap.received.filter((m) => m[0] === 69), []);
             assert.deepEqual(norm((await wampy.call(`${app}.slow_operation`, [1])).argsList), ['done', 1]);
+        });
+
+        test('Cancel ("Advanced RPC"): a wampy callee (no call_canceling) gets no INTERRUPT in any mode', async (t) => {
+            // wampy does not announce callee call_canceling and drops its session on INTERRUPT,
+            // so the router must treat every CANCEL mode as skip for it: the caller gets
+            // wamp.error.canceled at once, the callee's late answer is dropped, and the callee
+            // session survives.
+            const p = guidePeers(t);
+            const app = myapp();
+            const service = await p.connect(ser);
+            const releases = [];
+            await service.register(`${app}.long_job`, {
+                rpc: function(args) {
+                    if (args[0] === 'quick') return ['quick'];
+                    return new Promise((resolve) => releases.push(() => resolve(['late', args[0]])));
+                }
+            });
+            const wampy = await p.connect(ser);
+            for (const mode of ['skip', 'kill', 'killnowait', undefined]) {
+                const n = releases.length;
+                const call = wampy.call(`${app}.long_job`, [mode ?? 'default']);
+                const reqId = wampy.wampy.getOpStatus().reqId;
+                await until(() => releases.length === n + 1, 'the invocation');
+                const t0 = Date.now();
+                wampy.wampy.cancel(reqId, mode ? { mode } : undefined);
+                await assert.rejects(call, (e) => {
+                    assert.equal(e.error, 'wamp.error.canceled');
+                    return true;
+                });
+                assert.ok(Date.now() - t0 < 1000);
+                releases.at(-1)(); // the late YIELD: dropped by the router
+                assert.ok(service.getSessionId(), `the callee lost its session (mode ${mode})`);
+                assert.deepEqual((await wampy.call(`${app}.long_job`, ['quick'])).argsList, ['quick']);
+            }
+            const cancels = wampy.tap.sent.filter((m) => m[0] === 49);
+            assert.deepEqual(cancels.map((m) => m[2].mode), ['skip', 'kill', 'killnowait', undefined]);
+            assert.deepEqual(service.tap.received.filter((m) => m[0] === 69), [], 'INTERRUPT sent to wampy');
         });
 
         test('Caller Identification: details.caller is the caller\'s session id', async (t) => {
