@@ -131,13 +131,17 @@ class RawSocketConnection(BaseConnection):
     # Sink methods called by the router during flush().
 
     def send_messages(self, msgs: list[list]) -> None:
-        """Frame and write ``msgs`` (and pending PONGs) at once.
+        """Frame and write ``msgs`` (and pending PONGs) at once; hold them while
+        writing is paused (see :class:`BaseConnection`).
 
         A message larger than the client's announced limit is dropped (logged).
         """
         if self._closing:
             return
         parts, self._out = self._out, []
+        if self._write_paused:
+            self._hold(parts, msgs)
+            return
         encode = self._encode
         assert encode is not None
         limit = self._max_out
@@ -145,22 +149,15 @@ class RawSocketConnection(BaseConnection):
             try:
                 data = encode(msg)
             except SerializationError as exc:
-                log.error("%s: cannot encode message %r: %s", self.peer, msg[:1], exc)
+                self._log_unencodable(msg, exc)
                 continue
             length = len(data)
             if length > limit:
-                log.warning(
-                    "%s: dropped an outgoing message of %d bytes (type %r): "
-                    "the client accepts at most %d",
-                    self.peer,
-                    length,
-                    msg[0] if msg else None,
-                    limit,
-                )
+                self._log_too_large(msg, length)
                 continue
             parts.append(_pack_word(length) if length < MAX_LENGTH else frame_header(0, length))
             parts.append(data)
-        self._write(parts)
+        self._write_now(parts)
         self._check_backlog()
 
     def close(self) -> None:
@@ -170,8 +167,32 @@ class RawSocketConnection(BaseConnection):
         self._write_out()
         self._closing = True
         self._reading = False
-        if self._transport is not None:
-            self._transport.close()
+        self._close_after_output(self._close_transport)
+
+    # Output queue hooks (see BaseConnection).
+
+    def _encode_out(self, msg: list) -> bytes | None:
+        encode = self._encode
+        assert encode is not None
+        try:
+            data = encode(msg)
+        except SerializationError as exc:
+            self._log_unencodable(msg, exc)
+            return None
+        if len(data) > self._max_out:
+            self._log_too_large(msg, len(data))
+            return None
+        return data
+
+    def _frame(self, parts: list[bytes], data: bytes) -> None:
+        length = len(data)
+        parts.append(_pack_word(length) if length < MAX_LENGTH else frame_header(0, length))
+        parts.append(data)
+
+    def _write_now(self, parts: list[bytes]) -> None:
+        transport = self._transport
+        if parts and transport is not None and not transport.is_closing():
+            transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
 
     # Internals.
 
@@ -277,6 +298,9 @@ class RawSocketConnection(BaseConnection):
         self._buffer = bytearray()
         self._write_out()
         self._closing = True
+        self._close_after_output(self._close_transport)
+
+    def _close_transport(self) -> None:
         if self._transport is not None:
             self._transport.close()
 
@@ -285,7 +309,14 @@ class RawSocketConnection(BaseConnection):
             parts, self._out = self._out, []
             self._write(parts)
 
-    def _write(self, parts: list[bytes]) -> None:
-        transport = self._transport
-        if parts and transport is not None and not transport.is_closing():
-            transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+    def _log_unencodable(self, msg: list, exc: Exception) -> None:
+        log.error("%s: cannot encode message %r: %s", self.peer, msg[:1], exc)
+
+    def _log_too_large(self, msg: list, length: int) -> None:
+        log.warning(
+            "%s: dropped an outgoing message of %d bytes (type %r): the client accepts at most %d",
+            self.peer,
+            length,
+            msg[0] if msg else None,
+            self._max_out,
+        )

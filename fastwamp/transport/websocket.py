@@ -153,7 +153,8 @@ class WebSocketConnection(BaseConnection):
     # Sink methods called by the router during flush().
 
     def send_messages(self, msgs: list[list]) -> None:
-        """Encode and frame ``msgs``; write them, and anything pending, at once.
+        """Encode and frame ``msgs``; write them, and anything pending, at once;
+        hold them while writing is paused (see :class:`BaseConnection`).
 
         A message larger than the listener's ``max_message_size`` is dropped (logged).
         """
@@ -161,22 +162,19 @@ class WebSocketConnection(BaseConnection):
         if ws.state is not OPEN or self._closing:
             return
         parts = ws.data_to_send()
+        if self._write_paused:
+            self._hold(parts, msgs)
+            return
         encode = self._serializer.encode
         limit = self._listener.max_message_size
         for msg in msgs:
             try:
                 data = encode(msg)
             except SerializationError as exc:
-                log.error("%s: cannot encode message %r: %s", self.peer, msg[:1], exc)
+                self._log_unencodable(msg, exc)
                 continue
             if len(data) > limit:
-                log.warning(
-                    "%s: dropped an outgoing message of %d bytes (type %r): over %d bytes",
-                    self.peer,
-                    len(data),
-                    msg[0] if msg else None,
-                    limit,
-                )
+                self._log_too_large(msg, len(data))
                 continue
             if self._fast_frames:
                 parts.append(_frame_header(self._opcode, len(data)))
@@ -187,7 +185,7 @@ class WebSocketConnection(BaseConnection):
                 else:
                     ws.send_binary(data)
                 parts.extend(ws.data_to_send())
-        self._write(parts)
+        self._write_now(parts)
         self._check_backlog()
 
     def close(self) -> None:
@@ -196,13 +194,52 @@ class WebSocketConnection(BaseConnection):
             return
         self._closing = True
         self._reading = False  # the router is done with this session
+        self._close_after_output(self._start_closing_handshake)
+
+    # Output queue hooks (see BaseConnection).
+
+    def _encode_out(self, msg: list) -> bytes | None:
+        try:
+            data = self._serializer.encode(msg)
+        except SerializationError as exc:
+            self._log_unencodable(msg, exc)
+            return None
+        if len(data) > self._listener.max_message_size:
+            self._log_too_large(msg, len(data))
+            return None
+        return data
+
+    def _frame(self, parts: list[bytes], data: bytes) -> None:
+        if self._fast_frames:
+            parts.append(_frame_header(self._opcode, len(data)))
+            parts.append(data)
+            return
+        # permessage-deflate: websockets compresses, in the order messages are written.
         ws = self._ws
-        if ws.state is OPEN:
-            ws.send_close(CloseCode.NORMAL_CLOSURE)
-            self._write(ws.data_to_send())
-            self._set_timer(CLOSE_TIMEOUT, self._close_timed_out)
-        elif ws.state is CONNECTING and self._transport is not None:
-            self._transport.close()
+        if ws.state is not OPEN:
+            return  # the client's close frame came first; it gets no more data frames
+        if self._opcode is TEXT:
+            ws.send_text(data)
+        else:
+            ws.send_binary(data)
+        parts.extend(ws.data_to_send())
+
+    def _write_now(self, parts: list[bytes]) -> None:
+        """Write ``parts`` in one call; close the transport when they end with EOF."""
+        if not parts:
+            return
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        eof = SEND_EOF in parts
+        if eof:
+            parts = [part for part in parts if part]
+        if parts:
+            transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+        if eof:
+            # The server ends the TCP connection first (RFC 6455 §7.1.1).
+            self._cancel_timer()
+            transport.close()
 
     # Internals.
 
@@ -283,22 +320,26 @@ class WebSocketConnection(BaseConnection):
         else:
             log.warning("%s: WebSocket protocol error: %s", self.peer, ws.parser_exc)
 
-    def _write(self, parts: list[bytes]) -> None:
-        """Write ``parts`` in one call; close the transport when they end with EOF."""
-        if not parts:
-            return
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return
-        eof = SEND_EOF in parts
-        if eof:
-            parts = [part for part in parts if part]
-        if parts:
-            transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
-        if eof:
-            # The server ends the TCP connection first (RFC 6455 §7.1.1).
-            self._cancel_timer()
-            transport.close()
+    def _start_closing_handshake(self) -> None:
+        ws = self._ws
+        if ws.state is OPEN:
+            ws.send_close(CloseCode.NORMAL_CLOSURE)
+            self._write(ws.data_to_send())
+            self._set_timer(CLOSE_TIMEOUT, self._close_timed_out)
+        elif ws.state is CONNECTING and self._transport is not None:
+            self._transport.close()
+
+    def _log_unencodable(self, msg: list, exc: Exception) -> None:
+        log.error("%s: cannot encode message %r: %s", self.peer, msg[:1], exc)
+
+    def _log_too_large(self, msg: list, length: int) -> None:
+        log.warning(
+            "%s: dropped an outgoing message of %d bytes (type %r): over %d bytes",
+            self.peer,
+            length,
+            msg[0] if msg else None,
+            self._listener.max_message_size,
+        )
 
 
 #: WebSocket engines by name; ``serve()`` looks the listener's engine up here.
