@@ -154,6 +154,7 @@ async def serve(
 
         router = Router(config)
     router.scheduler = LoopScheduler(loop, router)  # type: ignore[attr-defined]
+    router.call_soon = loop.call_soon  # type: ignore[attr-defined]
     server = Server(config, router)
     try:
         for listener_config in config.listeners:

@@ -49,6 +49,10 @@ class Router:
         #: Sessions with queued output, in the order they got it.
         self.pending: list[RouterSession] = []
         self._anonymous_count = 0
+        #: ``loop.call_soon``, set by the server: lets transports defer the flush to the
+        #: end of the loop iteration, so each transport gets one write per iteration.
+        self.call_soon: Callable[[Callable[[], None]], Any] | None = None
+        self._flush_scheduled = False
         #: Counters served by fastwamp.router.get_stats.
         self.stats: dict[str, int] = {
             "sessions_joined": 0,
@@ -71,6 +75,26 @@ class Router:
             for session in pending:
                 session._deliver()
             pending = self.pending
+
+    def flush_soon(self) -> None:
+        """Flush once the event loop has run the other callbacks of this iteration.
+
+        Transports call this after feeding a read's messages: output for a session
+        produced by several connections' reads in one iteration leaves in one write.
+        Without ``call_soon`` (a bare core, tests) it flushes at once.
+        """
+        if self._flush_scheduled:
+            return
+        call_soon = self.call_soon
+        if call_soon is None:
+            self.flush()
+            return
+        self._flush_scheduled = True
+        call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
 
     def shutdown(self) -> None:
         """Say GOODBYE (``wamp.close.system_shutdown``) to every session, then flush."""

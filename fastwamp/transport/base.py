@@ -4,8 +4,8 @@ detaching exactly once, flow control, the bounded output queue and timeouts.
 A connection is an :class:`asyncio.Protocol` and also the router's *sink*: the
 router calls :meth:`send_messages` and :meth:`close` on it during
 ``router.flush()``.  After feeding the messages of one read to the session, a
-connection calls ``router.flush()`` once, so the replies produced for the same
-peer leave in a single ``transport.write``.
+connection calls ``router.flush_soon()``, so the replies produced for the same
+peer in one loop iteration leave in a single ``transport.write``.
 
 Output queue.  While the transport's buffer is above its high-water mark
 (between ``pause_writing`` and ``resume_writing``) nothing is written: each
@@ -76,6 +76,7 @@ class RouterLike(Protocol):
 
     def attach(self, sink: Any, transport_info: dict[str, Any]) -> Session: ...
     def flush(self) -> None: ...
+    def flush_soon(self) -> None: ...
 
 
 def format_peer(transport: asyncio.BaseTransport) -> str:

@@ -282,7 +282,7 @@ class RawSocketConnection(BaseConnection):
                     self._out.append(bytes(payload))
             # MSG_PONG: nothing to do (the router sends no PINGs).
         if fed:
-            self._router.flush()
+            self._router.flush_soon()
         return pos
 
     def _refuse(self, code: int, reason: str) -> None:

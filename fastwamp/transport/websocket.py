@@ -137,7 +137,7 @@ class WebSocketConnection(BaseConnection):
                 elif isinstance(event, Request):
                     self._handshake(event)
             if fed:
-                self._router.flush()
+                self._router.flush_soon()
         if not self._failed_logged and (ws.parser_exc is not None or ws.handshake_exc is not None):
             self._log_failure()
         self._write(ws.data_to_send())

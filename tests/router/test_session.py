@@ -154,3 +154,19 @@ def test_strict_request_ids(config):
     assert p.take_one()[0] == m.SUBSCRIBED
     p.send([m.SUBSCRIBE, 3, {}, "com.t2"])
     assert p.take_one()[2] == "wamp.error.protocol_violation"
+
+
+def test_flush_soon_coalesces_output_of_one_loop_iteration(router, peer):
+    callee, caller_a, caller_b = peer(), peer(), peer()
+    callee.send([m.REGISTER, 1, {}, "com.p"])
+    callee.take()
+    soon: list = []
+    router.call_soon = soon.append
+    batches: list = []
+    callee.send_messages = batches.append  # the transport's one write per flush
+    for caller in (caller_a, caller_b):
+        caller.session.receive([m.CALL, 1, {}, "com.p"])
+        router.flush_soon()
+    assert len(soon) == 1 and batches == []  # one flush scheduled for the iteration
+    soon.pop()()
+    assert [[msg[0] for msg in batch] for batch in batches] == [[m.INVOCATION, m.INVOCATION]]

@@ -102,6 +102,9 @@ class StubRouter:
             for session in pending:
                 session.deliver()
 
+    def flush_soon(self) -> None:
+        self.flush()
+
     def shutdown(self) -> None:
         for session in self.sessions:
             if not session.detach_count and not session.closed:
