@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.fanout import ReceiverFilter, send_to
 from .._core.trie import UriTrie
-from .._core.uri import MATCH_EXACT, MATCH_POLICIES, MATCH_PREFIX, validate_uri
+from .._core.uri import MATCH_EXACT, MATCH_PREFIX, validate_uri
 from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.serializers import SharedMessage
 from .dealer import utcnow_iso
 from .history import EventHistory
 from .ids import IdPool, random_id
+from .options import read_pattern
 
 if TYPE_CHECKING:
     from .realm import Realm
@@ -137,18 +138,11 @@ class Broker:
 
     def subscribe(self, session: RouterSession, msg: list) -> None:
         request, options, uri = msg[1], msg[2], msg[3]
-        match_name = options.get("match")
-        if type(match_name) is not str:  # absent, or a value we cannot read: ignored
-            match_name = "exact"
-        match = MATCH_POLICIES.get(match_name)
-        if match is None:
-            session.send_error(m.SUBSCRIBE, request, uris.INVALID_ARGUMENT,
-                               [f"unknown match policy {match_name!r}"])
+        pattern = read_pattern(session, m.SUBSCRIBE, request, options, uri, self._strict,
+                               "topic")
+        if pattern is None:
             return
-        if not validate_uri(uri, match, self._strict):
-            session.send_error(m.SUBSCRIBE, request, uris.INVALID_URI,
-                               [f"invalid topic URI {uri!r} for match policy {match_name!r}"])
-            return
+        match, match_name = pattern
         sub = self.trie.get(uri, match)
         created = sub is None
         if sub is None:

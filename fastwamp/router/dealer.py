@@ -23,11 +23,12 @@ from .._core.callees import (
     CalleeGroup,
 )
 from .._core.trie import UriTrie
-from .._core.uri import MATCH_EXACT, MATCH_POLICIES, validate_uri
+from .._core.uri import MATCH_EXACT, validate_uri
 from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.messages import ProtocolViolation
 from .ids import MAX_ID, IdPool
+from .options import read_pattern
 
 if TYPE_CHECKING:
     from .realm import Realm
@@ -137,18 +138,11 @@ class Dealer:
 
     def register(self, session: RouterSession, msg: list) -> None:
         request, options, uri = msg[1], msg[2], msg[3]
-        match_name = options.get("match")
-        if type(match_name) is not str:  # absent, or a value we cannot read: ignored
-            match_name = "exact"
-        match = MATCH_POLICIES.get(match_name)
-        if match is None:
-            session.send_error(m.REGISTER, request, uris.INVALID_ARGUMENT,
-                               [f"unknown match policy {match_name!r}"])
+        pattern = read_pattern(session, m.REGISTER, request, options, uri, self._strict,
+                               "procedure")
+        if pattern is None:
             return
-        if not validate_uri(uri, match, self._strict):
-            session.send_error(m.REGISTER, request, uris.INVALID_URI,
-                               [f"invalid procedure URI {uri!r} for match policy {match_name!r}"])
-            return
+        match, match_name = pattern
         if (uri == "wamp" or uri.startswith("wamp.")) and not session.is_service:
             session.send_error(m.REGISTER, request, uris.NOT_AUTHORIZED,
                                [f"the URI namespace 'wamp.' is reserved: cannot register {uri!r}"])

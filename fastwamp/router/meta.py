@@ -13,10 +13,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._core.uri import MATCH_EXACT, MATCH_POLICIES, validate_uri
+from .._core.uri import MATCH_EXACT, validate_uri
 from ..wamp import messages as m
 from ..wamp import uris
 from .ids import random_id
+from .options import match_policy
 from .session import ESTABLISHED, RouterSession
 
 if TYPE_CHECKING:
@@ -332,8 +333,7 @@ class MetaApi:
 
     @staticmethod
     def _match_option(options: dict | None) -> int:
-        match_name = (options or {}).get("match", "exact")
-        match = MATCH_POLICIES.get(match_name) if type(match_name) is str else None
+        match, match_name = match_policy(options or {})
         if match is None:
             raise MetaError(uris.INVALID_ARGUMENT, f"unknown match policy {match_name!r}")
         return match

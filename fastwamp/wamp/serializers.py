@@ -75,16 +75,28 @@ def _unpack_binary(value: Any) -> Any:
     return value
 
 
-class JsonSerializer:
+class Serializer:
+    """Base of the serializers: ``encode`` encodes a :class:`SharedMessage` once."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self.encode = _encode_once(self.name, self._encode)
+
+    def _encode(self, msg: list) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+
+class JsonSerializer(Serializer):
     """``wamp.2.json``: text frames on WebSocket, serializer id 1 on RawSocket."""
 
     name = "json"
     subprotocol = "wamp.2.json"
     rawsocket_id = 1
     binary = False
-
-    def __init__(self) -> None:
-        self.encode = _encode_once(self.name, self._encode)
 
     def _encode(self, msg: list) -> bytes:
         try:
@@ -117,7 +129,7 @@ def _msgpack_ext_hook(code: int, data: bytes) -> msgpack.ExtType:
     return msgpack.ExtType(code, data)
 
 
-class MsgpackSerializer:
+class MsgpackSerializer(Serializer):
     """``wamp.2.msgpack``: binary frames, serializer id 2 on RawSocket."""
 
     name = "msgpack"
@@ -126,8 +138,8 @@ class MsgpackSerializer:
     binary = True
 
     def __init__(self) -> None:
+        super().__init__()
         self._packer = msgpack.Packer(use_bin_type=True)
-        self.encode = _encode_once(self.name, self._encode)
 
     def _encode(self, msg: list) -> bytes:
         try:
@@ -144,16 +156,13 @@ class MsgpackSerializer:
             raise SerializationError(f"invalid MessagePack: {exc}") from exc
 
 
-class CborSerializer:
+class CborSerializer(Serializer):
     """``wamp.2.cbor``: binary frames, serializer id 3 on RawSocket."""
 
     name = "cbor"
     subprotocol = "wamp.2.cbor"
     rawsocket_id = 3
     binary = True
-
-    def __init__(self) -> None:
-        self.encode = _encode_once(self.name, self._encode)
 
     def _encode(self, msg: list) -> bytes:
         try:
