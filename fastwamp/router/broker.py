@@ -235,6 +235,9 @@ class Broker:
             if acknowledge:
                 publisher.send_error(m.PUBLISH, request, uris.INVALID_URI,
                                      [f"invalid topic URI {topic!r}"])
+            else:
+                log.info("%s session %s: unacknowledged PUBLISH to invalid topic %r dropped",
+                         publisher.peer, publisher.id, topic)
             return
         if topic == "wamp" or topic.startswith("wamp."):
             if acknowledge:

@@ -27,6 +27,9 @@ log = logging.getLogger("fastwamp.session")
 
 CLIENT_ROLES = ("publisher", "subscriber", "caller", "callee")
 
+#: Errors that answer a client's bad input: each is logged (one line).
+_BAD_INPUT_ERRORS = frozenset({uris.INVALID_URI, uris.INVALID_ARGUMENT, uris.NOT_AUTHORIZED})
+
 
 class SessionState(enum.IntEnum):
     HANDSHAKE = 0
@@ -112,6 +115,10 @@ class RouterSession:
         args: list | None = None,
         kwargs: dict | None = None,
     ) -> None:
+        if error in _BAD_INPUT_ERRORS:
+            log.info("%s session %s: %s refused with %s: %s", self.peer, self.id,
+                     m.MESSAGE_NAMES.get(request_type, request_type), error,
+                     args[0] if args else "")
         msg: list = [m.ERROR, request_type, request_id, {}, error]
         if args is not None or kwargs is not None:
             msg.append(args if args is not None else [])
@@ -183,8 +190,9 @@ class RouterSession:
         """The transport is gone: leave the realm and forget the session."""
         if self.state is CLOSED:
             return
-        if self.state is not HANDSHAKE:
-            log.debug("session %s: transport lost", self.id)
+        if self.state is ESTABLISHED:
+            log.info("%s session %s: connection lost without GOODBYE (%d calls, %d invocations "
+                     "in flight)", self.peer, self.id, len(self.calls), len(self.invocations))
         self._sink_closed = True
         self._leave(abnormal=True)
         self.state = CLOSED
