@@ -27,6 +27,9 @@ log = logging.getLogger("fastwamp.session")
 
 CLIENT_ROLES = ("publisher", "subscriber", "caller", "callee")
 
+#: Seconds a peer has to answer the router's GOODBYE before its connection is closed.
+GOODBYE_REPLY_TIMEOUT = 5.0
+
 #: Errors that answer a client's bad input: each is logged (one line).
 _BAD_INPUT_ERRORS = frozenset({uris.INVALID_URI, uris.INVALID_ARGUMENT, uris.NOT_AUTHORIZED})
 
@@ -308,6 +311,15 @@ class RouterSession:
         self.send([m.GOODBYE, details, reason])
         self._leave(abnormal=True)
         self.state = CLOSING
+        scheduler = self.router.scheduler
+        if scheduler is not None:  # a peer that never answers is closed all the same
+            scheduler.call_later(GOODBYE_REPLY_TIMEOUT, self._goodbye_timed_out)
+
+    def _goodbye_timed_out(self) -> None:
+        if self.state is CLOSING:
+            log.info("%s session %s: no GOODBYE reply; closing", self.peer, self.id)
+            self.state = CLOSED
+            self._request_close()
 
     def _finish(self) -> None:
         self._leave(abnormal=False)

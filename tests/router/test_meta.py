@@ -179,3 +179,11 @@ def test_router_stats_and_overflow_event(router, peer):
     stats = call(monitor, "fastwamp.router.get_stats")[3][0]
     assert stats["overflow_dropped_messages"] == 5 and stats["overflow_disconnects"] == 0
     assert stats["realm"]["sessions"] == 2 and stats["sessions"] == 2
+
+
+def test_killed_session_that_never_replies_is_closed(peer, clock):
+    a, b = peer(), peer()
+    call(a, "wamp.session.kill", [b.session.id])
+    assert b.take_one()[0] == m.GOODBYE and not b.closed
+    clock.advance(6)
+    assert b.closed
