@@ -1,8 +1,8 @@
 """End-to-end benchmark: fastwamp against Crossbar, same load, same machine, same run.
 
 For every scenario (see ``loadgen.SCENARIOS``) and every router, in turn, this
-starts a fresh router process on 127.0.0.1 (RawSocket, MessagePack, realm
-``realm1`` open to anonymous clients), runs the scenario with ``bench/loadgen.py``
+starts a fresh router process on 127.0.0.1 (RawSocket or WebSocket, MessagePack,
+realm ``realm1`` open to anonymous clients), runs the scenario with ``bench/loadgen.py``
 worker processes, samples the router's CPU time (utime+stime of its process tree,
 from /proc) at both ends of the measurement window, and stops the router again.
 Routers alternate within each scenario so that both see the same background
@@ -11,6 +11,10 @@ fastwamp/crossbar ratios.
 
     python bench/e2e.py                      # every scenario, both routers
     python bench/e2e.py --scenarios rpc,rpc2 --duration 10 --routers fastwamp
+    python bench/e2e.py --transport websocket --ws-impl websockets,picows
+
+Over WebSocket, fastwamp runs once per engine given with ``--ws-impl`` (rows
+``fastwamp-websockets``, ``fastwamp-picows``); Crossbar gets a WebSocket transport.
 
 Every process it starts (routers, their children, load workers) is stopped
 before it exits, also on Ctrl-C or SIGTERM.
@@ -47,6 +51,8 @@ REPO_DIR = BENCH_DIR.parent
 CROSSBAR_TEMPLATE = BENCH_DIR / "crossbar" / "config.json"
 DEFAULT_CROSSBAR = "/opt/crossbar-venv/bin/crossbar"
 HOST = "127.0.0.1"
+#: WebSocket runs: the HTTP path of fastwamp's listener (Crossbar takes any path).
+WS_PATH = "/ws"
 
 
 # ---------------------------------------------------------------------------
@@ -162,14 +168,24 @@ def _alive(pid: int) -> bool:
 class Fastwamp(Router):
     name = "fastwamp"
 
+    def __init__(self, transport: str = "rawsocket", implementation: str = "websockets") -> None:
+        self.transport = transport
+        self.implementation = implementation
+        if transport == "websocket":
+            self.name = f"fastwamp-{implementation}"
+        super().__init__()
+
     def start(self, timeout: float) -> None:
         config = self.workdir / "fastwamp.toml"
+        listener = f'type = "{self.transport}"\n'
+        if self.transport == "websocket":
+            listener += f'path = "{WS_PATH}"\nimplementation = "{self.implementation}"\n'
         config.write_text(
             'log_level = "warning"\n\n'
             "[[realms]]\n"
             'name = "realm1"\n\n'
             "[[listeners]]\n"
-            'type = "rawsocket"\n'
+            f"{listener}"
             f'host = "{HOST}"\n'
             "port = 0\n"
             'serializers = ["msgpack"]\n'
@@ -181,7 +197,7 @@ class Fastwamp(Router):
         while time.monotonic() < deadline:
             self._check_alive()
             text = self.log_path.read_text(errors="replace")
-            match = re.search(r"fastwamp: listening on tcp://[^\s:]+:(\d+)", text)
+            match = re.search(r"fastwamp: listening on (?:tcp|ws)://[^\s:]+:(\d+)", text)
             if match and "fastwamp: ready" in text:
                 self.port = int(match.group(1))
                 return
@@ -192,9 +208,10 @@ class Fastwamp(Router):
 class Crossbar(Router):
     name = "crossbar"
 
-    def __init__(self, executable: str) -> None:
+    def __init__(self, executable: str, transport: str = "rawsocket") -> None:
         super().__init__()
         self.executable = executable
+        self.transport = transport
 
     def start(self, timeout: float) -> None:
         self.port = _free_port()
@@ -203,6 +220,11 @@ class Crossbar(Router):
             for transport in worker.get("transports", []):
                 transport["endpoint"]["port"] = self.port
                 transport["endpoint"]["interface"] = HOST
+                if self.transport == "websocket":
+                    # Same transport, WebSocket instead of RawSocket (no compression,
+                    # no auto-ping: Crossbar enables them only when configured).
+                    transport["type"] = "websocket"
+                    transport["options"] = {"max_message_size": 16777216}
         cbdir = self.workdir / ".crossbar"
         cbdir.mkdir()
         (cbdir / "config.json").write_text(json.dumps(config, indent=2))
@@ -213,7 +235,8 @@ class Crossbar(Router):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
-            if _rawsocket_answers(self.port):
+            answers = _websocket_answers if self.transport == "websocket" else _rawsocket_answers
+            if answers(self.port):
                 return
             time.sleep(0.2)
         raise RuntimeError(f"crossbar not listening after {timeout:.0f} s:\n{self.log_tail()}")
@@ -241,6 +264,23 @@ def _rawsocket_answers(port: int) -> bool:
         return False
 
 
+def _websocket_answers(port: int) -> bool:
+    """True once a WebSocket upgrade (wamp.2.msgpack) on ``port`` is accepted."""
+    request, accept = loadgen.ws_upgrade_request(HOST, port, WS_PATH)
+    try:
+        with socket.create_connection((HOST, port), timeout=1) as sock:
+            sock.sendall(request)
+            reply = b""
+            while b"\r\n\r\n" not in reply:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return False
+                reply += chunk
+            return loadgen.ws_check_response(reply.split(b"\r\n\r\n")[0], accept) is None
+    except OSError:
+        return False
+
+
 # ---------------------------------------------------------------------------
 # Reporting
 
@@ -253,7 +293,7 @@ def machine_facts(crossbar: str | None) -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
     }
-    for dist in ("uvloop", "msgpack"):
+    for dist in ("uvloop", "msgpack", "websockets", "picows"):
         try:
             facts[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -361,30 +401,34 @@ def print_table(
                 ]
             )
     _print_markdown(header, rows)
-    if "fastwamp" in routers and "crossbar" in routers:
+    fastwamps = [r for r in routers if r.startswith("fastwamp")]
+    if fastwamps and "crossbar" in routers:
         print()
         ratio_header = [
             "scenario",
+            "fastwamp",
             "ops/s fastwamp/crossbar",
             "router CPU µs/op fastwamp/crossbar",
             "crossbar/fastwamp CPU per op",
         ]
         ratio_rows: list[list[str]] = []
         for scenario in scenarios:
-            fw = summary.get((scenario, "fastwamp"))
             cb = summary.get((scenario, "crossbar"))
-            if not fw or not cb:
-                continue
-            ops_ratio = fw["ops_per_s"] / cb["ops_per_s"] if cb["ops_per_s"] else None
-            cpu_ratio = fw["cpu_us"] / cb["cpu_us"] if fw["cpu_us"] and cb["cpu_us"] else None
-            ratio_rows.append(
-                [
-                    scenario,
-                    _fmt(ops_ratio, 2) + "×" if ops_ratio else "-",
-                    _fmt(cpu_ratio, 3) + "×" if cpu_ratio else "-",
-                    _fmt(1 / cpu_ratio, 1) + "×" if cpu_ratio else "-",
-                ]
-            )
+            for name in fastwamps:
+                fw = summary.get((scenario, name))
+                if not fw or not cb:
+                    continue
+                ops_ratio = fw["ops_per_s"] / cb["ops_per_s"] if cb["ops_per_s"] else None
+                cpu_ratio = fw["cpu_us"] / cb["cpu_us"] if fw["cpu_us"] and cb["cpu_us"] else None
+                ratio_rows.append(
+                    [
+                        scenario,
+                        name,
+                        _fmt(ops_ratio, 2) + "×" if ops_ratio else "-",
+                        _fmt(cpu_ratio, 3) + "×" if cpu_ratio else "-",
+                        _fmt(1 / cpu_ratio, 1) + "×" if cpu_ratio else "-",
+                    ]
+                )
         _print_markdown(ratio_header, ratio_rows)
 
 
@@ -426,6 +470,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--routers", default="fastwamp,crossbar", help="comma-separated: fastwamp, crossbar"
     )
+    parser.add_argument(
+        "--transport",
+        choices=("rawsocket", "websocket"),
+        default="rawsocket",
+        help="the wire between load generator and routers (default rawsocket)",
+    )
+    parser.add_argument(
+        "--ws-impl",
+        default="websockets",
+        help="WebSocket only: comma-separated fastwamp engines, each run as its own "
+        "router (websockets, picows; default websockets)",
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario and router")
@@ -460,6 +516,17 @@ def main(argv: list[str] | None = None) -> int:
     bad_routers = [r for r in routers if r not in ("fastwamp", "crossbar")]
     if unknown or bad_routers or not scenarios or not routers:
         parser.error(f"unknown scenario(s) {unknown} or router(s) {bad_routers}")
+    impls = [i.strip() for i in args.ws_impl.split(",") if i.strip()]
+    bad_impls = [i for i in impls if i not in ("websockets", "picows")]
+    if bad_impls or not impls:
+        parser.error(f"unknown --ws-impl {bad_impls or args.ws_impl!r}")
+    if args.transport == "websocket":
+        # fastwamp once per engine, in the order given, where "fastwamp" stands.
+        routers = [
+            name
+            for router in routers
+            for name in ([f"fastwamp-{i}" for i in impls] if router == "fastwamp" else [router])
+        ]
     crossbar = args.crossbar or shutil.which("crossbar") or DEFAULT_CROSSBAR
     if "crossbar" in routers and not os.access(crossbar, os.X_OK):
         parser.error(f"crossbar not found at {crossbar}; pass --crossbar PATH")
@@ -470,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"duration {args.duration:g} s after {args.warmup:g} s warm-up, "
         f"call window {args.window}, publication window {args.pub_window}, "
-        f"repeat {args.repeat}"
+        f"repeat {args.repeat}, transport {args.transport} (msgpack)"
     )
     sys.stdout.flush()
 
@@ -479,7 +546,11 @@ def main(argv: list[str] | None = None) -> int:
     for rep in range(args.repeat):
         for scenario in scenarios:
             for name in routers:
-                router: Router = Fastwamp() if name == "fastwamp" else Crossbar(crossbar)
+                router: Router
+                if name.startswith("fastwamp"):
+                    router = Fastwamp(args.transport, name.partition("-")[2] or "websockets")
+                else:
+                    router = Crossbar(crossbar, args.transport)
                 if args.keep_logs:
                     args.keep_logs.mkdir(parents=True, exist_ok=True)
                     router.keep_log = args.keep_logs / f"{scenario}-{name}-{rep + 1}.log"
@@ -494,16 +565,17 @@ def main(argv: list[str] | None = None) -> int:
                         window=args.window,
                         pub_window=args.pub_window,
                         router_cpu=router.cpu,
+                        wire=loadgen.Wire(args.transport, WS_PATH),
                     )
                 except Exception as exc:  # one failed run does not stop the rest
                     failures.append(f"{scenario}/{name}: {exc}")
-                    print(f"  {scenario:<11} {name:<9} FAILED: {exc}", file=sys.stderr)
+                    print(f"  {scenario:<11} {name:<19} FAILED: {exc}", file=sys.stderr)
                     continue
                 finally:
                     router.stop()
                 results.setdefault((scenario, name), []).append(result)
                 print(
-                    f"  [{rep + 1}/{args.repeat}] {scenario:<11} {name:<9}"
+                    f"  [{rep + 1}/{args.repeat}] {scenario:<11} {name:<19}"
                     f" {result.ops_per_s:>12,.0f} ops/s"
                     f"  router {_fmt(result.router_cpu_us_per_op, 2):>7} µs/op"
                     f"  busy {_fmt(result.machine_busy, 2)} cores"

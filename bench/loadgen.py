@@ -1,4 +1,4 @@
-"""A small, fast WAMP load generator: RawSocket + MessagePack on asyncio protocols.
+"""A small, fast WAMP load generator: RawSocket or WebSocket, MessagePack, asyncio protocols.
 
 It is deliberately not built on Autobahn: a load generator has to cost less CPU
 per message than the router it measures.  Each WAMP session is one
@@ -6,6 +6,11 @@ per message than the router it measures.  Each WAMP session is one
 everything a session has to send while handling one read goes out in a single
 ``write``.  Hot messages (CALL, YIELD, PUBLISH) are encoded from pre-packed
 MessagePack pieces.
+
+The transport (:class:`Wire`) is RawSocket (default) or WebSocket: a minimal
+client side of RFC 6455, subprotocol ``wamp.2.msgpack``, binary frames masked
+with a random key per connection (the XOR runs on Python ints, a few hundred
+nanoseconds per small message), PINGs answered, a CLOSE frame sent on close.
 
 Every role runs in its own process (``multiprocessing``, fork), so the router,
 not a client's event loop, is the bottleneck as far as two cores allow:
@@ -24,6 +29,7 @@ completions are counted.  Everything connects to 127.0.0.1 only.
 Stand-alone use against a router that is already running::
 
     python bench/loadgen.py --port 8081 --scenario rpc --duration 5
+    python bench/loadgen.py --transport websocket --port 8080 --path /ws --scenario rpc
 
 ``bench/e2e.py`` starts fastwamp and Crossbar itself and measures router CPU.
 """
@@ -32,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import hashlib
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -81,6 +89,54 @@ class WampError(Exception):
     """A WAMP ERROR or ABORT answering one of our setup requests."""
 
 
+@dataclass
+class Wire:
+    """How sessions reach the router: ``rawsocket``, or ``websocket`` on ``path``."""
+
+    transport: str = "rawsocket"
+    path: str = "/ws"
+
+
+#: The wire of the sessions of this process (set by the worker from its spec).
+WIRE = Wire()
+
+#: WebSocket: the subprotocol offered, and RFC 6455's handshake GUID.
+WS_SUBPROTOCOL = "wamp.2.msgpack"
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_WS_HEAD16 = struct.Struct("!BBH")
+_WS_HEAD64 = struct.Struct("!BBQ")
+_U16 = struct.Struct("!H")
+
+
+def ws_upgrade_request(host: str, port: int, path: str) -> tuple[bytes, bytes]:
+    """A WebSocket opening handshake offering ``wamp.2.msgpack``, and the
+    ``Sec-WebSocket-Accept`` value the server must answer with."""
+    key = base64.b64encode(os.urandom(16))
+    accept = base64.b64encode(hashlib.sha1(key + _WS_GUID).digest())
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
+        f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {WS_SUBPROTOCOL}\r\n\r\n"
+    ).encode()
+    return request, accept
+
+
+def ws_check_response(head: bytes, accept: bytes) -> str | None:
+    """Why the HTTP response ``head`` (up to the blank line) refuses the upgrade; None if OK."""
+    lines = head.decode("latin-1").split("\r\n")
+    if not lines[0].startswith("HTTP/1.1 101"):
+        return f"WebSocket upgrade refused: {lines[0]!r}"
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("sec-websocket-accept", "").encode() != accept:
+        return "WebSocket upgrade: wrong Sec-WebSocket-Accept"
+    if headers.get("sec-websocket-protocol") != WS_SUBPROTOCOL:
+        return f"WebSocket upgrade: subprotocol {headers.get('sec-websocket-protocol')!r}"
+    return None
+
+
 # ---------------------------------------------------------------------------
 # Sessions
 
@@ -99,6 +155,18 @@ class WampSession(asyncio.Protocol):
         self._buf = b""
         self._handshaken = False
         self._out: list[bytes] = []
+        #: Appends one encoded message, framed for the wire, to the output.
+        self._put: Callable[[bytes], None]
+        self._websocket = WIRE.transport == "websocket"
+        if self._websocket:
+            self._put = self._put_websocket
+            self._mask_key = os.urandom(4)
+            # Per payload length: the frame header (with the key) and the mask as an int.
+            self._ws_frames: dict[int, tuple[bytes, int]] = {}
+            self._ws_accept = b""
+            self._ws_close_sent = False
+        else:
+            self._put = self._put_rawsocket
         self._request = 0
         self._pending: dict[int, asyncio.Future[list[Any]]] = {}
         loop = asyncio.get_running_loop()
@@ -121,7 +189,12 @@ class WampSession(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
-        transport.write(HANDSHAKE)
+        if self._websocket:
+            host, port = transport.get_extra_info("peername")[:2]
+            request, self._ws_accept = ws_upgrade_request(host, port, WIRE.path)
+            transport.write(request)  # type: ignore[attr-defined]
+        else:
+            transport.write(HANDSHAKE)  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
         err = exc or ConnectionError("connection closed by the router")
@@ -138,6 +211,12 @@ class WampSession(asyncio.Protocol):
         if self._buf:
             data = self._buf + data
             self._buf = b""
+        if self._websocket:
+            self._read_websocket(data)
+        else:
+            self._read_rawsocket(data)
+
+    def _read_rawsocket(self, data: bytes) -> None:
         pos = 0
         n = len(data)
         if not self._handshaken:
@@ -173,12 +252,93 @@ class WampSession(asyncio.Protocol):
             self._buf = data[pos:]
         self.after_batch()
 
+    def _read_websocket(self, data: bytes) -> None:
+        pos = 0
+        n = len(data)
+        if not self._handshaken:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self._buf = data
+                return
+            refused = ws_check_response(data[:end], self._ws_accept)
+            if refused:
+                self._fail(refused)
+                return
+            self._handshaken = True
+            self._send([HELLO, self.realm, {"roles": _ROLES}])
+            pos = end + 4
+        self.before_batch()
+        handlers = self._handlers
+        while n - pos >= 2:
+            b0 = data[pos]
+            length = data[pos + 1]  # server frames are not masked: the MASK bit is 0
+            start = pos + 2
+            if length >= 126:
+                if length == 126:
+                    if n - pos < 4:
+                        break
+                    (length,) = _U16.unpack_from(data, start)
+                    start += 2
+                elif length == 127:
+                    if n - pos < 10:
+                        break
+                    (length,) = _U64.unpack_from(data, start)
+                    start += 8
+                else:
+                    self._fail("masked frame from the server")
+                    return
+            end = start + length
+            if end > n:
+                break
+            if b0 == 0x82:  # final binary frame: one message
+                msg = _unpackb(data[start:end])
+                handler = handlers.get(msg[0])
+                if handler is not None:
+                    handler(msg)
+            elif b0 == 0x89:  # PING: answer with a PONG carrying the same payload
+                self._put_websocket(data[start:end], 0x8A)
+            elif b0 == 0x88:  # CLOSE: echo its code, then end the connection
+                if not self._ws_close_sent:
+                    self._ws_close_sent = True
+                    self._put_websocket(data[start : start + 2], 0x88)
+                    self.flush()
+                self.close()
+                return
+            elif b0 != 0x8A:
+                self._fail(f"unexpected WebSocket frame (first byte {b0:#04x})")
+                return
+            pos = end
+        if pos < n:
+            self._buf = data[pos:]
+        self.after_batch()
+
     # -- sending ------------------------------------------------------------
 
     def _send(self, msg: list[Any]) -> None:
-        payload = _packb(msg)
+        self._put(_packb(msg))
+
+    def _put_rawsocket(self, payload: bytes) -> None:
         self._out.append(_pack_word(len(payload)))
         self._out.append(payload)
+
+    def _put_websocket(self, payload: bytes, first: int = 0x82) -> None:
+        """Append a masked frame (default: final, binary) carrying ``payload``."""
+        n = len(payload)
+        frame = self._ws_frames.get(n) if first == 0x82 else None
+        if frame is None:
+            key = self._mask_key
+            if n < 126:
+                head = bytes((first, 0x80 | n)) + key
+            elif n < 65536:
+                head = _WS_HEAD16.pack(first, 0xFE, n) + key
+            else:
+                head = _WS_HEAD64.pack(first, 0xFF, n) + key
+            frame = (head, int.from_bytes((key * (n // 4 + 1))[:n], "big"))
+            if first == 0x82 and len(self._ws_frames) < 4096:
+                self._ws_frames[n] = frame
+        head, mask = frame
+        self._out.append(head)
+        self._out.append((int.from_bytes(payload, "big") ^ mask).to_bytes(n, "big"))
 
     def flush(self) -> None:
         out = self._out
@@ -191,8 +351,15 @@ class WampSession(asyncio.Protocol):
         return self._request
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._websocket and self._handshaken and not self._ws_close_sent:
+            self._ws_close_sent = True
+            self._out.clear()
+            self._put_websocket(b"\x03\xe8", 0x88)  # CLOSE, 1000 normal closure
+            self.flush()
+        transport.close()
 
     def _fail(self, reason: str) -> None:
         if not self._welcome.done():
@@ -307,9 +474,7 @@ class CallerSession(WampSession):
         request = self._request
         self._sent_at[request] = self._now
         self.outstanding += 1
-        payload = self._call_head + _packb(request) + self._call_tail
-        self._out.append(_pack_word(len(payload)))
-        self._out.append(payload)
+        self._put(self._call_head + _packb(request) + self._call_tail)
 
     def before_batch(self) -> None:
         self._now = time.monotonic_ns()
@@ -349,9 +514,7 @@ class CalleeSession(WampSession):
 
     def on_invocation(self, msg: list[Any]) -> None:
         self.invocations += 1
-        payload = self._yield_head + _packb(msg[1]) + self._yield_tail
-        self._out.append(_pack_word(len(payload)))
-        self._out.append(payload)
+        self._put(self._yield_head + _packb(msg[1]) + self._yield_tail)
 
 
 class SubscriberStats:
@@ -448,13 +611,11 @@ class PublisherSession(WampSession):
         if self.published >= limit:
             return
         now = time.monotonic_ns()
-        head, tail, out = self._head, self._tail_opts_topic, self._out
+        head, tail, put = self._head, self._tail_opts_topic, self._put
         while self.published < limit:
             self.published += 1
             self._request += 1
-            payload = head + _packb(self._request) + tail + _packb([now, self.published])
-            out.append(_pack_word(len(payload)))
-            out.append(payload)
+            put(head + _packb(self._request) + tail + _packb([now, self.published]))
         self.flush()
 
     def on_progress(self, index: int, received: int) -> None:
@@ -746,6 +907,8 @@ def _worker(role: str, host: str, port: int, spec: dict[str, Any], conn: Any) ->
     # neither reacts to SIGINT itself nor inherits the parent's SIGTERM handler.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    global WIRE
+    WIRE = Wire(**spec.get("wire", {}))
     if uvloop is not None and not os.environ.get("LOADGEN_NO_UVLOOP"):
         runner: Callable[..., Any] = uvloop.run
     else:
@@ -844,12 +1007,14 @@ def machine_busy_ticks() -> tuple[int, int]:
 class _Workers:
     """The worker processes of one scenario; kills whatever is left on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, wire: Wire) -> None:
         self.ctx = multiprocessing.get_context("fork")
         self.procs: list[tuple[str, multiprocessing.process.BaseProcess, Any]] = []
+        self.wire = wire
 
     def start(self, role: str, host: str, port: int, spec: dict[str, Any]) -> Any:
         parent, child = self.ctx.Pipe()
+        spec = {**spec, "wire": asdict(self.wire)}
         proc = self.ctx.Process(
             target=_worker, args=(role, host, port, spec, child), name=f"loadgen-{role}"
         )
@@ -899,15 +1064,17 @@ def run_scenario(
     pub_window: int = 16,
     router_cpu: Callable[[], float] | None = None,
     setup_timeout: float = 120.0,
+    wire: Wire | None = None,
 ) -> Result:
     """Run one scenario against the router at host:port and return its figures.
 
     ``router_cpu`` returns the router's cumulative CPU seconds; it is sampled at
-    the start and the end of the measurement window.
+    the start and the end of the measurement window.  ``wire``: RawSocket
+    (default) or WebSocket.
     """
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("the load generator only targets the local machine")
-    with _Workers() as workers:
+    with _Workers(wire or Wire()) as workers:
         servers: list[Any] = []  # callees / subscribers: answer "stop"
         drivers: list[Any] = []  # callers / publisher: finish by themselves
         if scenario.kind == "rpc":
@@ -1073,6 +1240,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument(
+        "--transport", choices=("rawsocket", "websocket"), default="rawsocket", help="the wire"
+    )
+    parser.add_argument("--path", default="/ws", help="WebSocket: the HTTP path")
+    parser.add_argument(
         "--scenario", default="rpc", help=f"one of: {', '.join(SCENARIOS)} (comma-separated)"
     )
     parser.add_argument("--duration", type=float, default=5.0)
@@ -1092,6 +1263,7 @@ def main(argv: list[str] | None = None) -> int:
             args.window,
             args.pub_window,
             sampler,
+            wire=Wire(args.transport, args.path),
         )
         print(json.dumps(asdict(result)))
         sys.stdout.flush()

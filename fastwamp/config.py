@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import re
 import sys
 import typing
@@ -77,6 +78,9 @@ class ListenerConfig:
     max_message_size: int = 16 * 1024 * 1024
     #: WebSocket only: negotiate permessage-deflate (off: it costs ~10 us per small message).
     compression: bool = False
+    #: WebSocket only: the engine, "websockets" (the default) or "picows" (optional
+    #: dependency ``fastwamp[picows]``; no compression).
+    implementation: str = "websockets"
 
 
 @dataclass
@@ -122,8 +126,10 @@ RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
 MATCH_POLICIES = ("exact", "prefix", "wildcard")
 #: Accepted values of ``RealmConfig.disclosure``.
 DISCLOSURE_MODES = ("always", "on_request", "never")
+#: Accepted values of ``ListenerConfig.implementation`` (WebSocket engines).
+WEBSOCKET_IMPLEMENTATIONS = ("websockets", "picows")
 #: Listener keys that mean nothing to a RawSocket listener.
-_WEBSOCKET_ONLY_KEYS = ("path", "compression")
+_WEBSOCKET_ONLY_KEYS = ("path", "compression", "implementation")
 #: Loose WAMP URI rule (realm names are URIs): non-empty components, no spaces or '#'.
 _URI_RE = re.compile(r"[^\s.#]+(\.[^\s.#]+)*")
 
@@ -356,6 +362,8 @@ def validate_config(config: Config) -> None:
             seen_addresses[address] = i
         if lst.type == "websocket" and not lst.path.startswith("/"):
             raise ConfigError(f"{key}.path", f"must start with '/', got {lst.path!r}")
+        if lst.type == "websocket":
+            _check_implementation(key, lst)
         if not lst.serializers:
             raise ConfigError(f"{key}.serializers", "at least one serializer is required")
         for j, name in enumerate(lst.serializers):
@@ -373,6 +381,30 @@ def validate_config(config: Config) -> None:
                 f"must be between {MIN_MESSAGE_SIZE} and {max_size} for a {lst.type} "
                 f"listener, got {lst.max_message_size}",
             )
+
+
+def websocket_implementation_missing(name: str) -> str | None:
+    """Why the WebSocket engine ``name`` cannot run here (None: it can)."""
+    if name == "picows" and importlib.util.find_spec("picows") is None:
+        return "picows is not installed (pip install 'fastwamp[picows]')"
+    return None
+
+
+def _check_implementation(key: str, lst: ListenerConfig) -> None:
+    name = lst.implementation
+    if name not in WEBSOCKET_IMPLEMENTATIONS:
+        raise ConfigError(
+            f"{key}.implementation",
+            f"must be one of {', '.join(WEBSOCKET_IMPLEMENTATIONS)}, got {name!r}",
+        )
+    if name == "picows" and lst.compression:
+        raise ConfigError(
+            f"{key}.compression",
+            'the picows implementation does not support compression (use "websockets")',
+        )
+    missing = websocket_implementation_missing(name)
+    if missing is not None:
+        raise ConfigError(f"{key}.implementation", missing)
 
 
 def _load_toml(text: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from fastwamp.config import Config, ListenerConfig
+from fastwamp.config import Config, ConfigError, ListenerConfig, websocket_implementation_missing
 from fastwamp.transport.base import BaseConnection, RouterLike
 from fastwamp.transport.loop import LoopScheduler, loop_factory
 from fastwamp.transport.rawsocket import RawSocketConnection
@@ -67,13 +67,20 @@ class Server:
         return [listener.url for listener in self.listeners]
 
     async def start_listener(
-        self, config: ListenerConfig, websocket_impl: str = "websockets"
+        self, config: ListenerConfig, websocket_impl: str | None = None
     ) -> Listener:
-        """Bind one listener on the running loop (port 0: the OS picks one)."""
+        """Bind one listener on the running loop (port 0: the OS picks one).
+
+        A WebSocket listener uses the engine named by ``websocket_impl``, else by
+        its ``implementation``.
+
+        Raises:
+            ImportError: that engine's optional dependency is not installed.
+        """
         loop = asyncio.get_running_loop()
         cls: type[BaseConnection]
         if config.type == "websocket":
-            cls = websocket_connection_class(websocket_impl)
+            cls = websocket_connection_class(websocket_impl or config.implementation)
         else:
             cls = RawSocketConnection
         router, connections = self.router, self.connections
@@ -136,18 +143,26 @@ async def serve(
     config: Config,
     *,
     router: RouterLike | None = None,
-    websocket_impl: str = "websockets",
+    websocket_impl: str | None = None,
 ) -> Server:
     """Start the router and every listener of ``config`` on the running loop.
 
     Args:
         config: the (validated) configuration.
         router: a router to use instead of ``fastwamp.router.Router(config)``.
-        websocket_impl: WebSocket engine name (see ``websocket_connection_class``).
+        websocket_impl: WebSocket engine for every WebSocket listener, instead of
+            each listener's ``implementation`` (see ``websocket_connection_class``).
 
     Raises:
         OSError: a listener could not bind (already started ones are closed).
+        ConfigError: a listener's WebSocket engine cannot run here.
     """
+    for i, listener_config in enumerate(config.listeners):
+        if listener_config.type == "websocket":
+            name = websocket_impl or listener_config.implementation
+            missing = websocket_implementation_missing(name)
+            if missing is not None:  # refused before anything starts
+                raise ConfigError(f"listeners[{i}].implementation", missing)
     loop = asyncio.get_running_loop()
     if router is None:
         from fastwamp.router import Router
@@ -185,6 +200,9 @@ async def _main(config: Config) -> int:
     except OSError as exc:
         log.error("cannot start: %s", exc)
         return 1
+    except ConfigError as exc:
+        log.error("cannot start: configuration error: %s", exc)
+        return 2
     stop = asyncio.Event()
     signals = 0
 

@@ -13,12 +13,15 @@ header and the payload (about 0.2 us instead of 1 us per message).  With
 permessage-deflate, websockets frames (and compresses) them.
 
 Implementations are chosen by name (:data:`WEBSOCKET_IMPLEMENTATIONS`, see
-:func:`websocket_connection_class`): another WebSocket engine, such as picows,
-can be added as a class with the same constructor and sink methods.
+:func:`websocket_connection_class`, and the listener's ``implementation``):
+another engine is a class with the same constructor and sink methods.  The
+picows one (:mod:`fastwamp.transport.picows_ws`) registers itself when its
+optional dependency is first needed.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import struct
 from collections.abc import Sequence
@@ -346,6 +349,8 @@ class WebSocketConnection(BaseConnection):
 WEBSOCKET_IMPLEMENTATIONS: dict[str, type[BaseConnection]] = {
     WebSocketConnection.implementation: WebSocketConnection,
 }
+#: Engines on optional dependencies: the module that registers each when imported.
+OPTIONAL_IMPLEMENTATIONS = {"picows": "fastwamp.transport.picows_ws"}
 
 
 def websocket_connection_class(name: str = "websockets") -> type[BaseConnection]:
@@ -353,11 +358,15 @@ def websocket_connection_class(name: str = "websockets") -> type[BaseConnection]
 
     Raises:
         KeyError: no such implementation.
+        ImportError: the implementation's optional dependency is not installed.
     """
-    try:
-        return WEBSOCKET_IMPLEMENTATIONS[name]
-    except KeyError:
+    cls = WEBSOCKET_IMPLEMENTATIONS.get(name)
+    if cls is None and name in OPTIONAL_IMPLEMENTATIONS:
+        importlib.import_module(OPTIONAL_IMPLEMENTATIONS[name])
+        cls = WEBSOCKET_IMPLEMENTATIONS.get(name)
+    if cls is None:
         raise KeyError(
-            f"unknown WebSocket implementation {name!r} "
-            f"(available: {', '.join(WEBSOCKET_IMPLEMENTATIONS)})"
-        ) from None
+            f"unknown WebSocket implementation {name!r} (available: "
+            f"{', '.join(sorted({*WEBSOCKET_IMPLEMENTATIONS, *OPTIONAL_IMPLEMENTATIONS}))})"
+        )
+    return cls

@@ -24,6 +24,24 @@ import uvloop
 from fastwamp.config import Config, ListenerConfig, RealmConfig
 from fastwamp.server import Server, serve
 
+try:
+    import picows  # noqa: F401
+except ImportError:  # pragma: no cover - picows is in the test extra
+    HAVE_PICOWS = False
+else:
+    HAVE_PICOWS = True
+
+#: The WebSocket engines (ListenerConfig.implementation) the WebSocket tests run on.
+WS_IMPLS = [
+    pytest.param("websockets"),
+    pytest.param(
+        "picows",
+        marks=pytest.mark.skipif(
+            not HAVE_PICOWS, reason="picows is not installed (pip install 'fastwamp[picows]')"
+        ),
+    ),
+]
+
 ABORT_INVALID = [3, {}, "wamp.error.protocol_violation"]
 GOODBYE_SHUTDOWN = [6, {}, "wamp.close.system_shutdown"]
 
@@ -116,6 +134,12 @@ class StubRouter:
 LOOPS = {"uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
 
 
+@pytest.fixture(params=WS_IMPLS)
+def ws_impl(request: pytest.FixtureRequest) -> str:
+    """Name of a WebSocket engine (``ListenerConfig.implementation``)."""
+    return request.param
+
+
 @pytest.fixture(params=list(LOOPS))
 def run(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``run(coroutine_function)`` runs it on a fresh uvloop / asyncio loop.
@@ -190,6 +214,21 @@ async def rs_read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return head & 0x07, await reader.readexactly(length)
 
 
+class FakeSocket:
+    """What ``get_extra_info("socket")`` gives a FakeTransport: socket options are
+    accepted and read as 0; no descriptor (picows' direct ``send()`` on it fails, so
+    it falls back to ``transport.write``)."""
+
+    def setsockopt(self, *args: Any) -> None:
+        pass
+
+    def getsockopt(self, *args: Any) -> int:
+        return 0
+
+    def fileno(self) -> int:
+        return -1
+
+
 class FakeTransport:
     """Records writes; enough of asyncio.Transport for unit tests without sockets."""
 
@@ -213,7 +252,7 @@ class FakeTransport:
         return self.closed
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 40000)}.get(name, default)
+        return {"peername": ("127.0.0.1", 40000), "socket": FakeSocket()}.get(name, default)
 
     def get_write_buffer_size(self) -> int:
         return 0

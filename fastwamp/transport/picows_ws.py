@@ -1,0 +1,480 @@
+"""WAMP over WebSocket on picows: its C handshake and frame parser, fastwamp's own output.
+
+picows parses frames in C (SIMD unmasking).  With output framed here and
+written once per read, an echoed message costs about 1.5 us of server CPU,
+against ~7 us for websockets' sans-I/O core; picows' own ``WSTransport.send()``
+makes one system call per frame (~9 us), so output never goes through it.
+
+How it is wired.  picows normally owns the socket: ``ws_create_server`` makes
+its ``WSProtocol`` the asyncio protocol and calls a ``WSListener`` per frame.
+Here the connection stays the asyncio protocol (a :class:`BaseConnection`, like
+the other transports: same server code, open timeout, flow control and output
+queue) and drives a picows ``WSProtocol`` of its own as a parser: the bytes of
+each read are copied into its buffer, it parses the HTTP upgrade and the frames
+and calls the connection back (the connection is also its ``WSListener``).
+Replies, pongs and close frames are framed here (an unmasked server frame is a
+2-10 byte header and the payload) and what one read or one router flush
+produces leaves in a single ``transport.write``.
+
+What picows leaves to its user, done here: reassembling fragmented messages
+(and bounding their total size: picows checks single frames), answering PING
+(its automatic PONG would be one more system call) and CLOSE, choosing the
+subprotocol.  Its quirks worked around: it refuses ``Connection: keep-alive,
+Upgrade`` (what Firefox sends), so the header is normalised before its check;
+it logs every connection at INFO and protocol errors at ERROR, so its log goes
+through :class:`_WireLog`, which lowers those to DEBUG (the connection logs a
+failure once, like the websockets engine).  No permessage-deflate: a listener
+with ``compression = true`` cannot use this engine (checked in the config).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from picows import (
+    WSAutoPingStrategy,
+    WSCloseCode,
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    WSUpgradeRequest,
+    WSUpgradeResponse,
+    WSUpgradeResponseWithListener,
+)
+
+# WSProtocol is what picows' ws_create_server() puts on the socket; it is not in
+# picows' documented API (hence the upper bound on the picows version).
+from picows.picows import WSProtocol  # type: ignore[attr-defined]
+
+from fastwamp.config import ListenerConfig
+from fastwamp.transport.base import CLOSE_TIMEOUT, BaseConnection, RouterLike
+from fastwamp.transport.websocket import WEBSOCKET_IMPLEMENTATIONS, _frame_header
+from fastwamp.wamp.serializers import SerializationError, make_serializer
+
+log = logging.getLogger("fastwamp.transport.picows")
+#: picows' own log; a child of the websockets engine's wire logger, so that the
+#: same setting (WARNING unless debugging, see ``configure_logging``) applies.
+wire_log = logging.getLogger("fastwamp.transport.websocket.wire.picows")
+
+_TEXT, _BINARY, _CONT = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION
+_PING, _CLOSE = WSMsgType.PING, WSMsgType.CLOSE
+_OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PONG = 0x1, 0x2, 0x8, 0xA
+#: Initial size of picows' read buffer per connection (it doubles when needed).
+READ_BUFFER_SIZE = 16 * 1024
+
+
+def _close_frame(code: int | None) -> bytes:
+    """A CLOSE frame with ``code`` (no reason), or an empty one."""
+    if code is None:
+        return _frame_header(_OP_CLOSE, 0)
+    return _frame_header(_OP_CLOSE, 2) + code.to_bytes(2, "big")
+
+
+_CLOSE_NORMAL = _close_frame(int(WSCloseCode.OK))
+
+
+class _WireLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """picows' log for one connection, prefixed with the peer.
+
+    Its per-connection INFO lines ("New connection accepted", "Disconnected") and
+    its parser errors (the connection logs those itself) go out at DEBUG.
+    """
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if level == logging.INFO or (
+            level == logging.ERROR and isinstance(msg, str) and msg.startswith("WS parser error")
+        ):
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"{self.extra['peer']}: {msg}", kwargs  # type: ignore[index]
+
+
+class PicowsConnection(BaseConnection, WSListener):
+    """One WAMP-over-WebSocket client connection (engine: picows)."""
+
+    transport_type = "websocket"
+    #: Name under which :data:`WEBSOCKET_IMPLEMENTATIONS` lists this class.
+    implementation = "picows"
+
+    def __init__(
+        self,
+        router: RouterLike,
+        listener: ListenerConfig,
+        connections: set[BaseConnection] | None = None,
+    ) -> None:
+        super().__init__(router, listener, connections)
+        self._serializers = {}
+        for name in listener.serializers:
+            serializer = make_serializer(name)
+            self._serializers[serializer.subprotocol] = serializer
+        self._serializer: Any = None
+        self._opcode = _OP_TEXT
+        self._parser: Any = None  # picows' WSProtocol, from connection_made on
+        self._info: dict[str, Any] = {}  # transport_info of the accepted upgrade
+        #: Control frames (PONG, CLOSE) to write with the next output.
+        self._pending: list[bytes] = []
+        self._fragments: bytearray | None = None
+        self._fed = False  # messages went to the session during this read
+        self._open = False  # the upgrade succeeded: data frames flow
+        self._failed = False  # input is no longer parsed (refused, protocol error, EOF)
+        self._logged = False  # why the connection failed has been logged
+        self._close_sent = False
+        self._close_rcvd = False
+        self._eof = False  # end the TCP connection once the output is written
+        self._received = False  # any bytes arrived
+
+    # asyncio.Protocol callbacks.
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._parser = parser = WSProtocol(
+            host_port=None,
+            ws_path=None,
+            is_client_side=False,
+            ws_listener_factory=self._upgrade,
+            logger=_WireLog(wire_log, {"peer": self.peer}),
+            disconnect_on_exception=True,
+            websocket_handshake_timeout=None,  # OPEN_TIMEOUT, in BaseConnection
+            enable_auto_ping=False,
+            auto_ping_idle_timeout=20,
+            auto_ping_reply_timeout=20,
+            auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
+            enable_auto_pong=False,  # PONGs leave with the other output
+            max_frame_size=self._listener.max_message_size,
+            extra_headers=None,
+            read_buffer_init_size=READ_BUFFER_SIZE,
+        )
+        parser.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._failed:
+            return
+        self._received = True
+        parser = self._parser
+        n = len(data)
+        buf = parser.get_buffer(-1)
+        if len(buf) >= n:
+            buf[:n] = data
+            parser.buffer_updated(n)
+        else:  # more than picows' free buffer space: it grows as it is filled
+            view = memoryview(data)
+            pos = 0
+            ws = parser.transport
+            while pos < n and not self._failed and not ws.is_close_frame_sent:
+                buf = parser.get_buffer(-1)
+                k = min(len(buf), n - pos)
+                buf[:k] = view[pos : pos + k]
+                parser.buffer_updated(k)
+                pos += k
+        self._after_read()
+
+    def eof_received(self) -> bool:
+        if not self._logged:
+            if not self._open:
+                # A bare TCP connect-and-close (port probe, health check) is not worth a line.
+                log.log(
+                    logging.INFO if self._received else logging.DEBUG,
+                    "%s: connection closed before a complete HTTP request",
+                    self.peer,
+                )
+            elif not self._close_rcvd:
+                log.debug("%s: connection closed without a WebSocket close frame", self.peer)
+            self._logged = True
+        self._failed = True
+        self._reading = False
+        return False  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        parser, self._parser = self._parser, None  # it refers back to this connection
+        if parser is not None:
+            parser.connection_lost(exc)
+        super().connection_lost(exc)
+
+    # picows callbacks (WSListener).
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self._open = True
+        serializer = self._serializer = self._serializers[self._info["websocket_protocol"]]
+        self._opcode = _OP_BINARY if serializer.binary else _OP_TEXT
+        self._attach(serializer.name, self._info)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if self._failed:
+            return
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:  # no extension was negotiated
+            self._fail(WSCloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+            return
+        opcode = frame.msg_type
+        if opcode is _BINARY or opcode is _TEXT:
+            if self._fragments is not None:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "expected a continuation frame")
+            elif frame.fin:
+                self._deliver(frame.get_payload_as_bytes())
+            else:
+                self._fragments = bytearray(frame.get_payload_as_memoryview())
+        elif opcode is _CONT:
+            fragments = self._fragments
+            if fragments is None:
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
+            elif len(fragments) + frame.payload_size > self._listener.max_message_size:
+                self._fail(
+                    WSCloseCode.MESSAGE_TOO_BIG,
+                    f"fragmented message over {self._listener.max_message_size} bytes",
+                )
+            else:
+                fragments += frame.get_payload_as_memoryview()
+                if frame.fin:
+                    self._fragments = None
+                    self._deliver(bytes(fragments))
+        elif opcode is _PING:
+            if not self._close_sent:
+                payload = frame.get_payload_as_bytes()
+                self._pending.append(_frame_header(_OP_PONG, len(payload)) + payload)
+        elif opcode is _CLOSE:
+            self._on_close_frame(frame)
+        # PONG needs nothing.
+
+    # Sink methods called by the router during flush().
+
+    def send_messages(self, msgs: list[list]) -> None:
+        """Encode and frame ``msgs``; write them, and pending control frames, at once;
+        hold them while writing is paused (see :class:`BaseConnection`).
+
+        A message larger than the listener's ``max_message_size`` is dropped (logged).
+        """
+        if self._closing or self._close_sent or not self._open:
+            return
+        parts = self._pending
+        self._pending = []
+        if self._write_paused:
+            self._hold(parts, msgs)
+            return
+        encode = self._serializer.encode
+        limit = self._listener.max_message_size
+        opcode = self._opcode
+        for msg in msgs:
+            try:
+                data = encode(msg)
+            except SerializationError as exc:
+                self._log_unencodable(msg, exc)
+                continue
+            n = len(data)
+            if n > limit:
+                self._log_too_large(msg, n)
+                continue
+            parts.append(_frame_header(opcode, n))
+            parts.append(data)
+        self._write_now(parts)
+        self._check_backlog()
+
+    def close(self) -> None:
+        """Start the WebSocket closing handshake after the output already given."""
+        if self._closing:
+            return
+        self._closing = True
+        self._reading = False  # the router is done with this session
+        self._close_after_output(self._start_closing_handshake)
+
+    # Output queue hooks (see BaseConnection).
+
+    def _encode_out(self, msg: list) -> bytes | None:
+        try:
+            data = self._serializer.encode(msg)
+        except SerializationError as exc:
+            self._log_unencodable(msg, exc)
+            return None
+        if len(data) > self._listener.max_message_size:
+            self._log_too_large(msg, len(data))
+            return None
+        return data
+
+    def _frame(self, parts: list[bytes], data: bytes) -> None:
+        parts.append(_frame_header(self._opcode, len(data)))
+        parts.append(data)
+
+    def _write_now(self, parts: list[bytes]) -> None:
+        if not parts:
+            return
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+
+    # Internals.
+
+    def _upgrade(self, request: WSUpgradeRequest) -> Any:
+        """picows' listener factory: check the path, choose the subprotocol."""
+        path = request.path.decode("latin-1")
+        if path.partition("?")[0] != self._listener.path:
+            self._refuse(404, f"no WebSocket endpoint at path {path!r}")
+            return None  # picows answers 404 Not Found
+        offered = [
+            name.strip()
+            for value in request.headers.getall("Sec-WebSocket-Protocol", ())
+            for name in value.split(",")
+            if name.strip()
+        ]
+        # WAMP clients list subprotocols in their order of preference: the client's order wins.
+        chosen = next((name for name in offered if name in self._serializers), None)
+        if chosen is None:
+            reason = (
+                f"no supported WAMP subprotocol offered (offered: {', '.join(offered) or 'none'}; "
+                f"supported: {', '.join(self._serializers)})"
+            )
+            self._refuse(400, reason)
+            response = WSUpgradeResponse.create_error_response(400, reason.encode() + b"\n")
+            return WSUpgradeResponseWithListener(response, None)
+        headers: dict[str, str] = {}
+        for name, value in request.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        self._info = {
+            "http_headers_received": headers,
+            "http_path": path,
+            "websocket_protocol": chosen,
+            "websocket_extensions": [],
+        }
+        # picows wants "Connection: upgrade" exactly; RFC 6455 allows a token list.
+        tokens = {
+            t.strip().lower()
+            for v in request.headers.getall("Connection", ())
+            for t in v.split(",")
+        }
+        if "upgrade" in tokens:
+            request.headers["Connection"] = "upgrade"
+        response = WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": chosen})
+        return WSUpgradeResponseWithListener(response, self)
+
+    def _refuse(self, status: int, reason: str) -> None:
+        log.warning("%s: WebSocket handshake refused (HTTP %d): %s", self.peer, status, reason)
+        self._logged = self._failed = True
+        self._reading = False
+
+    def _after_read(self) -> None:
+        """After picows has parsed one read: note its failures, flush, write."""
+        parser = self._parser
+        ws = parser.transport
+        if not self._open and not self._logged and ws.response is not None:
+            # picows itself refused the request (malformed, or not a valid upgrade).
+            body = (ws.response.body or b"").decode("utf-8", "replace").strip()
+            if self._info:
+                log.warning(
+                    "%s: WebSocket handshake refused (HTTP %d): %s",
+                    self.peer,
+                    ws.response.status,
+                    body,
+                )
+            else:
+                log.warning("%s: invalid HTTP request: %s", self.peer, body)
+            self._logged = self._failed = True
+            self._reading = False
+        elif not self._open and not self._logged and self._transport.is_closing():
+            # picows dropped the connection without an answer: its only reason is
+            # a request whose headers do not end within its limit.
+            log.warning("%s: invalid HTTP request: headers over 16 KiB", self.peer)
+            self._logged = self._failed = True
+            self._reading = False
+        elif ws.is_close_frame_sent and not self._close_sent:
+            # picows failed the connection (a protocol error, a frame over the size
+            # limit): it sent the CLOSE frame and closes the transport shortly.
+            self._close_sent = self._failed = True
+            self._reading = False
+            self._fragments = None
+            if not self._logged:
+                self._logged = True
+                sent = ws.close_handshake.sent if ws.close_handshake is not None else None
+                reason = sent.reason if sent is not None else "?"
+                code = int(sent.code) if sent is not None else 0
+                log.warning(
+                    "%s: WebSocket protocol error: %s (close code %d)", self.peer, reason, code
+                )
+        if self._fed:
+            self._fed = False
+            self._router.flush_soon()
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._write(pending)
+        if self._eof:
+            self._eof = False
+            self._close_after_output(self._close_transport)
+
+    def _deliver(self, payload: bytes) -> None:
+        """Decode one WAMP message and feed it to the session."""
+        session = self._session
+        if session is None or not self._reading:
+            return  # input closed: discard
+        self._fed = True
+        try:
+            msg = self._serializer.decode(payload)
+        except SerializationError as exc:
+            # The router logs the protocol violation (one line per bad input).
+            log.debug("%s: undecodable %s message: %s", self.peer, self._serializer.name, exc)
+            self._reading = False  # the router aborts the session; read nothing more
+            session.receive_invalid(str(exc))
+            return
+        session.receive(msg)
+
+    def _on_close_frame(self, frame: WSFrame) -> None:
+        """The peer's CLOSE: answer it (unless ours went first), end TCP, detach."""
+        self._reading = False
+        self._close_rcvd = True
+        self._failed = True  # nothing may follow a CLOSE frame
+        if self._fed:
+            self._fed = False
+            self._router.flush()  # replies to this read's messages go before our CLOSE
+        if not self._close_sent:
+            self._close_sent = True
+            payload = frame.get_payload_as_bytes()
+            # Echo the status code (RFC 6455 §5.5.1), without the reason.
+            self._pending.append(
+                _close_frame(int.from_bytes(payload[:2], "big") if payload else None)
+            )
+        # The server ends the TCP connection first (RFC 6455 §7.1.1).
+        self._eof = True
+        self._detach()
+
+    def _fail(self, code: WSCloseCode, reason: str) -> None:
+        """A protocol error picows does not see: CLOSE with ``code``, then end TCP."""
+        log.warning("%s: WebSocket protocol error: %s", self.peer, reason)
+        self._logged = self._failed = True
+        self._reading = False
+        self._fragments = None
+        if not self._close_sent:
+            self._close_sent = True
+            self._pending.append(_close_frame(int(code)))
+        self._eof = True
+
+    def _close_transport(self) -> None:
+        self._cancel_timer()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+    def _start_closing_handshake(self) -> None:
+        if self._open and not self._close_sent:
+            self._close_sent = True
+            pending, self._pending = self._pending, []
+            pending.append(_CLOSE_NORMAL)
+            self._write(pending)
+            self._set_timer(CLOSE_TIMEOUT, self._close_timed_out)
+        elif not self._open and self._transport is not None:
+            self._transport.close()
+
+    def _log_unencodable(self, msg: list, exc: Exception) -> None:
+        log.error("%s: cannot encode message %r: %s", self.peer, msg[:1], exc)
+
+    def _log_too_large(self, msg: list, length: int) -> None:
+        log.warning(
+            "%s: dropped an outgoing message of %d bytes (type %r): over %d bytes",
+            self.peer,
+            length,
+            msg[0] if msg else None,
+            self._listener.max_message_size,
+        )
+
+
+WEBSOCKET_IMPLEMENTATIONS[PicowsConnection.implementation] = PicowsConnection
