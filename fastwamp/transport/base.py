@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from fastwamp.config import OVERFLOW_POLICIES, ListenerConfig
 from fastwamp.wamp.messages import EVENT
+from fastwamp.wamp.serializers import SerializationError
 
 log = logging.getLogger("fastwamp.transport")
 
@@ -172,6 +173,10 @@ class BaseConnection(asyncio.Protocol):
         self._write_paused = False
         self._timer: asyncio.TimerHandle | None = None
         self._write_limit = max(WRITE_BUFFER_LIMIT, 2 * listener.max_message_size)
+        #: The session's serializer's encode, set once the transport handshake chose it.
+        self._encode: Callable[[list], bytes] | None = None
+        #: Largest message the peer accepts (RawSocket: announced in its handshake).
+        self._max_out = listener.max_message_size
         self.peer = "unknown"
         #: Output held while writing is paused, and its limits.
         self._queue = OutputQueue(self._write_limit)
@@ -254,7 +259,17 @@ class BaseConnection(asyncio.Protocol):
 
     def _encode_out(self, msg: list) -> bytes | None:
         """Encode one outgoing message; None if it cannot be sent (logged)."""
-        raise NotImplementedError
+        encode = self._encode
+        assert encode is not None
+        try:
+            data = encode(msg)
+        except SerializationError as exc:
+            self._log_unencodable(msg, exc)
+            return None
+        if len(data) > self._max_out:
+            self._log_too_large(msg, len(data))
+            return None
+        return data
 
     def _frame(self, parts: list[bytes], data: bytes) -> None:
         """Append the frame(s) carrying the encoded message ``data`` to ``parts``."""

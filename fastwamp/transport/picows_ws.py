@@ -199,6 +199,7 @@ class PicowsConnection(BaseConnection, WSListener):
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._open = True
         serializer = self._serializer = self._serializers[self._info["websocket_protocol"]]
+        self._encode = serializer.encode
         self._opcode = _OP_BINARY if serializer.binary else _OP_TEXT
         self._attach(serializer.name, self._info)
 
@@ -280,17 +281,6 @@ class PicowsConnection(BaseConnection, WSListener):
         self._close_after_output(self._start_closing_handshake)
 
     # Output queue hooks (see BaseConnection).
-
-    def _encode_out(self, msg: list) -> bytes | None:
-        try:
-            data = self._serializer.encode(msg)
-        except SerializationError as exc:
-            self._log_unencodable(msg, exc)
-            return None
-        if len(data) > self._listener.max_message_size:
-            self._log_too_large(msg, len(data))
-            return None
-        return data
 
     def _frame(self, parts: list[bytes], data: bytes) -> None:
         parts.append(_frame_header(self._opcode, len(data)))

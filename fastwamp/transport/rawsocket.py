@@ -84,7 +84,6 @@ class RawSocketConnection(BaseConnection):
         self._buffer = bytearray()
         self._serializer: object = None
         self._decode = None
-        self._encode = None
         #: Largest message we accept (checked on input).
         self._max_in = min(listener.max_message_size, MAX_LENGTH)
         #: Largest message the client accepts (announced in its handshake).
@@ -170,19 +169,6 @@ class RawSocketConnection(BaseConnection):
         self._close_after_output(self._close_transport)
 
     # Output queue hooks (see BaseConnection).
-
-    def _encode_out(self, msg: list) -> bytes | None:
-        encode = self._encode
-        assert encode is not None
-        try:
-            data = encode(msg)
-        except SerializationError as exc:
-            self._log_unencodable(msg, exc)
-            return None
-        if len(data) > self._max_out:
-            self._log_too_large(msg, len(data))
-            return None
-        return data
 
     def _frame(self, parts: list[bytes], data: bytes) -> None:
         length = len(data)

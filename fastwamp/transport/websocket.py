@@ -201,17 +201,6 @@ class WebSocketConnection(BaseConnection):
 
     # Output queue hooks (see BaseConnection).
 
-    def _encode_out(self, msg: list) -> bytes | None:
-        try:
-            data = self._serializer.encode(msg)
-        except SerializationError as exc:
-            self._log_unencodable(msg, exc)
-            return None
-        if len(data) > self._listener.max_message_size:
-            self._log_too_large(msg, len(data))
-            return None
-        return data
-
     def _frame(self, parts: list[bytes], data: bytes) -> None:
         if self._fast_frames:
             parts.append(_frame_header(self._opcode, len(data)))
@@ -268,6 +257,7 @@ class WebSocketConnection(BaseConnection):
             return
         assert ws.subprotocol is not None
         serializer = self._serializer = self._serializers[ws.subprotocol]
+        self._encode = serializer.encode
         self._opcode = BINARY if serializer.binary else TEXT
         self._fast_frames = not ws.extensions
         headers: dict[str, str] = {}
