@@ -47,6 +47,8 @@ class RealmConfig:
     disclosure: str = "always"
     #: Keep the last event published with retain=true per topic (PUBLISH.Options.retain).
     event_retention: bool = True
+    #: At most this many topics keep a retained event; the least recently retained go first.
+    retained_topics_max: int = 100000
     #: Topics whose events are kept for wamp.subscription.get_events.
     event_history: list[HistoryConfig] = field(default_factory=list)
     #: SQLite file keeping the event history across restarts ("" = memory only).
@@ -330,7 +332,7 @@ def validate_config(config: Config) -> None:
                 f"{key}.overflow_policy",
                 f"must be one of {', '.join(OVERFLOW_POLICIES)}, got {realm.overflow_policy!r}",
             )
-        for name in ("output_queue_bytes", "output_queue_messages"):
+        for name in ("output_queue_bytes", "output_queue_messages", "retained_topics_max"):
             if getattr(realm, name) < 1:
                 raise ConfigError(f"{key}.{name}", "must be >= 1")
         for role, level in realm.trustlevels.items():

@@ -105,6 +105,7 @@ class Broker:
         #: "always", "on_request" or "never" (RealmConfig.disclosure)
         self._disclosure = config.disclosure
         self._retention = config.event_retention
+        self._retained_max = config.retained_topics_max
         #: chunked deliveries waiting for the next turn of the loop:
         #: [receivers, position, event, disclosed, want_publisher, filter]
         self._backlog: deque[list] = deque()
@@ -269,8 +270,12 @@ class Broker:
             }
         payload = msg[4:]
         if options.get("retain") is True and self._retention:
-            self.retained[topic] = RetainedEvent(topic, publication, payload, receiver_filter,
-                                                 publisher_details, disclose)
+            retained = self.retained
+            retained.pop(topic, None)  # re-inserted last: the dict is kept in retention order
+            retained[topic] = RetainedEvent(topic, publication, payload, receiver_filter,
+                                            publisher_details, disclose)
+            if len(retained) > self._retained_max:
+                del retained[next(iter(retained))]
         if self.history is not None:
             self._record_history(topic, publication, payload, options)
         self.deliver(topic, publication, payload, receiver_filter, publisher_details, disclose)

@@ -29,6 +29,8 @@ log = logging.getLogger("fastwamp.meta")
 
 TESTAMENT_SCOPES = ("detached", "destroyed")
 HISTORY_UNAVAILABLE = "wamp.error.history_unavailable"
+#: Testaments one session may hold per scope (they are kept in the router's memory).
+MAX_TESTAMENTS = 1000
 
 
 class MetaError(Exception):
@@ -226,6 +228,9 @@ class MetaApi:
             raise MetaError(uris.INVALID_URI, f"invalid testament topic {topic!r}")
         if type(args) is not list or type(kwargs) is not dict:
             raise MetaError(uris.INVALID_ARGUMENT, "testament args must be a list, kwargs a dict")
+        if len(caller.testaments[scope]) >= MAX_TESTAMENTS:
+            raise MetaError(uris.INVALID_ARGUMENT, f"a session may hold at most {MAX_TESTAMENTS} "
+                            f"testaments per scope")
         options = dict(publish_options or {})
         options.pop("acknowledge", None)
         caller.testaments[scope].append((topic, args, kwargs, options))

@@ -229,3 +229,17 @@ def test_event_is_encoded_once_per_serializer(peer):
     assert all(e is events[0] for e in events) and type(events[0]) is SharedMessage
     ser_a, ser_b = MsgpackSerializer(), MsgpackSerializer()
     assert ser_a.encode(events[0]) is ser_b.encode(events[1])
+
+
+def test_retained_topics_are_bounded(config):
+    from fastwamp.testing import LinkedPeer, make_router
+
+    config.realms[0].retained_topics_max = 3
+    router, _ = make_router(config)
+    pub = LinkedPeer(router)
+    pub.hello()
+    for i in range(5):
+        pub.send([m.PUBLISH, i + 1, {"retain": True}, f"com.t{i}", [i]])
+    pub.send([m.PUBLISH, 6, {"retain": True}, "com.t2", ["again"]])  # t2 becomes the newest
+    pub.send([m.PUBLISH, 7, {"retain": True}, "com.t5", [5]])
+    assert list(router.realms["realm1"].broker.retained) == ["com.t4", "com.t2", "com.t5"]
