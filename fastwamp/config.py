@@ -185,11 +185,8 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(key, f"must be a table, got {_describe(value)}")
-        return _from_table(tp, value, f"{key}.")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(key, f"must be a table, got {_describe(value)}")
-        return _from_table(tp, value, f"{key}.")
+        # is_dataclass() narrows to "instance or class"; field annotations are classes.
+        return _from_table(typing.cast(type, tp), value, f"{key}.")
     origin = typing.get_origin(tp)
     if origin is list:
         (item_tp,) = typing.get_args(tp)

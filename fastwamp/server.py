@@ -13,14 +13,18 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastwamp.config import Config, ConfigError, ListenerConfig, websocket_implementation_missing
 from fastwamp.transport.base import BaseConnection, RouterLike
 from fastwamp.transport.loop import LoopScheduler, loop_factory
 from fastwamp.transport.rawsocket import RawSocketConnection
 from fastwamp.transport.websocket import websocket_connection_class
+
+if TYPE_CHECKING:
+    from fastwamp.router import Scheduler
 
 log = logging.getLogger("fastwamp.server")
 
@@ -139,10 +143,17 @@ class Server:
             conn._abort()
 
 
+class ServedRouter(RouterLike, Protocol):
+    """A router :func:`serve` can run: :class:`RouterLike`, plus the loop hooks it sets."""
+
+    scheduler: Scheduler | None
+    call_soon: Callable[[Callable[[], None]], Any] | None
+
+
 async def serve(
     config: Config,
     *,
-    router: RouterLike | None = None,
+    router: ServedRouter | None = None,
     websocket_impl: str | None = None,
 ) -> Server:
     """Start the router and every listener of ``config`` on the running loop.
@@ -168,8 +179,8 @@ async def serve(
         from fastwamp.router import Router
 
         router = Router(config)
-    router.scheduler = LoopScheduler(loop, router)  # type: ignore[attr-defined]
-    router.call_soon = loop.call_soon  # type: ignore[attr-defined]
+    router.scheduler = LoopScheduler(loop, router)
+    router.call_soon = loop.call_soon
     server = Server(config, router)
     try:
         for listener_config in config.listeners:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Container
+from typing import Any
 
 INVOKE_SINGLE = 0
 INVOKE_ROUNDROBIN = 1
@@ -45,7 +46,8 @@ class Callee:
 
     __slots__ = ("session", "inflight")
 
-    def __init__(self, session: object) -> None:
+    def __init__(self, session: Any) -> None:
+        # Any: the core is session-agnostic; the router stores its RouterSession here.
         self.session = session
         self.inflight = 0
 

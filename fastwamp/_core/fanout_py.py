@@ -8,6 +8,21 @@ compiled (through ``fanout_c.pxd``).  Receivers are any objects with ``id``,
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Container
+    from typing import Protocol
+
+    class Receiver(Protocol):
+        """What the fan-out needs of a receiver (a router session, in practice)."""
+
+        id: int
+        authid: str
+        authrole: str
+
+        def send(self, msg: list) -> None: ...
+
 
 class ReceiverFilter:
     """The receiver constraints of one PUBLISH.
@@ -31,7 +46,7 @@ class ReceiverFilter:
                               and eligible_authid is None and excluded_authid is None
                               and eligible_authrole is None and excluded_authrole is None)
 
-    def admits(self, receiver: object) -> bool:
+    def admits(self, receiver: Receiver) -> bool:
         """Whether ``receiver`` passes every white list and no black list."""
         sid = receiver.id
         if sid == self.exclude_id:
@@ -57,8 +72,9 @@ class ReceiverFilter:
         return True
 
 
-def send_to(receivers: list, start: int, stop: int, event: list, disclosed: object,
-            want_disclosure: object, receiver_filter: object) -> int:
+def send_to(receivers: list[Receiver], start: int, stop: int, event: list,
+            disclosed: list | None, want_disclosure: Container[int],
+            receiver_filter: ReceiverFilter | None) -> int:
     """Send ``event`` to ``receivers[start:stop]`` that pass ``receiver_filter``.
 
     Receivers whose id is in ``want_disclosure`` get ``disclosed`` instead (the

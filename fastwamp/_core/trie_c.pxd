@@ -61,8 +61,8 @@ cdef class UriTrie:
     @cython.locals(table=dict, parts=list, node=_WildNode, child=_WildNode, part=str)
     cpdef add(self, str uri, int match, object value)
 
-    @cython.locals(table=dict, parts=list, node=_WildNode, parent=_WildNode,
-                   path=list, i=Py_ssize_t, part=str)
+    @cython.locals(table=dict, parts=list, node=_WildNode, child=_WildNode,
+                   parent=_WildNode, path=list, i=Py_ssize_t, part=str)
     cpdef remove(self, str uri, int match)
 
     cpdef get(self, str uri, int match)

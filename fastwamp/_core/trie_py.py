@@ -254,7 +254,9 @@ class UriTrie:
             node = self._wild_roots[len(parts)]
             path = [node]
             for part in parts:
-                node = node.children[part] if part else node.wild
+                child = node.children[part] if part else node.wild
+                assert child is not None  # (uri, match) is stored, so its whole path exists
+                node = child
                 path.append(node)
             node.value = None
             # Prune the nodes left without value or children, deepest first.

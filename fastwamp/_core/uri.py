@@ -1,6 +1,7 @@
 """Selector for URI validation: compiled ``uri_c`` if available, else ``uri_py``."""
 
 import os
+from typing import TYPE_CHECKING
 
 from .uri_py import (
     MATCH_EXACT,
@@ -10,15 +11,20 @@ from .uri_py import (
 )
 from .uri_py import validate_uri as validate_uri_py
 
-validate_uri_c = None
 if not os.environ.get("FASTWAMP_NO_EXTENSIONS"):
     try:
         from .uri_c import validate_uri as validate_uri_c
     except ImportError:  # not built: fall back to pure Python
-        pass
+        validate_uri_c = None
+else:
+    validate_uri_c = None
 
 COMPILED = validate_uri_c is not None
-validate_uri = validate_uri_py if validate_uri_c is None else validate_uri_c
+if TYPE_CHECKING:
+    # The compiled twin is built from the same source, so check against it.
+    validate_uri = validate_uri_py
+else:
+    validate_uri = validate_uri_py if validate_uri_c is None else validate_uri_c
 
 __all__ = [
     "COMPILED",

@@ -256,7 +256,7 @@ class Dealer:
             inv.disclose = True
         inv.receive_progress = options.get("receive_progress") is True
         if streaming:
-            callee = callee_ref.session
+            callee: RouterSession = callee_ref.session
             if not (callee.has_feature("callee", "progressive_call_invocations")
                     and callee.has_feature("callee", "call_canceling")):
                 caller.send_error(m.CALL, request, uris.FEATURE_NOT_SUPPORTED,
@@ -292,7 +292,7 @@ class Dealer:
 
     def _invoke(self, inv: Invocation, callee_ref: Callee) -> None:
         """Send the INVOCATION for ``inv`` to ``callee_ref``."""
-        callee = callee_ref.session
+        callee: RouterSession = callee_ref.session
         reg = inv.registration
         invocation_id = callee.last_invocation_id + 1
         if invocation_id > MAX_ID:

@@ -257,6 +257,18 @@ class BaseConnection(asyncio.Protocol):
 
     # Output: to be provided by subclasses.
 
+    def close(self) -> None:
+        """Close the connection (the transport's own closing handshake first)."""
+        raise NotImplementedError
+
+    def _log_unencodable(self, msg: list, exc: Exception) -> None:
+        """Log that ``msg`` could not be encoded (and is dropped)."""
+        raise NotImplementedError
+
+    def _log_too_large(self, msg: list, length: int) -> None:
+        """Log that ``msg`` encodes to ``length`` bytes, over the limit (and is dropped)."""
+        raise NotImplementedError
+
     def _encode_out(self, msg: list) -> bytes | None:
         """Encode one outgoing message; None if it cannot be sent (logged)."""
         encode = self._encode

@@ -72,7 +72,8 @@ def _close_frame(code: int | None) -> bytes:
     return _frame_header(_OP_CLOSE, 2) + code.to_bytes(2, "big")
 
 
-_CLOSE_NORMAL = _close_frame(int(WSCloseCode.OK))
+# picows' stub declares WSCloseCode a plain Enum; at runtime it is an IntEnum.
+_CLOSE_NORMAL = _close_frame(int(WSCloseCode.OK))  # type: ignore[call-overload]
 
 
 class _WireLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -346,6 +347,7 @@ class PicowsConnection(BaseConnection, WSListener):
 
     def _after_read(self) -> None:
         """After picows has parsed one read: note its failures, flush, write."""
+        assert self._transport is not None  # set by connection_made, before any read
         parser = self._parser
         ws = parser.transport
         if not self._open and not self._logged and ws.response is not None:
@@ -435,7 +437,8 @@ class PicowsConnection(BaseConnection, WSListener):
         self._fragments = None
         if not self._close_sent:
             self._close_sent = True
-            self._pending.append(_close_frame(int(code)))
+            # picows' stub declares WSCloseCode a plain Enum; at runtime it is an IntEnum.
+            self._pending.append(_close_frame(int(code)))  # type: ignore[call-overload]
         self._eof = True
 
     def _close_transport(self) -> None:

@@ -33,6 +33,7 @@ from websockets.frames import BINARY, CLOSE, CONT, TEXT, CloseCode, Frame
 from websockets.http11 import Request
 from websockets.protocol import CONNECTING, OPEN, SEND_EOF
 from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 from fastwamp.config import ListenerConfig
 from fastwamp.transport.base import CLOSE_TIMEOUT, BaseConnection, RouterLike
@@ -56,7 +57,8 @@ def _frame_header(opcode: int, length: int) -> bytes:
     return _pack_long(0x80 | opcode, 127, length)
 
 
-def _select_subprotocol(protocol: ServerProtocol, offered: Sequence[str]) -> str:
+def _select_subprotocol(protocol: ServerProtocol,
+                        offered: Sequence[Subprotocol]) -> Subprotocol:
     """Pick the first WAMP subprotocol the client offers that this listener supports.
 
     WAMP clients list subprotocols in their order of preference, so the client's
@@ -119,7 +121,9 @@ class WebSocketConnection(BaseConnection):
                     opcode = event.opcode
                     if opcode is TEXT or opcode is BINARY:
                         if event.fin:
-                            fed = self._deliver(event.data) or fed
+                            # websockets types Frame.data as BytesLike, but its parser
+                            # only makes bytes (a memoryview would not reach here).
+                            fed = self._deliver(event.data) or fed  # type: ignore[arg-type]
                         else:
                             self._fragments = bytearray(event.data)
                     elif opcode is CONT:

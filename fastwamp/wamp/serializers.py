@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import base64
 import json as _stdlib_json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cbor2
 import msgpack
 
-try:
+if TYPE_CHECKING:  # a declared dependency: check against it; None is runtime-only
     import orjson
-except ImportError:  # pragma: no cover - orjson is a declared dependency
-    orjson = None
+else:
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a declared dependency
+        orjson = None
 
 
 class SerializationError(ValueError):
