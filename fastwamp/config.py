@@ -47,6 +47,9 @@ class RealmConfig:
     disclosure: str = "always"
     #: Keep the last event published with retain=true per topic (PUBLISH.Options.retain).
     event_retention: bool = True
+    #: Calls one session may have waiting for an answer; beyond it CALL gets
+    #: fastwamp.error.quota_exceeded (a flood cannot pile invocations up on callees).
+    max_calls_in_flight: int = 1000
     #: At most this many topics keep a retained event; the least recently retained go first.
     retained_topics_max: int = 100000
     #: Topics whose events are kept for wamp.subscription.get_events.
@@ -329,7 +332,8 @@ def validate_config(config: Config) -> None:
                 f"{key}.overflow_policy",
                 f"must be one of {', '.join(OVERFLOW_POLICIES)}, got {realm.overflow_policy!r}",
             )
-        for name in ("output_queue_bytes", "output_queue_messages", "retained_topics_max"):
+        for name in ("output_queue_bytes", "output_queue_messages", "retained_topics_max",
+                     "max_calls_in_flight"):
             if getattr(realm, name) < 1:
                 raise ConfigError(f"{key}.{name}", "must be >= 1")
         for role, level in realm.trustlevels.items():

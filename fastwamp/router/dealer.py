@@ -112,6 +112,7 @@ class Dealer:
         #: "always", "on_request" or "never" (RealmConfig.disclosure)
         self._disclosure = config.disclosure
         self._trustlevels = config.trustlevels
+        self._max_calls_in_flight = config.max_calls_in_flight
         router_config = realm.router.config
         self._default_timeout_ms = router_config.call_timeout_default_ms
         self._max_timeout_ms = router_config.call_timeout_max_ms
@@ -225,6 +226,11 @@ class Dealer:
         open_call = caller.calls.get(request)
         if open_call is not None:
             self._call_continuation(caller, open_call, msg)
+            return
+        if len(caller.calls) >= self._max_calls_in_flight:
+            caller.send_error(m.CALL, request, uris.QUOTA_EXCEEDED,
+                              [f"this session already has {len(caller.calls)} calls waiting for "
+                               "an answer (max_calls_in_flight)"])
             return
         streaming = options.get("progress") is True
         if streaming and not caller.has_feature("caller", "progressive_call_invocations"):

@@ -31,7 +31,8 @@ CLIENT_ROLES = ("publisher", "subscriber", "caller", "callee")
 GOODBYE_REPLY_TIMEOUT = 5.0
 
 #: Errors that answer a client's bad input: each is logged (one line).
-_BAD_INPUT_ERRORS = frozenset({uris.INVALID_URI, uris.INVALID_ARGUMENT, uris.NOT_AUTHORIZED})
+_BAD_INPUT_ERRORS = frozenset({uris.INVALID_URI, uris.INVALID_ARGUMENT, uris.NOT_AUTHORIZED,
+                               uris.QUOTA_EXCEEDED})
 
 
 class SessionState(enum.IntEnum):

@@ -25,3 +25,6 @@ FEATURE_NOT_SUPPORTED = "wamp.error.feature_not_supported"
 PAYLOAD_SIZE_EXCEEDED = "wamp.error.payload_size_exceeded"
 OPTION_DISALLOWED_DISCLOSE_ME = "wamp.error.option_disallowed.disclose_me"
 NO_MATCHING_AUTH_METHOD = "wamp.error.no_matching_auth_method"
+
+# fastwamp's own (the "wamp." namespace belongs to the spec)
+QUOTA_EXCEEDED = "fastwamp.error.quota_exceeded"

@@ -403,3 +403,25 @@ def test_default_disclosure_always_discloses_caller():
     details = callee.take_one()[3]
     assert details["caller"] == caller.session.id
     assert details["caller_authrole"] == "anonymous"
+
+
+def test_calls_in_flight_quota(config):
+    from fastwamp.testing import LinkedPeer, make_router
+
+    config.realms[0].max_calls_in_flight = 3
+    router, _ = make_router(config)
+    callee, caller, other = LinkedPeer(router), LinkedPeer(router), LinkedPeer(router)
+    for p in (callee, caller, other):
+        p.hello()
+    register(callee, "com.slow")
+    for i in range(1, 5):
+        caller.send([m.CALL, i, {}, "com.slow"])
+    err = caller.take_one()
+    assert err[:5] == [m.ERROR, m.CALL, 4, {}, "fastwamp.error.quota_exceeded"]
+    assert len(callee.take()) == 3
+    other.send([m.CALL, 1, {}, "com.slow"])  # the quota is per session
+    assert callee.take_one()[0] == m.INVOCATION
+    callee.send([m.YIELD, 1, {}])
+    caller.take()
+    caller.send([m.CALL, 5, {}, "com.slow"])  # an answer frees a place
+    assert callee.take_one()[0] == m.INVOCATION
