@@ -1,4 +1,5 @@
-"""wampy.js 8.0.2 (Node, ``ws`` 8.23) against fastwamp: runs ``node --test`` on tests/interop/js.
+"""wampy.js 8.0.2 (Node, ``ws`` 8.23) and Autobahn|JS 26 against fastwamp: runs ``node --test``
+on tests/interop/js.
 
 The JavaScript dependencies must be installed first (CI does this)::
 
@@ -55,6 +56,12 @@ def _check_installed(node_modules: Path) -> None:
             )
 
 
+def _node_major(node: str) -> int:
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
+    match = re.match(r"v(\d+)", version.strip())
+    return int(match.group(1)) if match else 0
+
+
 def test_wampy_node_suite(request: pytest.FixtureRequest) -> None:
     node = shutil.which("node")
     if node is None:
@@ -74,6 +81,9 @@ def test_wampy_node_suite(request: pytest.FixtureRequest) -> None:
     router: RouterEndpoints = request.getfixturevalue("router")
 
     env = dict(os.environ)
+    if _node_major(node) < 22:
+        # Autobahn|JS 26 uses the platform's WebSocket, behind a flag before Node 22.
+        env["NODE_OPTIONS"] = (env.get("NODE_OPTIONS", "") + " --experimental-websocket").strip()
     env["FASTWAMP_WS_URL"] = router.ws_url
     env["FASTWAMP_REALM"] = router.realm
     env.setdefault("NO_COLOR", "1")
