@@ -258,7 +258,16 @@ class BaseConnection(asyncio.Protocol):
     # Output: to be provided by subclasses.
 
     def close(self) -> None:
-        """Close the connection (the transport's own closing handshake first)."""
+        """Close the connection once the output already given (held output included)
+        is written, with the transport's own closing handshake (sink method)."""
+        if self._closing:
+            return
+        self._closing = True
+        self._reading = False  # the router is done with this session
+        self._close_after_output(self._end_connection)
+
+    def _end_connection(self) -> None:
+        """The transport's way to end a connection whose output is all written."""
         raise NotImplementedError
 
     def _log_unencodable(self, msg: list, exc: Exception) -> None:

@@ -50,8 +50,12 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from fastwamp.config import ListenerConfig
 from fastwamp.transport.base import CLOSE_TIMEOUT, BaseConnection, RouterLike
-from fastwamp.transport.websocket import WEBSOCKET_IMPLEMENTATIONS, _frame_header
-from fastwamp.wamp.serializers import SerializationError, make_serializer
+from fastwamp.transport.websocket import (
+    WEBSOCKET_IMPLEMENTATIONS,
+    _frame_header,
+    serializers_by_subprotocol,
+)
+from fastwamp.wamp.serializers import SerializationError
 
 log = logging.getLogger("fastwamp.transport.picows")
 #: picows' own log; a child of the websockets engine's wire logger, so that the
@@ -108,10 +112,7 @@ class PicowsConnection(BaseConnection, WSListener):
         connections: set[BaseConnection] | None = None,
     ) -> None:
         super().__init__(router, listener, connections)
-        self._serializers = {}
-        for name in listener.serializers:
-            serializer = make_serializer(name)
-            self._serializers[serializer.subprotocol] = serializer
+        self._serializers = serializers_by_subprotocol(listener)
         self._serializer: Any = None
         self._opcode = _OP_TEXT
         self._parser: Any = None  # picows' WSProtocol, from connection_made on
@@ -272,14 +273,6 @@ class PicowsConnection(BaseConnection, WSListener):
             parts.append(data)
         self._write_now(parts)
         self._check_backlog()
-
-    def close(self) -> None:
-        """Start the WebSocket closing handshake after the output already given."""
-        if self._closing:
-            return
-        self._closing = True
-        self._reading = False  # the router is done with this session
-        self._close_after_output(self._start_closing_handshake)
 
     # Output queue hooks (see BaseConnection).
 
@@ -447,7 +440,8 @@ class PicowsConnection(BaseConnection, WSListener):
         if transport is not None and not transport.is_closing():
             transport.close()
 
-    def _start_closing_handshake(self) -> None:
+    def _end_connection(self) -> None:
+        """Start the WebSocket closing handshake (all output is written)."""
         if self._open and not self._close_sent:
             self._close_sent = True
             pending, self._pending = self._pending, []

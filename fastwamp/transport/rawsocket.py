@@ -161,12 +161,12 @@ class RawSocketConnection(BaseConnection):
 
     def close(self) -> None:
         """Close the connection once the output already given is written."""
-        if self._closing:
-            return
-        self._write_out()
-        self._closing = True
-        self._reading = False
-        self._close_after_output(self._close_transport)
+        if not self._closing:
+            self._write_out()  # the handshake reply and PONGs produced while reading
+        super().close()
+
+    def _end_connection(self) -> None:
+        self._close_transport()
 
     # Output queue hooks (see BaseConnection).
 

@@ -37,7 +37,7 @@ from websockets.typing import Subprotocol
 
 from fastwamp.config import ListenerConfig
 from fastwamp.transport.base import CLOSE_TIMEOUT, BaseConnection, RouterLike
-from fastwamp.wamp.serializers import SerializationError, make_serializer
+from fastwamp.wamp.serializers import SerializationError, Serializer, make_serializer
 
 log = logging.getLogger("fastwamp.transport.websocket")
 #: Logger handed to websockets; keep it at WARNING unless debugging the wire
@@ -74,6 +74,12 @@ def _select_subprotocol(protocol: ServerProtocol,
     )
 
 
+def serializers_by_subprotocol(listener: ListenerConfig) -> dict[str, Serializer]:
+    """A new serializer for each of the listener's serializers, by WAMP subprotocol."""
+    serializers = (make_serializer(name) for name in listener.serializers)
+    return {serializer.subprotocol: serializer for serializer in serializers}
+
+
 class WebSocketConnection(BaseConnection):
     """One WAMP-over-WebSocket client connection (engine: ``websockets`` sans-I/O)."""
 
@@ -88,12 +94,9 @@ class WebSocketConnection(BaseConnection):
         connections: set[BaseConnection] | None = None,
     ) -> None:
         super().__init__(router, listener, connections)
-        self._serializers = {}
-        for name in listener.serializers:
-            serializer = make_serializer(name)
-            self._serializers[serializer.subprotocol] = serializer
+        self._serializers = serializers_by_subprotocol(listener)
         self._ws = ServerProtocol(
-            subprotocols=list(self._serializers),
+            subprotocols=[Subprotocol(p) for p in self._serializers],
             select_subprotocol=_select_subprotocol,
             extensions=enable_server_permessage_deflate(None) if listener.compression else None,
             max_size=listener.max_message_size,
@@ -194,14 +197,6 @@ class WebSocketConnection(BaseConnection):
                 parts.extend(ws.data_to_send())
         self._write_now(parts)
         self._check_backlog()
-
-    def close(self) -> None:
-        """Start the WebSocket closing handshake after the output already given."""
-        if self._closing:
-            return
-        self._closing = True
-        self._reading = False  # the router is done with this session
-        self._close_after_output(self._start_closing_handshake)
 
     # Output queue hooks (see BaseConnection).
 
@@ -317,7 +312,8 @@ class WebSocketConnection(BaseConnection):
         else:
             log.warning("%s: WebSocket protocol error: %s", self.peer, ws.parser_exc)
 
-    def _start_closing_handshake(self) -> None:
+    def _end_connection(self) -> None:
+        """Start the WebSocket closing handshake (all output is written)."""
         ws = self._ws
         if ws.state is OPEN:
             ws.send_close(CloseCode.NORMAL_CLOSURE)

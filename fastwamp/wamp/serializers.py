@@ -82,6 +82,11 @@ class Serializer:
     """Base of the serializers: ``encode`` encodes a :class:`SharedMessage` once."""
 
     name = ""
+    #: WebSocket subprotocol, and whether its frames are binary (else text).
+    subprotocol = ""
+    binary = True
+    #: Serializer id in the RawSocket handshake.
+    rawsocket_id = 0
 
     def __init__(self) -> None:
         self.encode = _encode_once(self.name, self._encode)
