@@ -66,6 +66,31 @@ class RealmConfig:
     overflow_policy: str = "drop_oldest"
     #: INVOCATION.Details.trustlevel given to calls, by caller authrole ("*" = any role).
     trustlevels: dict[str, int] = field(default_factory=dict)
+    #: Authroles allowed to call the administrative meta procedures (wamp.session.kill*,
+    #: fastwamp.* administration); everyone else gets wamp.error.not_authorized.
+    admin_authroles: list[str] = field(default_factory=list)
+    #: Sessions joined to this realm at once; HELLO beyond it gets ABORT
+    #: fastwamp.error.limit_exceeded.
+    max_sessions: int = 100000
+    #: Registrations and subscriptions one session may hold; beyond them REGISTER /
+    #: SUBSCRIBE get fastwamp.error.limit_exceeded.
+    max_registrations_per_session: int = 1000
+    max_subscriptions_per_session: int = 1000
+    #: Entries in one list option (PUBLISH eligible/exclude lists, meta API filter lists).
+    max_list_length: int = 1000
+    #: Bytes (estimated: payload and filters) all retained events of the realm may hold;
+    #: the least recently retained go first.
+    retained_bytes_max: int = 64 * 1024 * 1024
+    #: Testaments one session may hold (both scopes together): count, and bytes.
+    testaments_per_session: int = 100
+    testament_bytes_per_session: int = 256 * 1024
+    #: Bytes (estimated) the in-memory event history of the realm may hold; the oldest
+    #: events go first.
+    history_bytes_max: int = 64 * 1024 * 1024
+    #: Bytes (estimated) of publications waiting for chunked delivery to large
+    #: subscriber sets; past it, the publishers' connections stop being read until the
+    #: backlog drains.
+    fanout_backlog_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass
@@ -86,6 +111,14 @@ class ListenerConfig:
     #: WebSocket only: the engine, "websockets" (the default) or "picows" (optional
     #: dependency ``fastwamp[picows]``; no compression).
     implementation: str = "websockets"
+    #: Seconds of silence from a peer after which the router pings it (WebSocket PING,
+    #: RawSocket PING); 0 = never.
+    auto_ping_interval: float = 30.0
+    #: Seconds a pinged peer has to answer (anything it sends counts) before its
+    #: connection is closed.
+    auto_ping_timeout: float = 10.0
+    #: Turn TCP keepalive on for accepted connections.
+    tcp_keepalive: bool = True
 
 
 @dataclass
@@ -106,6 +139,24 @@ class Config:
     call_timeout_max_ms: int = 0
     #: Check that client request ids increase by one, as the spec says.
     strict_request_ids: bool = False
+    #: Seconds a new connection has to complete its transport handshake and HELLO.
+    handshake_timeout: float = 10.0
+    #: Largest message (bytes) accepted before the session is established.
+    max_handshake_message_size: int = 65536
+    #: Seconds a partly received frame may take to arrive in full.
+    frame_timeout: float = 30.0
+    #: Connections one client address (IP) may hold open at once.
+    max_connections_per_address: int = 1000
+    #: Longest URI (characters) and most URI components accepted anywhere.
+    max_uri_length: int = 1024
+    max_uri_components: int = 64
+    #: Messages read from one connection per turn of the event loop (fairness).
+    messages_per_turn: int = 100
+    #: Log lines about one session's bad input per second (a burst of twice as many
+    #: is allowed); further lines are counted and summed up later.
+    log_lines_per_session: float = 5.0
+    #: Longest client-supplied value quoted in a log line (characters).
+    log_value_max: int = 200
 
 
 def default_config() -> Config:
@@ -293,6 +344,13 @@ def validate_config(config: Config) -> None:
     for name in ("call_timeout_default_ms", "call_timeout_max_ms"):
         if getattr(config, name) < 0:
             raise ConfigError(name, "must be >= 0 (0 means none)")
+    for name in ("handshake_timeout", "frame_timeout", "log_lines_per_session"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(name, "must be > 0")
+    for name in ("max_handshake_message_size", "max_connections_per_address",
+                 "max_uri_length", "max_uri_components", "messages_per_turn", "log_value_max"):
+        if getattr(config, name) < 1:
+            raise ConfigError(name, "must be >= 1")
     if 0 < config.call_timeout_max_ms < config.call_timeout_default_ms:
         raise ConfigError(
             "call_timeout_default_ms",
@@ -333,7 +391,10 @@ def validate_config(config: Config) -> None:
                 f"must be one of {', '.join(OVERFLOW_POLICIES)}, got {realm.overflow_policy!r}",
             )
         for name in ("output_queue_bytes", "output_queue_messages", "retained_topics_max",
-                     "max_calls_in_flight"):
+                     "max_calls_in_flight", "max_sessions", "max_registrations_per_session",
+                     "max_subscriptions_per_session", "max_list_length", "retained_bytes_max",
+                     "testaments_per_session", "testament_bytes_per_session",
+                     "history_bytes_max", "fanout_backlog_bytes"):
             if getattr(realm, name) < 1:
                 raise ConfigError(f"{key}.{name}", "must be >= 1")
         for role, level in realm.trustlevels.items():
@@ -363,6 +424,10 @@ def validate_config(config: Config) -> None:
                     f"{lst.host}:{lst.port} is already used by listeners[{seen_addresses[address]}]",
                 )
             seen_addresses[address] = i
+        if lst.auto_ping_interval < 0:
+            raise ConfigError(f"{key}.auto_ping_interval", "must be >= 0 (0 means never)")
+        if lst.auto_ping_timeout <= 0:
+            raise ConfigError(f"{key}.auto_ping_timeout", "must be > 0")
         if lst.type == "websocket" and not lst.path.startswith("/"):
             raise ConfigError(f"{key}.path", f"must start with '/', got {lst.path!r}")
         if lst.type == "websocket":

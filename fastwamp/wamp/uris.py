@@ -28,3 +28,7 @@ NO_MATCHING_AUTH_METHOD = "wamp.error.no_matching_auth_method"
 
 # fastwamp's own (the "wamp." namespace belongs to the spec)
 QUOTA_EXCEEDED = "fastwamp.error.quota_exceeded"
+#: A configured limit (sessions, registrations, subscriptions, testaments) is reached.
+LIMIT_EXCEEDED = "fastwamp.error.limit_exceeded"
+#: A message for this peer could not be encoded with its serializer.
+UNENCODABLE = "fastwamp.error.unencodable"
