@@ -107,6 +107,8 @@ class LinkedPeer:
         self.router = router
         self.received: list[list] = []
         self.closed = False
+        #: Backpressure from the router (pause_input/resume_input).
+        self.input_paused = False
         self.session = router.attach(self, transport_info or {"type": "test", "peer": "test"})
         self._request_ids = itertools.count(1)
 
@@ -116,6 +118,12 @@ class LinkedPeer:
 
     def close(self) -> None:
         self.closed = True
+
+    def pause_input(self) -> None:
+        self.input_paused = True
+
+    def resume_input(self) -> None:
+        self.input_paused = False
 
     # Test-side helpers
     def send(self, msg: Any) -> None:

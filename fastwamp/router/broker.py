@@ -237,8 +237,8 @@ class Broker:
                 publisher.send_error(m.PUBLISH, request, uris.INVALID_URI,
                                      [f"invalid topic URI {topic!r}"])
             else:
-                log.info("%s session %s: unacknowledged PUBLISH to invalid topic %r dropped",
-                         publisher.peer, publisher.id, topic)
+                publisher.log_bad_input("unacknowledged PUBLISH to invalid topic %s dropped",
+                                        topic)
             return
         if topic == "wamp" or topic.startswith("wamp."):
             if acknowledge:

@@ -442,6 +442,32 @@ class Dealer:
         self._close(inv)
         caller.send_error(m.CALL, request, uris.CANCELED, ["call canceled by the caller"])
 
+    # -- messages the transport could not send ---------------------------------------
+
+    def invocation_undeliverable(self, callee: RouterSession, invocation_id: int, error: str,
+                                 reason: str) -> None:
+        """An INVOCATION (or a chunk of one) could not be sent to ``callee``: the call
+        ends with ``error`` for its caller, and the callee's part is canceled."""
+        inv = callee.invocations.get(invocation_id)
+        if inv is None:
+            return
+        self._interrupt(inv, "killnowait", error)  # it may have had earlier chunks
+        self._close(inv)
+        inv.caller.send_error(m.CALL, inv.call_request, error,
+                              [f"the invocation of {inv.procedure!r} could not be sent to its "
+                               f"callee: {reason}"])
+
+    def result_undeliverable(self, caller: RouterSession, request: int, error: str,
+                             reason: str) -> None:
+        """A RESULT or ERROR for ``caller``'s call ``request`` could not be sent: the call
+        ends with ``error`` instead (a progressive call is canceled at its callee)."""
+        inv = caller.calls.get(request)
+        if inv is not None:  # a progressive result: the call is still open
+            self._interrupt(inv, "killnowait", error)
+            self._close(inv)
+        caller.send_error(m.CALL, request, error,
+                          [f"the answer to this call could not be sent: {reason}"])
+
     # -- sessions leaving ---------------------------------------------------------
 
     def detach(self, session: RouterSession) -> None:

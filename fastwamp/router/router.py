@@ -59,6 +59,8 @@ class Router:
             "overflow_dropped_messages": 0,
             "overflow_dropped_bytes": 0,
             "overflow_disconnects": 0,
+            "undeliverable_messages": 0,
+            "undeliverable_events": 0,
         }
         for realm_config in config.realms:
             self.realms[realm_config.name] = Realm(self, realm_config)

@@ -15,6 +15,7 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..logsafe import LogBudget, clip
 from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.messages import ProtocolViolation, check_message
@@ -49,11 +50,22 @@ CLOSED = SessionState.CLOSED
 
 
 class Sink(Protocol):
-    """What a transport provides to the router for one connection."""
+    """What a transport provides to the router for one connection.
+
+    ``send_messages`` must not raise for a message it cannot send: it reports it
+    with :meth:`RouterSession.undeliverable` and goes on with the rest.
+    ``pause_input``/``resume_input`` are backpressure from the core: while paused,
+    the transport feeds no further message of this connection to the session
+    (unprocessed input stays buffered, and the socket is not read).
+    """
 
     def send_messages(self, msgs: list[list]) -> None: ...
 
     def close(self) -> None: ...
+
+    def pause_input(self) -> None: ...
+
+    def resume_input(self) -> None: ...
 
 
 class RouterSession:
@@ -89,6 +101,8 @@ class RouterSession:
         self.calls: dict[int, Any] = {}  # as caller: CALL request id -> Invocation
         self.last_invocation_id = 0  # router -> callee request id counter
         self.testaments: dict[str, list] = {"detached": [], "destroyed": []}
+        #: Log lines this session's bad input may still cause (created on first use).
+        self._log_budget: LogBudget | None = None
 
     # -- features -----------------------------------------------------------
 
@@ -99,6 +113,22 @@ class RouterSession:
             return False
         features = r.get("features")
         return type(features) is dict and features.get(feature) is True
+
+    # -- logging ------------------------------------------------------------
+
+    def log_bad_input(self, msg: str, *values: object, level: int = logging.INFO) -> None:
+        """Log one line about this session's input, rate-limited per session
+        (``Config.log_lines_per_session``); client-supplied ``values`` are clipped
+        and escaped (``Config.log_value_max``)."""
+        if not log.isEnabledFor(level):
+            return
+        budget = self._log_budget
+        config = self.router.config
+        if budget is None:
+            budget = self._log_budget = LogBudget(config.log_lines_per_session)
+        limit = config.log_value_max
+        budget.log(log, level, "%s session %s: " + msg, self.peer, self.id,
+                   *[clip(v, limit) for v in values])
 
     # -- output -------------------------------------------------------------
 
@@ -120,15 +150,40 @@ class RouterSession:
         kwargs: dict | None = None,
     ) -> None:
         if error in _BAD_INPUT_ERRORS:
-            log.info("%s session %s: %s refused with %s: %s", self.peer, self.id,
-                     m.MESSAGE_NAMES.get(request_type, request_type), error,
-                     args[0] if args else "")
+            self.log_bad_input("%s refused with %s: %s",
+                               m.MESSAGE_NAMES.get(request_type, request_type), error,
+                               args[0] if args else "")
         msg: list = [m.ERROR, request_type, request_id, {}, error]
         if args is not None or kwargs is not None:
             msg.append(args if args is not None else [])
             if kwargs is not None:
                 msg.append(kwargs)
         self.send(msg)
+
+    def undeliverable(self, msg: list, error: str, reason: str) -> None:
+        """The transport could not send ``msg`` to this peer and dropped it.
+
+        ``error`` is ``wamp.error.payload_size_exceeded`` (larger than the peer
+        accepts) or ``fastwamp.error.unencodable`` (its serializer cannot represent
+        a value).  A call that depended on the message is answered with an ERROR
+        instead, so no caller waits forever; a dropped EVENT is counted.
+        """
+        code = msg[0] if msg else None
+        stats = self.router.stats
+        stats["undeliverable_messages"] += 1
+        self.log_bad_input("could not send %s: %s", m.MESSAGE_NAMES.get(code, code), reason)
+        realm = self.realm
+        if code == m.EVENT:
+            stats["undeliverable_events"] += 1
+        elif realm is None:
+            return
+        elif code == m.INVOCATION:
+            realm.dealer.invocation_undeliverable(self, msg[1], error, reason)
+        elif code == m.RESULT or (code == m.ERROR and msg[1] == m.CALL):
+            if code == m.ERROR and msg[4] in (uris.PAYLOAD_SIZE_EXCEEDED, uris.UNENCODABLE):
+                return  # the replacement itself cannot be sent: nothing smaller to say
+            realm.dealer.result_undeliverable(self, msg[1] if code == m.RESULT else msg[2],
+                                              error, reason)
 
     def _request_close(self) -> None:
         if not self.close_requested:
@@ -215,7 +270,7 @@ class RouterSession:
             clean_roles[role] = info if type(info) is dict else {}
         realm = self.router.realms.get(realm_name)
         if realm is None:
-            log.info("%s: HELLO for unknown realm %r", self.peer, realm_name)
+            self.log_bad_input("HELLO for unknown realm %s", realm_name)
             self.abort(uris.NO_SUCH_REALM, f"no realm named {realm_name!r}")
             return
         self.roles = clean_roles
@@ -280,7 +335,7 @@ class RouterSession:
         self._request_close()
 
     def _on_abort(self, msg: list) -> None:
-        log.info("session %s: client aborted: %s %s", self.id, msg[2], msg[1].get("message", ""))
+        self.log_bad_input("client aborted: %s %s", msg[2], msg[1].get("message", ""))
         self._leave(abnormal=True)
         self.state = CLOSED
         self._request_close()
@@ -289,7 +344,7 @@ class RouterSession:
 
     def protocol_violation(self, message: str) -> None:
         """Abort the session with ``wamp.error.protocol_violation``."""
-        log.warning("%s session %s: protocol violation: %s", self.peer, self.id, message)
+        self.log_bad_input("protocol violation: %s", message, level=logging.WARNING)
         self.abort(uris.PROTOCOL_VIOLATION, message)
 
     def abort(self, reason: str, message: str) -> None:
