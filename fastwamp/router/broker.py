@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 from .._core.fanout import ReceiverFilter, send_to
 from .._core.trie import UriTrie
 from .._core.uri import MATCH_EXACT, MATCH_PREFIX, validate_uri
+from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.serializers import SharedMessage
 from .dealer import utcnow_iso
 from .history import EventHistory
 from .ids import IdPool, random_id
-from .options import read_pattern
+from .options import RESERVED_PREFIXES, is_reserved, read_pattern, uri_over_limits
+from .sizes import SLOT, estimate_size
 
 if TYPE_CHECKING:
     from .realm import Realm
@@ -77,11 +79,13 @@ class RetainedEvent:
     """The last retained publication on a topic."""
 
     __slots__ = ("topic", "publication", "payload", "receiver_filter", "publisher_details",
-                 "disclose")
+                 "disclose", "size")
 
     def __init__(self, topic: str, publication: int, payload: list,
                  receiver_filter: ReceiverFilter | None, publisher_details: dict | None,
-                 disclose: bool) -> None:
+                 disclose: bool, size: int) -> None:
+        #: Estimated bytes held (payload, topic, filter), counted in retained_bytes_max.
+        self.size = size
         self.topic = topic
         self.publication = publication
         self.payload = payload
@@ -106,10 +110,23 @@ class Broker:
         self._disclosure = config.disclosure
         self._retention = config.event_retention
         self._retained_max = config.retained_topics_max
+        self._retained_bytes_max = config.retained_bytes_max
+        #: Estimated bytes held by ``retained``.
+        self.retained_bytes = 0
+        self._max_subscriptions = config.max_subscriptions_per_session
+        self._max_list = config.max_list_length
+        router_config = realm.router.config
+        self._max_uri_length = router_config.max_uri_length
+        self._max_uri_components = router_config.max_uri_components
         #: chunked deliveries waiting for the next turn of the loop:
-        #: [receivers, position, event, disclosed, want_publisher, filter]
+        #: [receivers, position, event, disclosed, want_publisher, filter, size]
         self._backlog: deque[list] = deque()
         self._pump_scheduled = False
+        #: Estimated bytes the backlog holds, its bound, and the publishers whose input
+        #: is paused until it drains (to half the bound).
+        self.backlog_bytes = 0
+        self._backlog_max = config.fanout_backlog_bytes
+        self._paused_publishers: dict[int, RouterSession] = {}
         #: topic -> the last event published on it with retain=true
         self.retained: dict[str, RetainedEvent] = {}
         self.history: EventHistory | None = None
@@ -118,6 +135,7 @@ class Broker:
                 [{"uri": h.uri, "match": h.match, "limit": h.limit, "max_age": h.max_age}
                  for h in config.event_history],
                 config.history_store,
+                config.history_bytes_max,
             )
 
     def features(self) -> dict[str, bool]:
@@ -146,6 +164,12 @@ class Broker:
         match, match_name = pattern
         sub = self.trie.get(uri, match)
         created = sub is None
+        if (created or session.id not in sub.subscribers) and (
+                len(session.subscriptions) >= self._max_subscriptions):
+            session.send_error(m.SUBSCRIBE, request, uris.LIMIT_EXCEEDED,
+                               [f"a session may hold at most {self._max_subscriptions} "
+                                "subscriptions (max_subscriptions_per_session)"])
+            return
         if sub is None:
             sub = Subscription(self._ids.take(), uri, match, match_name)
             self.trie.add(uri, match, sub)
@@ -232,19 +256,20 @@ class Broker:
     def publish(self, publisher: RouterSession, msg: list) -> None:
         request, options, topic = msg[1], msg[2], msg[3]
         acknowledge = options.get("acknowledge") is True
-        if not validate_uri(topic, MATCH_EXACT, self._strict):
+        if (not validate_uri(topic, MATCH_EXACT, self._strict)
+                or uri_over_limits(topic, self._max_uri_length, self._max_uri_components)):
             if acknowledge:
                 publisher.send_error(m.PUBLISH, request, uris.INVALID_URI,
-                                     [f"invalid topic URI {topic!r}"])
+                                     [f"invalid topic URI {clip(topic)!r}"])
             else:
                 publisher.log_bad_input("unacknowledged PUBLISH to invalid topic %s dropped",
                                         topic)
             return
-        if topic == "wamp" or topic.startswith("wamp."):
+        if is_reserved(topic):
             if acknowledge:
                 publisher.send_error(m.PUBLISH, request, uris.NOT_AUTHORIZED,
-                                     [f"the URI namespace 'wamp.' is reserved: cannot publish "
-                                      f"to {topic!r}"])
+                                     [f"the URI namespaces {' and '.join(RESERVED_PREFIXES)} "
+                                      f"are reserved: cannot publish to {topic!r}"])
             return
         disclose = self._disclosure == "always" or options.get("disclose_me") is True
         if disclose and self._disclosure == "never":
@@ -253,7 +278,7 @@ class Broker:
                                      ["publisher disclosure is disabled on this realm"])
             return
         try:
-            receiver_filter = self._make_filter(publisher, options)
+            receiver_filter = make_publish_filter(publisher, options, self._max_list)
         except ValueError as exc:
             if acknowledge:
                 publisher.send_error(m.PUBLISH, request, uris.INVALID_ARGUMENT, [str(exc)])
@@ -270,15 +295,32 @@ class Broker:
             }
         payload = msg[4:]
         if options.get("retain") is True and self._retention:
-            retained = self.retained
-            retained.pop(topic, None)  # re-inserted last: the dict is kept in retention order
-            retained[topic] = RetainedEvent(topic, publication, payload, receiver_filter,
-                                            publisher_details, disclose)
-            if len(retained) > self._retained_max:
-                del retained[next(iter(retained))]
+            self._retain(RetainedEvent(topic, publication, payload, receiver_filter,
+                                       publisher_details, disclose, 0))
         if self.history is not None:
             self._record_history(topic, publication, payload, options)
-        self.deliver(topic, publication, payload, receiver_filter, publisher_details, disclose)
+        self.deliver(topic, publication, payload, receiver_filter, publisher_details, disclose,
+                     publisher)
+
+    def _retain(self, event: RetainedEvent) -> None:
+        """Keep ``event`` as its topic's retained event, within the realm's count and
+        byte limits (the least recently retained events go first)."""
+        limit = self._retained_bytes_max
+        size = estimate_size(event.payload, limit) + len(event.topic) + 8 * SLOT
+        if event.receiver_filter is not None:
+            size += filter_size(event.receiver_filter, limit)
+        event.size = size
+        retained = self.retained
+        old = retained.pop(event.topic, None)  # re-inserted last: kept in retention order
+        if old is not None:
+            self.retained_bytes -= old.size
+        if size > limit:
+            return  # larger than the whole budget: not retained
+        retained[event.topic] = event
+        self.retained_bytes += size
+        while len(retained) > self._retained_max or self.retained_bytes > limit:
+            oldest = retained.pop(next(iter(retained)))
+            self.retained_bytes -= oldest.size
 
     def _record_history(self, topic: str, publication: int, payload: list,
                         options: dict[str, Any]) -> None:
@@ -296,18 +338,30 @@ class Broker:
 
     def deliver(self, topic: str, publication: int, payload: list,
                 receiver_filter: ReceiverFilter | None, publisher: dict[str, Any] | None = None,
-                disclose: bool = False) -> int:
+                disclose: bool = False, source: RouterSession | None = None) -> int:
         """Send one publication to every eligible subscriber; return the number of receivers
         considered (before filtering).
 
+        A ``publication`` id of 0 means: draw one if anyone receives it.
         ``publisher`` (the publisher_* details) goes to every receiver when ``disclose``,
         else only to subscribers that asked for it with ``get_publisher``.  Deliveries
         to more than FANOUT_CHUNK receivers, and every delivery queued behind one, go
-        out in chunks, one per turn of the event loop, in publication order.
+        out in chunks, one per turn of the event loop, in publication order.  While that
+        backlog holds more than ``fanout_backlog_bytes``, the input of ``source`` (the
+        publishing session) is paused.
+
+        Patterns outside the reserved namespaces never match topics inside them.
         """
         total = 0
         jobs = []
-        for sub in self.trie.match_all(topic):
+        subs = self.trie.match_all(topic)
+        if not subs:
+            return 0
+        if topic.startswith(RESERVED_PREFIXES):
+            subs = [s for s in subs if s.match == MATCH_EXACT or is_reserved(s.uri)]
+        if not publication:
+            publication = random_id()
+        for sub in subs:
             receivers = sub.subscribers
             n = len(receivers)
             if not n:
@@ -333,11 +387,26 @@ class Broker:
                 send_to(list(receivers.values()), 0, len(receivers), event, disclosed, want,
                         receiver_filter)
             return total
+        payload_size = estimate_size(payload, self._backlog_max)
         for receivers, event, disclosed, want in jobs:
+            size = payload_size + SLOT * len(receivers)
             self._backlog.append([list(receivers.values()), 0, event, disclosed, want,
-                                  receiver_filter])
+                                  receiver_filter, size])
+            self.backlog_bytes += size
+        if self.backlog_bytes > self._backlog_max and source is not None:
+            self._pause_publisher(source)
         self._schedule_pump()
         return total
+
+    def _pause_publisher(self, session: RouterSession) -> None:
+        if session.id not in self._paused_publishers:
+            self._paused_publishers[session.id] = session
+            session.sink.pause_input()
+
+    def _resume_publishers(self) -> None:
+        paused, self._paused_publishers = self._paused_publishers, {}
+        for session in paused.values():
+            session.sink.resume_input()
 
     def _schedule_pump(self) -> None:
         if not self._pump_scheduled:
@@ -361,28 +430,53 @@ class Broker:
             job = backlog[0]
             receivers, position = job[0], job[1]
             stop = min(len(receivers), position + budget)
-            send_to(receivers, position, stop, job[2], job[3], job[4], job[5])
+            try:
+                send_to(receivers, position, stop, job[2], job[3], job[4], job[5])
+            except Exception:  # a bug: drop this delivery, never block the ones behind it
+                log.exception("fan-out of a publication failed; dropping the rest of it")
+                stop = len(receivers)
             budget -= stop - position
             if stop == len(receivers):
                 backlog.popleft()
+                self.backlog_bytes -= job[6]
             else:
                 job[1] = stop
+        if self._paused_publishers and self.backlog_bytes <= self._backlog_max // 2:
+            self._resume_publishers()
 
-    @staticmethod
-    def _make_filter(publisher: RouterSession, options: dict[str, Any]) -> ReceiverFilter | None:
-        """The receiver filter of a PUBLISH, or None when every subscriber receives it."""
-        exclude_me = options.get("exclude_me", True) is not False
-        sets: list[frozenset | None] = []
-        for eligible_key, exclude_key, item_type in _LIST_FILTERS:
-            for key in (eligible_key, exclude_key):
-                value = options.get(key)
-                if value is None:
-                    sets.append(None)
-                    continue
-                if type(value) is not list or any(type(v) is not item_type for v in value):
-                    raise ValueError(f"PUBLISH.Options.{key} must be a list of "
-                                     f"{item_type.__name__}")
-                sets.append(frozenset(value))
-        if not exclude_me and all(x is None for x in sets):
-            return None
-        return ReceiverFilter(publisher.id if exclude_me else 0, *sets)
+
+
+def filter_size(receiver_filter: ReceiverFilter, limit: int) -> int:
+    """Estimated bytes held by the lists of a receiver filter."""
+    f = receiver_filter
+    return estimate_size([f.eligible, f.excluded, f.eligible_authid, f.excluded_authid,
+                          f.eligible_authrole, f.excluded_authrole], limit)
+
+
+def make_publish_filter(publisher: RouterSession, options: dict[str, Any],
+                        max_list: int) -> ReceiverFilter | None:
+    """The receiver filter of a PUBLISH, or None when every subscriber receives it.
+
+    Raises:
+        ValueError: a list option is not a list of the right type, or is longer than
+            ``max_list`` (``max_list_length``).
+    """
+    exclude_me = options.get("exclude_me", True) is not False
+    sets: list[frozenset | None] = []
+    for eligible_key, exclude_key, item_type in _LIST_FILTERS:
+        for key in (eligible_key, exclude_key):
+            value = options.get(key)
+            if value is None:
+                sets.append(None)
+                continue
+            if type(value) is not list:
+                raise ValueError(f"PUBLISH.Options.{key} must be a list of {item_type.__name__}")
+            if len(value) > max_list:
+                raise ValueError(f"PUBLISH.Options.{key} has more than {max_list} entries "
+                                 "(max_list_length)")
+            if any(type(v) is not item_type for v in value):
+                raise ValueError(f"PUBLISH.Options.{key} must be a list of {item_type.__name__}")
+            sets.append(frozenset(value))
+    if not exclude_me and all(x is None for x in sets):
+        return None
+    return ReceiverFilter(publisher.id if exclude_me else 0, *sets)

@@ -28,7 +28,7 @@ from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.messages import ProtocolViolation
 from .ids import MAX_ID, IdPool
-from .options import read_pattern
+from .options import RESERVED_PREFIXES, is_reserved, read_pattern, uri_over_limits
 
 if TYPE_CHECKING:
     from .realm import Realm
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("fastwamp.dealer")
 
 CANCEL_MODES = ("skip", "kill", "killnowait")
+#: Largest CALL.Options.timeout accepted (ms, about 24.8 days); beyond: invalid_argument.
+MAX_TIMEOUT_MS = 2**31 - 1
 
 # Per-callee flags of a registration.
 DISCLOSE_CALLER = 1
@@ -113,9 +115,12 @@ class Dealer:
         self._disclosure = config.disclosure
         self._trustlevels = config.trustlevels
         self._max_calls_in_flight = config.max_calls_in_flight
+        self._max_registrations = config.max_registrations_per_session
         router_config = realm.router.config
         self._default_timeout_ms = router_config.call_timeout_default_ms
         self._max_timeout_ms = router_config.call_timeout_max_ms
+        self._max_uri_length = router_config.max_uri_length
+        self._max_uri_components = router_config.max_uri_components
 
     @staticmethod
     def features() -> dict[str, bool]:
@@ -144,10 +149,17 @@ class Dealer:
         if pattern is None:
             return
         match, match_name = pattern
-        if (uri == "wamp" or uri.startswith("wamp.")) and not session.is_service:
-            session.send_error(m.REGISTER, request, uris.NOT_AUTHORIZED,
-                               [f"the URI namespace 'wamp.' is reserved: cannot register {uri!r}"])
-            return
+        if not session.is_service:
+            if is_reserved(uri):
+                session.send_error(m.REGISTER, request, uris.NOT_AUTHORIZED,
+                                   [f"the URI namespaces {' and '.join(RESERVED_PREFIXES)} are "
+                                    f"reserved: cannot register {uri!r}"])
+                return
+            if len(session.registrations) >= self._max_registrations:
+                session.send_error(m.REGISTER, request, uris.LIMIT_EXCEEDED,
+                                   [f"a session may hold at most {self._max_registrations} "
+                                    "registrations (max_registrations_per_session)"])
+                return
         policy_name = options.get("invoke")
         if type(policy_name) is not str:
             policy_name = "single"
@@ -236,11 +248,14 @@ class Dealer:
         if streaming and not caller.has_feature("caller", "progressive_call_invocations"):
             raise ProtocolViolation(
                 "CALL.Options.progress used without announcing progressive_call_invocations")
-        if not validate_uri(uri, MATCH_EXACT, self._strict):
+        if (not validate_uri(uri, MATCH_EXACT, self._strict)
+                or uri_over_limits(uri, self._max_uri_length, self._max_uri_components)):
             caller.send_error(m.CALL, request, uris.INVALID_URI,
                               [f"invalid procedure URI {uri!r}"])
             return
         reg = self.trie.match_best(uri)
+        if reg is not None and reg.match != MATCH_EXACT and is_reserved(uri):
+            reg = None  # patterns outside wamp.*/fastwamp.* never capture calls inside them
         if reg is None:
             caller.send_error(m.CALL, request, uris.NO_SUCH_PROCEDURE,
                               [f"no callee registered for procedure {uri!r}"])
@@ -273,9 +288,10 @@ class Dealer:
         timeout = options.get("timeout")
         if type(timeout) is not int:  # absent, or a value we cannot read: ignored
             timeout = 0
-        elif timeout < 0:
+        elif not 0 <= timeout <= MAX_TIMEOUT_MS:
             caller.send_error(m.CALL, request, uris.INVALID_ARGUMENT,
-                              ["CALL.Options.timeout must be a non-negative integer (ms)"])
+                              [f"CALL.Options.timeout must be an integer from 0 to "
+                               f"{MAX_TIMEOUT_MS} (ms)"])
             return
         if not timeout:
             timeout = self._default_timeout_ms

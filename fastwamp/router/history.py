@@ -18,6 +18,7 @@ from typing import Any
 import msgpack
 
 from .._core.uri import MATCH_POLICIES
+from .sizes import estimate_size
 
 
 def _rfc3339(ts: float) -> str:
@@ -48,15 +49,20 @@ class HistoryRule:
         self.match = match
         self.limit = limit
         self.max_age = max_age
-        #: (seq, timestamp, publication, topic, payload, constraints) in publish order
-        self.events: deque = deque(maxlen=limit)
+        #: (seq, timestamp, publication, topic, payload, constraints, size) in publish order
+        self.events: deque = deque()
 
 
 class EventHistory:
     """Stores events for the configured rules and answers history queries."""
 
-    def __init__(self, rules: list[dict[str, Any]], path: str = "") -> None:
+    def __init__(self, rules: list[dict[str, Any]], path: str = "",
+                 max_bytes: int = 64 * 1024 * 1024) -> None:
         self.rules: dict[tuple[str, int], HistoryRule] = {}
+        #: Estimated bytes of the events kept in memory, and their bound (the oldest
+        #: events of any rule go first).
+        self.bytes = 0
+        self.max_bytes = max_bytes
         for rule in rules:
             match = MATCH_POLICIES[rule.get("match", "exact")]
             self.rules[(rule["uri"], match)] = HistoryRule(
@@ -83,7 +89,8 @@ class EventHistory:
             ).fetchall()
             for seq, ts, publication, topic, data in reversed(rows):
                 payload, constraints = msgpack.unpackb(data, raw=False, strict_map_key=False)
-                rule.events.append((seq, ts, publication, topic, payload, constraints))
+                self._keep(rule, (seq, ts, publication, topic, payload, constraints,
+                                  len(data) + len(topic) + 64))
                 self._seq = max(self._seq, seq)
         row = db.execute("SELECT MAX(seq) FROM events").fetchone()
         self._seq = max(self._seq, row[0] or 0)
@@ -97,10 +104,13 @@ class EventHistory:
                constraints: dict[str, list] | None) -> None:
         """Store one publication in every rule of ``rules`` (those matching ``topic``)."""
         now = time.time()
+        size = estimate_size([topic, payload, constraints], self.max_bytes) + 64
+        if size > self.max_bytes:
+            return  # larger than the whole history budget: not kept
         for rule in rules:
             self._seq += 1
-            entry = (self._seq, now, publication, topic, payload, constraints)
-            rule.events.append(entry)
+            entry = (self._seq, now, publication, topic, payload, constraints, size)
+            self._keep(rule, entry)
             if self._db is not None:
                 try:
                     data = msgpack.packb([payload, constraints], use_bin_type=True)
@@ -112,6 +122,19 @@ class EventHistory:
                 )
                 if self._seq % 256 == 0:
                     self._trim(rule)
+
+    def _keep(self, rule: HistoryRule, entry: tuple) -> None:
+        """Append ``entry`` to ``rule``, then drop old events beyond the rule's limit and
+        beyond the byte budget shared by all rules (oldest first)."""
+        events = rule.events
+        events.append(entry)
+        self.bytes += entry[6]
+        if len(events) > rule.limit:
+            self.bytes -= events.popleft()[6]
+        while self.bytes > self.max_bytes:
+            oldest = min((r for r in self.rules.values() if r.events),
+                         key=lambda r: r.events[0][0])
+            self.bytes -= oldest.events.popleft()[6]
 
     def _trim(self, rule: HistoryRule) -> None:
         assert self._db is not None
@@ -157,7 +180,7 @@ class EventHistory:
         if type(limit) is int and limit >= 0:
             events = events[-limit:] if limit and not filters.get("reverse") else events[:limit]
         out = []
-        for _seq, ts, publication, topic_, payload, _c in events:
+        for _seq, ts, publication, topic_, payload, _c, _size in events:
             item: dict[str, Any] = {"timestamp": _rfc3339(ts), "subscription": subscription_id,
                                     "publication": publication, "topic": topic_}
             if payload:

@@ -14,11 +14,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._core.uri import MATCH_EXACT, validate_uri
+from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
+from .broker import make_publish_filter
 from .ids import random_id
-from .options import match_policy
+from .options import is_reserved, match_policy, uri_over_limits
 from .session import ESTABLISHED, RouterSession
+from .sizes import estimate_size
 
 if TYPE_CHECKING:
     from .broker import Subscription
@@ -29,8 +32,14 @@ log = logging.getLogger("fastwamp.meta")
 
 TESTAMENT_SCOPES = ("detached", "destroyed")
 HISTORY_UNAVAILABLE = "wamp.error.history_unavailable"
-#: Testaments one session may hold per scope (they are kept in the router's memory).
-MAX_TESTAMENTS = 1000
+#: A meta procedure failed for a reason that is not the caller's (logged with a traceback).
+INTERNAL_ERROR = "fastwamp.error.internal_error"
+#: Meta procedures that act on other sessions: only the realm's admin_authroles may call
+#: them (wamp.error.not_authorized for everyone else).
+ADMIN_PROCEDURES = frozenset({
+    "wamp.session.kill", "wamp.session.kill_by_authid", "wamp.session.kill_by_authrole",
+    "wamp.session.kill_all",
+})
 
 
 class MetaError(Exception):
@@ -46,6 +55,12 @@ class _NullSink:
         pass
 
     def close(self) -> None:  # pragma: no cover - never used
+        pass
+
+    def pause_input(self) -> None:  # the router's own publications are never paused
+        pass
+
+    def resume_input(self) -> None:
         pass
 
 
@@ -71,7 +86,7 @@ class ServiceSession(RouterSession):
         self.state = ESTABLISHED
         self.realm = realm
 
-    def _deliver(self) -> None:
+    def deliver(self) -> None:
         out, self.outbox = self.outbox, []
         for msg in out:
             if msg[0] == m.INVOCATION:
@@ -85,6 +100,9 @@ class MetaApi:
         self.realm = realm
         self.service = ServiceSession(realm, self)
         self._procedures: dict[int, Callable[..., Any]] = {}
+        #: Registration ids of ADMIN_PROCEDURES.
+        self._admin: set[int] = set()
+        self._admin_roles = frozenset(realm.config.admin_authroles)
         self._handlers: dict[str, Callable[..., Any]] = {
             "wamp.session.count": self.session_count,
             "wamp.session.list": self.session_list,
@@ -120,6 +138,8 @@ class MetaApi:
             reply = service.outbox.pop()
             assert reply[0] == m.REGISTERED, reply
             self._procedures[reply[2]] = self._handlers[uri]
+            if uri in ADMIN_PROCEDURES:
+                self._admin.add(reply[2])
         service.outbox.clear()
 
     # -- serving calls -------------------------------------------------------------
@@ -133,13 +153,24 @@ class MetaApi:
         try:
             if handler is None or caller is None:
                 raise MetaError(uris.CANCELED, "the caller left")
+            if reg_id in self._admin and caller.authrole not in self._admin_roles:
+                raise MetaError(uris.NOT_AUTHORIZED, f"the role {caller.authrole!r} may not "
+                                "call this procedure (realm admin_authroles)")
+            if type(args) is not list or type(kwargs) is not dict:
+                raise MetaError(uris.INVALID_ARGUMENT, "arguments must be a list and a dict")
             result = handler(caller, *args, **kwargs)
         except MetaError as exc:
             service.receive([m.ERROR, m.INVOCATION, invocation_id, {}, exc.error, [str(exc)]])
             return
-        except TypeError as exc:
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+            # Arguments of the wrong number or type: the caller's mistake, not ours.
             service.receive([m.ERROR, m.INVOCATION, invocation_id, {}, uris.INVALID_ARGUMENT,
-                             [str(exc)]])
+                             [clip(str(exc))]])
+            return
+        except Exception:
+            log.exception("meta procedure for registration %s failed", reg_id)
+            service.receive([m.ERROR, m.INVOCATION, invocation_id, {}, INTERNAL_ERROR,
+                             ["the meta procedure failed; see the router's log"]])
             return
         reply: list = [m.YIELD, invocation_id, {}]
         if result is not None:
@@ -151,7 +182,7 @@ class MetaApi:
     def _publish(self, topic: str, args: list) -> None:
         broker = self.realm.broker
         if broker.subscriptions:
-            broker.deliver(topic, random_id(), [args], None)
+            broker.deliver(topic, 0, [args], None)  # 0: an id is drawn if anyone receives it
 
     def session_joined(self, session: RouterSession) -> None:
         self._publish("wamp.session.on_join", [self._session_details(session)])
@@ -208,38 +239,68 @@ class MetaApi:
     def publish_testaments(self, session: RouterSession) -> None:
         """The session left abnormally: publish its testaments, detached then destroyed."""
         broker = self.realm.broker
+        details = {"publisher": session.id, "publisher_authid": session.authid,
+                   "publisher_authrole": session.authrole}
         for scope in TESTAMENT_SCOPES:
-            for topic, args, kwargs, options in session.testaments[scope]:
-                receiver_filter = broker._make_filter(session, options)
-                details = {"publisher": session.id, "publisher_authid": session.authid,
-                           "publisher_authrole": session.authrole}
-                disclose = (options.get("disclose_me") is True
-                            or self.realm.config.disclosure == "always")
+            testaments, session.testaments[scope] = session.testaments[scope], []
+            for topic, args, kwargs, receiver_filter, disclose, _size in testaments:
                 broker.deliver(topic, random_id(), [args, kwargs], receiver_filter, details,
-                               disclose)
-            session.testaments[scope] = []
+                               disclose or self.realm.config.disclosure == "always")
+        session.testament_bytes = 0
+
+    @staticmethod
+    def _check_scope(scope: Any) -> str:
+        if type(scope) is not str or scope not in TESTAMENT_SCOPES:
+            raise MetaError(uris.INVALID_ARGUMENT, f"testament scope must be one of "
+                            f"{TESTAMENT_SCOPES}, not {clip(scope)}")
+        return scope
 
     def add_testament(self, caller: RouterSession, topic: str, args: list, kwargs: dict,
                       publish_options: dict | None = None, scope: str = "destroyed") -> None:
-        if scope not in TESTAMENT_SCOPES:
-            raise MetaError(uris.INVALID_ARGUMENT, f"testament scope must be one of "
-                            f"{TESTAMENT_SCOPES}, not {scope!r}")
-        if type(topic) is not str or not validate_uri(topic, MATCH_EXACT, False):
-            raise MetaError(uris.INVALID_URI, f"invalid testament topic {topic!r}")
+        """Keep a publication to make if ``caller`` leaves abnormally (within the realm's
+        testaments_per_session and testament_bytes_per_session)."""
+        scope = self._check_scope(scope)
+        config = self.realm.config
+        router_config = self.realm.router.config
+        if (type(topic) is not str or not validate_uri(topic, MATCH_EXACT, False)
+                or uri_over_limits(topic, router_config.max_uri_length,
+                                   router_config.max_uri_components)):
+            raise MetaError(uris.INVALID_URI, f"invalid testament topic {clip(topic)}")
+        if is_reserved(topic):
+            raise MetaError(uris.NOT_AUTHORIZED, f"testaments cannot publish to the reserved "
+                            f"topic {topic!r}")
         if type(args) is not list or type(kwargs) is not dict:
             raise MetaError(uris.INVALID_ARGUMENT, "testament args must be a list, kwargs a dict")
-        if len(caller.testaments[scope]) >= MAX_TESTAMENTS:
-            raise MetaError(uris.INVALID_ARGUMENT, f"a session may hold at most {MAX_TESTAMENTS} "
-                            f"testaments per scope")
-        options = dict(publish_options or {})
-        options.pop("acknowledge", None)
-        caller.testaments[scope].append((topic, args, kwargs, options))
+        if publish_options is None:
+            publish_options = {}
+        elif type(publish_options) is not dict:
+            raise MetaError(uris.INVALID_ARGUMENT, "testament publish_options must be a dict")
+        held = caller.testaments
+        if len(held["detached"]) + len(held["destroyed"]) >= config.testaments_per_session:
+            raise MetaError(uris.LIMIT_EXCEEDED, f"a session may hold at most "
+                            f"{config.testaments_per_session} testaments "
+                            "(testaments_per_session)")
+        room = config.testament_bytes_per_session - caller.testament_bytes
+        size = estimate_size([topic, args, kwargs, publish_options], room)
+        if size > room:
+            raise MetaError(uris.LIMIT_EXCEEDED, f"a session's testaments may hold at most "
+                            f"{config.testament_bytes_per_session} bytes "
+                            "(testament_bytes_per_session)")
+        try:
+            receiver_filter = make_publish_filter(caller, publish_options,
+                                                  config.max_list_length)
+        except ValueError as exc:
+            raise MetaError(uris.INVALID_ARGUMENT, str(exc)) from exc
+        disclose = publish_options.get("disclose_me") is True
+        held[scope].append((topic, args, kwargs, receiver_filter, disclose, size))
+        caller.testament_bytes += size
 
-    def flush_testaments(self, caller: RouterSession, scope: str = "destroyed") -> None:
-        if scope not in TESTAMENT_SCOPES:
-            raise MetaError(uris.INVALID_ARGUMENT, f"testament scope must be one of "
-                            f"{TESTAMENT_SCOPES}, not {scope!r}")
-        caller.testaments[scope] = []
+    def flush_testaments(self, caller: RouterSession, scope: str = "destroyed") -> list:
+        """Forget the testaments of ``scope``; returns how many there were."""
+        scope = self._check_scope(scope)
+        dropped, caller.testaments[scope] = caller.testaments[scope], []
+        caller.testament_bytes -= sum(t[5] for t in dropped)
+        return [len(dropped)]
 
     # -- session procedures ------------------------------------------------------------
 
@@ -256,12 +317,20 @@ class MetaApi:
         }
 
     def _sessions(self, filter_authroles: list | None) -> list[RouterSession]:
-        sessions = list(self.realm.sessions.values())
-        if filter_authroles is not None:
-            if type(filter_authroles) is not list:
-                raise MetaError(uris.INVALID_ARGUMENT, "filter_authroles must be a list")
-            sessions = [s for s in sessions if s.authrole in filter_authroles]
-        return sessions
+        sessions = self.realm.sessions.values()
+        if filter_authroles is None:
+            return list(sessions)
+        roles = self._string_set(filter_authroles, "filter_authroles")
+        return [s for s in sessions if s.authrole in roles]
+
+    def _string_set(self, values: Any, name: str) -> frozenset[str]:
+        """A list argument of strings as a set, its length capped by max_list_length."""
+        limit = self.realm.config.max_list_length
+        if type(values) is not list or len(values) > limit or any(
+                type(v) is not str for v in values):
+            raise MetaError(uris.INVALID_ARGUMENT, f"{name} must be a list of at most {limit} "
+                            "strings (max_list_length)")
+        return frozenset(values)
 
     def session_count(self, caller: RouterSession, filter_authroles: list | None = None) -> list:
         return [len(self._sessions(filter_authroles))]
@@ -286,6 +355,8 @@ class MetaApi:
     def _kill(self, sessions: list[RouterSession], reason: str | None,
               message: str | None) -> None:
         close_reason = self._close_reason(reason)
+        if message is not None and type(message) is not str:
+            raise MetaError(uris.INVALID_ARGUMENT, "message must be a string")
         for session in sessions:
             session.goodbye(close_reason, message)
 
@@ -336,9 +407,23 @@ class MetaApi:
             raise MetaError(uris.NO_SUCH_REGISTRATION, f"no registration {reg_id}")
         return reg
 
+    def _uri_arg(self, uri: Any) -> str:
+        """A URI argument: a string within the router's URI limits."""
+        config = self.realm.router.config
+        if type(uri) is not str:
+            raise MetaError(uris.INVALID_ARGUMENT, "the URI must be a string")
+        too_long = uri_over_limits(uri, config.max_uri_length, config.max_uri_components)
+        if too_long is not None:
+            raise MetaError(uris.INVALID_URI, too_long)
+        return uri
+
     @staticmethod
     def _match_option(options: dict | None) -> int:
-        match, match_name = match_policy(options or {})
+        if options is None:
+            options = {}
+        elif type(options) is not dict:
+            raise MetaError(uris.INVALID_ARGUMENT, "options must be a dict")
+        match, match_name = match_policy(options)
         if match is None:
             raise MetaError(uris.INVALID_ARGUMENT, f"unknown match policy {match_name!r}")
         return match
@@ -348,11 +433,11 @@ class MetaApi:
 
     def registration_lookup(self, caller: RouterSession, uri: str,
                             options: dict | None = None) -> list:
-        reg = self.realm.dealer.lookup(uri, self._match_option(options))
+        reg = self.realm.dealer.lookup(self._uri_arg(uri), self._match_option(options))
         return [reg.id if reg is not None and not self._is_meta(reg) else None]
 
     def registration_match(self, caller: RouterSession, uri: str) -> list:
-        reg = self.realm.dealer.match(uri)
+        reg = self.realm.dealer.match(self._uri_arg(uri))
         return [reg.id if reg is not None and not self._is_meta(reg) else None]
 
     def registration_get(self, caller: RouterSession, reg_id: int) -> list:
@@ -377,11 +462,11 @@ class MetaApi:
 
     def subscription_lookup(self, caller: RouterSession, uri: str,
                             options: dict | None = None) -> list:
-        sub = self.realm.broker.trie.get(uri, self._match_option(options))
+        sub = self.realm.broker.trie.get(self._uri_arg(uri), self._match_option(options))
         return [sub.id if sub is not None else None]
 
     def subscription_match(self, caller: RouterSession, uri: str) -> list:
-        subs = self.realm.broker.trie.match_all(uri)
+        subs = self.realm.broker.trie.match_all(self._uri_arg(uri))
         return [[s.id for s in subs] if subs else None]
 
     def subscription_get(self, caller: RouterSession, sub_id: int) -> list:

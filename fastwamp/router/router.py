@@ -70,12 +70,21 @@ class Router:
         return RouterSession(self, sink, transport_info)
 
     def flush(self) -> None:
-        """Deliver every queued message to its transport, and close finished sessions."""
+        """Deliver every queued message to its transport, and close finished sessions.
+
+        Never raises: a failure while delivering to one session is logged and ends
+        that session's connection; the other sessions are served all the same.
+        """
         pending = self.pending
         while pending:
             self.pending = []
             for session in pending:
-                session._deliver()
+                try:
+                    session.deliver()
+                except Exception:
+                    log.exception("%s session %s: delivering output failed; closing it",
+                                  session.peer, session.id)
+                    session.delivery_failed()
             pending = self.pending
 
     def flush_soon(self) -> None:

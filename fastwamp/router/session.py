@@ -101,6 +101,8 @@ class RouterSession:
         self.calls: dict[int, Any] = {}  # as caller: CALL request id -> Invocation
         self.last_invocation_id = 0  # router -> callee request id counter
         self.testaments: dict[str, list] = {"detached": [], "destroyed": []}
+        #: Estimated bytes held by ``testaments`` (testament_bytes_per_session).
+        self.testament_bytes = 0
         #: Log lines this session's bad input may still cause (created on first use).
         self._log_budget: LogBudget | None = None
 
@@ -191,7 +193,20 @@ class RouterSession:
             if not self.outbox:
                 self.router.pending.append(self)
 
-    def _deliver(self) -> None:
+    def delivery_failed(self) -> None:
+        """Handing output to the sink raised (a bug): drop the output, leave, close."""
+        self.outbox = []
+        if self.state is not CLOSED:
+            self._leave(abnormal=True)
+            self.state = CLOSED
+        if not self._sink_closed:
+            self._sink_closed = True
+            try:
+                self.sink.close()
+            except Exception:
+                log.exception("%s session %s: closing the connection failed", self.peer, self.id)
+
+    def deliver(self) -> None:
         """Hand queued output to the sink (called by Router.flush)."""
         out = self.outbox
         if out:
@@ -271,7 +286,13 @@ class RouterSession:
         realm = self.router.realms.get(realm_name)
         if realm is None:
             self.log_bad_input("HELLO for unknown realm %s", realm_name)
-            self.abort(uris.NO_SUCH_REALM, f"no realm named {realm_name!r}")
+            self.abort(uris.NO_SUCH_REALM, f"no realm named {clip(realm_name)!r}")
+            return
+        if len(realm.sessions) >= realm.config.max_sessions:
+            self.log_bad_input("HELLO refused: realm %s is full", realm_name,
+                               level=logging.WARNING)
+            self.abort(uris.LIMIT_EXCEEDED, f"realm {realm_name!r} has reached its limit of "
+                       f"{realm.config.max_sessions} sessions")
             return
         self.roles = clean_roles
         authmethods = details.get("authmethods")

@@ -50,6 +50,8 @@ event_retention = false
 
 [[realms]]
 name = "{REALM_KILL}"
+# every session of this realm may kill others (the default allows no role)
+admin_authroles = ["anonymous"]
 """
 
 # WAMP message type codes.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fastwamp.wamp import messages as m
 
 _requests = iter(range(100, 10**6))
@@ -82,7 +84,24 @@ def test_session_procedures(peer):
     assert err[0] == m.ERROR and err[4] == "wamp.error.no_such_session"
 
 
-def test_session_kill(peer):
+@pytest.fixture
+def admin_config(config):
+    """realm1 with every (anonymous) session allowed the kill procedures."""
+    config.realms[0].admin_authroles = ["anonymous"]
+    return config
+
+
+def test_kill_refused_to_roles_not_admin(peer):
+    a, b = peer(), peer()
+    for procedure, args in (("wamp.session.kill", [b.session.id]),
+                            ("wamp.session.kill_by_authid", [b.session.authid]),
+                            ("wamp.session.kill_by_authrole", ["anonymous"]),
+                            ("wamp.session.kill_all", [])):
+        assert call(a, procedure, args)[4] == "wamp.error.not_authorized", procedure
+    assert not b.closed and b.take() == []
+
+
+def test_session_kill(admin_config, peer):
     a, b, c = peer(), peer(), peer()
     assert call(a, "wamp.session.kill", [a.session.id])[4] == "wamp.error.no_such_session"
     assert call(a, "wamp.session.kill", [b.session.id], {"reason": "bad uri!"})[4] == \
@@ -96,7 +115,7 @@ def test_session_kill(peer):
     assert c.take_one()[2] == "wamp.close.killed"
 
 
-def test_kill_by_authid_and_kill_all(peer):
+def test_kill_by_authid_and_kill_all(admin_config, peer):
     a, b, c = peer(), peer(), peer()
     assert call(a, "wamp.session.kill_by_authid", [b.session.authid])[3] == [[b.session.id]]
     assert call(a, "wamp.session.kill_all")[3] == [1]
@@ -181,7 +200,7 @@ def test_router_stats_and_overflow_event(router, peer):
     assert stats["realm"]["sessions"] == 2 and stats["sessions"] == 2
 
 
-def test_killed_session_that_never_replies_is_closed(peer, clock):
+def test_killed_session_that_never_replies_is_closed(admin_config, peer, clock):
     a, b = peer(), peer()
     call(a, "wamp.session.kill", [b.session.id])
     assert b.take_one()[0] == m.GOODBYE and not b.closed
