@@ -246,6 +246,7 @@ class Broker:
 
     def detach(self, session: RouterSession) -> None:
         """Remove every subscription of a session that left."""
+        self._paused_publishers.pop(session.id, None)
         for sub_id in list(session.subscriptions):
             sub = self.subscriptions.get(sub_id)
             if sub is not None:

@@ -24,6 +24,7 @@ from .._core.callees import (
 )
 from .._core.trie import UriTrie
 from .._core.uri import MATCH_EXACT, validate_uri
+from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.messages import ProtocolViolation
@@ -251,7 +252,7 @@ class Dealer:
         if (not validate_uri(uri, MATCH_EXACT, self._strict)
                 or uri_over_limits(uri, self._max_uri_length, self._max_uri_components)):
             caller.send_error(m.CALL, request, uris.INVALID_URI,
-                              [f"invalid procedure URI {uri!r}"])
+                              [f"invalid procedure URI {clip(uri)!r}"])
             return
         reg = self.trie.match_best(uri)
         if reg is not None and reg.match != MATCH_EXACT and is_reserved(uri):
