@@ -295,12 +295,11 @@ class MetaApi:
         held[scope].append((topic, args, kwargs, receiver_filter, disclose, size))
         caller.testament_bytes += size
 
-    def flush_testaments(self, caller: RouterSession, scope: str = "destroyed") -> list:
-        """Forget the testaments of ``scope``; returns how many there were."""
+    def flush_testaments(self, caller: RouterSession, scope: str = "destroyed") -> None:
+        """Forget the testaments of ``scope`` (the spec: no return value)."""
         scope = self._check_scope(scope)
         dropped, caller.testaments[scope] = caller.testaments[scope], []
         caller.testament_bytes -= sum(t[5] for t in dropped)
-        return [len(dropped)]
 
     # -- session procedures ------------------------------------------------------------
 

@@ -10,6 +10,7 @@ at their own sessions, registrations and subscriptions.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
@@ -514,9 +515,11 @@ async def _leave_and_settle(listener: Client, leaver: Client, how: str, log: Met
 @kinds_param(KINDS)
 @async_test()
 async def test_testament_published_on_abnormal_leave(
-    router: RouterEndpoints, kind: Kind, how: str
+    router: RouterEndpoints, guide_router: RouterEndpoints, kind: Kind, how: str
 ) -> None:
     topic = f"{app_root()}.presence.gone"
+    if how == "kill":  # killing needs a realm whose roles may kill (admin_authroles)
+        router = dataclasses.replace(guide_router, realm=REALM_KILL)
     async with Sessions(router) as s:
         listener = await s.connect(kind)
         log = MetaLog()
