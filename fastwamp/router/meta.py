@@ -42,6 +42,11 @@ ADMIN_PROCEDURES = frozenset({
 })
 
 
+#: Meta errors that refuse a caller's bad or forbidden request (logged and counted).
+_REFUSALS = frozenset({uris.INVALID_ARGUMENT, uris.INVALID_URI, uris.NOT_AUTHORIZED,
+                       uris.LIMIT_EXCEEDED})
+
+
 class MetaError(Exception):
     """A meta procedure failed with a WAMP error URI."""
 
@@ -160,6 +165,13 @@ class MetaApi:
                 raise MetaError(uris.INVALID_ARGUMENT, "arguments must be a list and a dict")
             result = handler(caller, *args, **kwargs)
         except MetaError as exc:
+            if exc.error in _REFUSALS and caller is not None:
+                stats = self.realm.router.stats
+                stats["refused_requests"] += 1
+                if exc.error == uris.LIMIT_EXCEEDED:
+                    stats["limits_hit"] += 1
+                caller.log_bad_input("meta procedure call refused with %s: %s", exc.error,
+                                     str(exc))
             service.receive([m.ERROR, m.INVOCATION, invocation_id, {}, exc.error, [str(exc)]])
             return
         except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:

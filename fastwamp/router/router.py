@@ -61,6 +61,11 @@ class Router:
             "overflow_disconnects": 0,
             "undeliverable_messages": 0,
             "undeliverable_events": 0,
+            #: requests answered with a bad-input error (invalid_uri, invalid_argument,
+            #: not_authorized, quota/limit exceeded); of those, limits hit (and refused HELLOs)
+            "refused_requests": 0,
+            "limits_hit": 0,
+            "protocol_violations": 0,
         }
         for realm_config in config.realms:
             self.realms[realm_config.name] = Realm(self, realm_config)

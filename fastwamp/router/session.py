@@ -33,7 +33,9 @@ GOODBYE_REPLY_TIMEOUT = 5.0
 
 #: Errors that answer a client's bad input: each is logged (one line).
 _BAD_INPUT_ERRORS = frozenset({uris.INVALID_URI, uris.INVALID_ARGUMENT, uris.NOT_AUTHORIZED,
-                               uris.QUOTA_EXCEEDED})
+                               uris.QUOTA_EXCEEDED, uris.LIMIT_EXCEEDED})
+#: Of those, the ones that mean a configured limit was hit (counted as limits_hit).
+_LIMIT_ERRORS = frozenset({uris.QUOTA_EXCEEDED, uris.LIMIT_EXCEEDED})
 
 
 class SessionState(enum.IntEnum):
@@ -152,6 +154,10 @@ class RouterSession:
         kwargs: dict | None = None,
     ) -> None:
         if error in _BAD_INPUT_ERRORS:
+            stats = self.router.stats
+            stats["refused_requests"] += 1
+            if error in _LIMIT_ERRORS:
+                stats["limits_hit"] += 1
             self.log_bad_input("%s refused with %s: %s",
                                m.MESSAGE_NAMES.get(request_type, request_type), error,
                                args[0] if args else "")
@@ -289,6 +295,7 @@ class RouterSession:
             self.abort(uris.NO_SUCH_REALM, f"no realm named {clip(realm_name)!r}")
             return
         if len(realm.sessions) >= realm.config.max_sessions:
+            self.router.stats["limits_hit"] += 1
             self.log_bad_input("HELLO refused: realm %s is full", realm_name,
                                level=logging.WARNING)
             self.abort(uris.LIMIT_EXCEEDED, f"realm {realm_name!r} has reached its limit of "
@@ -365,6 +372,7 @@ class RouterSession:
 
     def protocol_violation(self, message: str) -> None:
         """Abort the session with ``wamp.error.protocol_violation``."""
+        self.router.stats["protocol_violations"] += 1
         self.log_bad_input("protocol violation: %s", message, level=logging.WARNING)
         self.abort(uris.PROTOCOL_VIOLATION, message)
 
