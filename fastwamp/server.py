@@ -5,11 +5,23 @@
 loop (uvloop unless ``FASTWAMP_NO_UVLOOP=1``), prints where it listens, waits
 for SIGINT/SIGTERM, says GOODBYE (``wamp.close.system_shutdown``) to every
 session, drains, and returns the exit status.
+
+Connections share one :class:`~fastwamp.transport.base.ConnectionLimits` per
+server (timeouts and sizes from the top-level configuration, connections per
+client address, rate-limited logging, counters in the router's stats).  At
+start, :func:`run` raises the soft open-files limit to the hard one.  When
+accept fails for want of descriptors, the standard asyncio loop reports it to
+the loop's exception handler and retries a second later: :func:`serve` logs
+that (rate-limited, counted as ``accept_failures``) instead of a traceback per
+attempt.  uvloop (libuv) accepts and at once closes pending connections while
+no descriptor is free, without telling anyone; the transports log a warning when
+an accepted socket's descriptor comes within ``FD_HEADROOM`` of the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import sys
@@ -18,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fastwamp.config import Config, ConfigError, ListenerConfig, websocket_implementation_missing
-from fastwamp.transport.base import BaseConnection, RouterLike
+from fastwamp.transport.base import FD_HEADROOM, BaseConnection, ConnectionLimits, RouterLike
 from fastwamp.transport.loop import LoopScheduler, loop_factory
 from fastwamp.transport.rawsocket import RawSocketConnection
 from fastwamp.transport.websocket import websocket_connection_class
@@ -32,6 +44,31 @@ log = logging.getLogger("fastwamp.server")
 SHUTDOWN_TIMEOUT = 3.0
 #: Listen backlog (uvloop and asyncio default to 100, short for connection bursts).
 BACKLOG = 1024
+#: accept() errors that mean the process or the system is out of descriptors.
+_OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+def raise_fd_limit() -> int | None:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; return the new soft limit
+    (None where there is no such limit or it cannot be changed)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            # macOS refuses an infinite soft limit; its kernel caps it anyway.
+            hard = max(soft, 1 << 20) if soft != resource.RLIM_INFINITY else soft
+        if soft == resource.RLIM_INFINITY or soft >= hard:
+            return soft
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError) as exc:
+        log.debug("cannot raise the open-files limit: %s", exc)
+        return None
+    log.debug("open-files limit (RLIMIT_NOFILE) raised to %d", soft)
+    return soft
 
 
 @dataclass
@@ -63,6 +100,8 @@ class Server:
         self.listeners: list[Listener] = []
         #: Open client connections (they add and remove themselves).
         self.connections: set[BaseConnection] = set()
+        #: What the connections share: limits, counts per address, log budgets.
+        self.limits = ConnectionLimits(config, getattr(router, "stats", None))
         self._shutdown_started = False
 
     @property
@@ -87,10 +126,10 @@ class Server:
             cls = websocket_connection_class(websocket_impl or config.implementation)
         else:
             cls = RawSocketConnection
-        router, connections = self.router, self.connections
+        router, connections, limits = self.router, self.connections, self.limits
 
         def factory() -> BaseConnection:
-            return cls(router, config, connections)
+            return cls(router, config, connections, limits)  # type: ignore[call-arg]
 
         server = await loop.create_server(
             factory, config.host, config.port, backlog=BACKLOG, reuse_address=True
@@ -182,6 +221,7 @@ async def serve(
     router.scheduler = LoopScheduler(loop, router)
     router.call_soon = loop.call_soon
     server = Server(config, router)
+    _handle_accept_errors(loop, server.limits)
     try:
         for listener_config in config.listeners:
             await server.start_listener(listener_config, websocket_impl)
@@ -189,6 +229,34 @@ async def serve(
         server.close_listeners()
         raise
     return server
+
+
+def _handle_accept_errors(loop: asyncio.AbstractEventLoop, limits: ConnectionLimits) -> None:
+    """Log failed accepts for want of descriptors once per rate limit, not with a
+    traceback each time (the standard loop retries them a second later)."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "_fastwamp_accept_errors", False):
+        return  # already installed (several servers on one loop)
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in _OUT_OF_DESCRIPTORS:
+            limits.count("accept_failures")
+            limits.log(
+                "accept",
+                logging.ERROR,
+                "cannot accept connections: %s (open-files limit %d); retrying",
+                exc.strerror or exc,
+                limits.fd_alarm + FD_HEADROOM if limits.fd_alarm else 0,
+            )
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler._fastwamp_accept_errors = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
 
 
 def configure_logging(level: str) -> None:
@@ -259,6 +327,7 @@ def run(config: Config) -> int:
     (flushed, once the signal handlers are in place).
     """
     configure_logging(config.log_level)
+    raise_fd_limit()
     factory = loop_factory()
     try:
         if sys.version_info >= (3, 11):

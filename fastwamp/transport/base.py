@@ -24,12 +24,79 @@ drops at most every :data:`OVERFLOW_REPORT_INTERVAL` seconds and the rest when
 the peer catches up or goes, so that slow subscribers of that meta topic cannot
 feed each other's overflows.  The log gets one line when an episode starts and
 one when it ends.
+
+Messages that cannot be sent.  A message the peer's serializer cannot encode
+(any exception from the encoder: unsupported types such as bytes keys in JSON,
+integers beyond 64 bits, nesting deeper than the encoder allows), or that
+encodes larger than the peer accepts, is not written: the connection calls the
+session's ``undeliverable(msg, error, reason)`` with
+``fastwamp.error.unencodable`` or ``wamp.error.payload_size_exceeded`` and goes
+on with the rest of the batch.  The core turns that into an ERROR for the
+caller whose call depended on it (an EVENT is counted), so no call waits
+forever on a message that was never sent.
+
+Reading.  Input is fed to the session at most ``messages_per_turn`` messages
+per turn of the event loop; what is left of a read is kept and fed on later
+turns (``loop.call_soon``) while the socket is not read, so a client that
+floods cannot starve the others.  The core may also stop a connection's input
+(``pause_input`` / ``resume_input``, backpressure from fan-out): feeding stops
+after the current message and resumes on a later turn.  The socket is read only
+when none of the reasons to pause holds: writing paused, input paused by the
+core, buffered input waiting for its turn.
+
+Limits (keys of the top-level configuration unless marked "listener"; what a
+client gets when it reaches each):
+
+* ``handshake_timeout`` (10 s): from TCP connect until the session is
+  established (WELCOME sent), covering the RawSocket or WebSocket opening
+  handshake and HELLO.  On expiry: ABORT ``wamp.error.timeout`` if the
+  transport handshake was done (a WAMP session exists), then the connection is
+  closed; before that the connection is just dropped.
+* ``max_handshake_message_size`` (64 KiB): largest message accepted until the
+  session is established; the listener's ``max_message_size`` applies after
+  WELCOME.  A larger frame closes the connection (RawSocket: closed; WebSocket:
+  close 1009).  So a client that never authenticates holds at most this much
+  input (plus one read).
+* ``frame_timeout`` (30 s): a RawSocket frame or WebSocket message that stops
+  halfway must be complete within this time from its start; else the connection
+  is dropped (its session detaches as on a lost connection).
+* ``messages_per_turn`` (100): input fed per connection per loop turn (above).
+* ``max_connections_per_address`` (1000): connections open at once from one
+  client IP address; one more is refused: RawSocket error reply 4 ("maximum
+  connection count reached") then closed, WebSocket HTTP 503.
+* listener ``auto_ping_interval`` (30 s, 0 = off) and ``auto_ping_timeout``
+  (10 s): after ``auto_ping_interval`` seconds in which nothing arrived from an
+  established peer, the router sends a PING (WebSocket PING frame, RawSocket
+  frame type 1); if nothing at all arrives within ``auto_ping_timeout`` after
+  it, the connection is dropped and the session detached at once (its
+  registrations and subscriptions go, its in-flight calls are answered, shared
+  registrations fail over).  Time while the router itself does not read the
+  peer (input paused) does not count, nor does it while the peer drains output.
+  One timer per connection, rescheduled only when it fires (the last time the
+  peer was heard from is a timestamp written per read).
+* listener ``tcp_keepalive`` (true): SO_KEEPALIVE with, where the platform has
+  them, TCP_KEEPIDLE = interval + timeout, TCP_KEEPINTVL = timeout / 3 (at least
+  1 s) and TCP_KEEPCNT = 3 (with pings off: 40 s idle).
+* listener ``max_message_size`` (16 MiB): largest message accepted from and
+  sent to a peer (RawSocket: sent up to the size the client announced).  A
+  larger incoming frame closes the connection (WebSocket close 1009); a larger
+  outgoing message is undeliverable (above).
+* WebSocket frame rules: invalid UTF-8 in a text message closes with 1007; a
+  binary message on ``wamp.2.json`` or a text message on ``wamp.2.msgpack`` /
+  ``wamp.2.cbor`` is ABORT ``wamp.error.protocol_violation``, then closed.
+
+Each refusal or timeout is logged through a per-kind rate limit
+(:class:`fastwamp.logsafe.LogBudget`, values clipped and escaped) and counted in
+the router's stats (``fastwamp.router.get_stats``): ``connections_refused``,
+``handshake_timeouts``, ``frame_timeouts``, ``ping_timeouts``,
+``oversize_frames``, ``accept_failures``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import sys
 import time
@@ -37,14 +104,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from fastwamp.config import OVERFLOW_POLICIES, ListenerConfig
-from fastwamp.wamp.messages import EVENT
-from fastwamp.wamp.serializers import SerializationError
+from fastwamp.config import OVERFLOW_POLICIES, Config, ListenerConfig
+from fastwamp.logsafe import LogBudget, clip
+from fastwamp.wamp import uris
+from fastwamp.wamp.messages import EVENT, WELCOME
 
 log = logging.getLogger("fastwamp.transport")
 
-#: Seconds a client has to complete the opening handshake (HTTP upgrade or RawSocket).
-OPEN_TIMEOUT = 10.0
 #: Seconds to wait for the peer's side of a closing handshake before dropping it.
 CLOSE_TIMEOUT = 5.0
 #: A peer that stops reading is dropped when this much output waits for it (bytes);
@@ -58,10 +124,34 @@ DRAIN_CHUNK = 256 * 1024
 #: While a peer keeps overflowing, on_overflow reports come at most this often
 #: (seconds); the first overflow and a disconnect are reported at once.
 OVERFLOW_REPORT_INTERVAL = 1.0
+#: Log lines per second, per kind of connection event (refusals, timeouts, protocol
+#: errors), for the whole server, as a multiple of ``log_lines_per_session``.
+SERVER_LOG_FACTOR = 4.0
+#: An accepted socket whose descriptor number is this close to the soft
+#: RLIMIT_NOFILE means accept is about to fail for want of descriptors (logged).
+FD_HEADROOM = 32
+#: TCP keepalive probes before the kernel drops a silent peer.
+KEEPALIVE_COUNT = 3
+#: TCP keepalive idle time (seconds) when auto-ping is off.
+KEEPALIVE_IDLE_NO_PING = 40
+
+#: Counters the transports keep in the router's stats.
+TRANSPORT_STATS = (
+    "connections_refused",
+    "handshake_timeouts",
+    "frame_timeouts",
+    "ping_timeouts",
+    "oversize_frames",
+    "accept_failures",
+)
 
 OverflowCallback = Callable[[int, int, bool], None]
 #: Type code of held output that is not a WAMP message (already framed bytes).
 _FRAMED = -1
+_INF = math.inf
+#: Timers may fire this early (loop clock resolution); a deadline that close is due.
+_EPSILON = 0.002
+_monotonic = time.monotonic
 
 
 class Session(Protocol):
@@ -70,6 +160,8 @@ class Session(Protocol):
     def receive(self, msg: Any) -> None: ...
     def receive_invalid(self, reason: str) -> None: ...
     def detach(self) -> None: ...
+    def undeliverable(self, msg: list, error: str, reason: str) -> None: ...
+    def abort(self, reason: str, message: str) -> None: ...
 
 
 class RouterLike(Protocol):
@@ -91,6 +183,125 @@ def format_peer(transport: asyncio.BaseTransport) -> str:
     if family == getattr(socket, "AF_UNIX", None):
         return f"unix:{peer or ''}"
     return f"unknown:{peer!r}"
+
+
+def peer_address(transport: asyncio.BaseTransport) -> str | None:
+    """The client's IP address (what ``max_connections_per_address`` counts), if any."""
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2 and isinstance(peer[0], str):
+        return peer[0]
+    return None
+
+
+def soft_fd_limit() -> int:
+    """The soft RLIMIT_NOFILE (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0
+    try:
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):  # pragma: no cover
+        return 0
+    return 0 if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def keepalive_settings(interval: float, timeout: float) -> tuple[int, int, int]:
+    """``(idle, probe interval, probe count)`` for TCP keepalive, from the ping settings.
+
+    With auto-ping on, the kernel gives up on a silent peer a little after the
+    pings would (idle = interval + timeout, then 3 probes timeout/3 apart); with
+    auto-ping off it is the only detection, after about 40 s + timeout.
+    """
+    idle = interval + timeout if interval > 0 else KEEPALIVE_IDLE_NO_PING
+    probe = max(1, math.ceil(timeout / KEEPALIVE_COUNT))
+    return max(1, math.ceil(idle)), probe, KEEPALIVE_COUNT
+
+
+def enable_keepalive(sock: Any, interval: float, timeout: float) -> None:
+    """Turn on TCP keepalive on ``sock`` with :func:`keepalive_settings` (best effort)."""
+    idle, probe, count = keepalive_settings(interval, timeout)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        idle_opt = getattr(socket, "TCP_KEEPIDLE", None)
+        if idle_opt is None:  # macOS names it TCP_KEEPALIVE
+            idle_opt = getattr(socket, "TCP_KEEPALIVE", None)
+        if idle_opt is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, idle_opt, idle)
+        if hasattr(socket, "TCP_KEEPINTVL"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, probe)
+        if hasattr(socket, "TCP_KEEPCNT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
+    except (OSError, AttributeError, TypeError):
+        pass  # not a TCP socket (Unix socket, test double): nothing to keep alive
+
+
+class ConnectionLimits:
+    """The limits of one server's connections and what those connections share.
+
+    Built from the top-level :class:`~fastwamp.config.Config` (see the module
+    docstring for each key); holds the count of open connections per client
+    address, the rate limits of connection-level log lines (one
+    :class:`~fastwamp.logsafe.LogBudget` per kind of event, for the whole
+    server, since a client can cause such lines by reconnecting), and the
+    counters, kept in ``stats`` (the router's, so that
+    ``fastwamp.router.get_stats`` shows them).
+    """
+
+    def __init__(self, config: Config | None = None, stats: dict[str, int] | None = None) -> None:
+        if config is None:
+            config = Config()
+        self.handshake_timeout = config.handshake_timeout
+        self.max_handshake_message_size = config.max_handshake_message_size
+        self.frame_timeout = config.frame_timeout
+        self.messages_per_turn = config.messages_per_turn
+        self.max_connections_per_address = config.max_connections_per_address
+        self.value_max = config.log_value_max
+        self._log_rate = config.log_lines_per_session * SERVER_LOG_FACTOR
+        self._budgets: dict[str, LogBudget] = {}
+        #: Open connections by client address (only addresses with at least one).
+        self.per_address: dict[str, int] = {}
+        self.stats: dict[str, int] = stats if stats is not None else {}
+        for key in TRANSPORT_STATS:
+            self.stats.setdefault(key, 0)
+        self.fd_alarm = 0
+        self.refresh_fd_limit()
+
+    def refresh_fd_limit(self) -> None:
+        """Re-read the descriptor limit (after raising it)."""
+        soft = soft_fd_limit()
+        self.fd_alarm = max(0, soft - FD_HEADROOM) if soft else 0
+
+    def acquire(self, address: str) -> bool:
+        """Count one more connection from ``address``; False (not counted) if over the limit."""
+        count = self.per_address.get(address, 0)
+        if count >= self.max_connections_per_address:
+            return False
+        self.per_address[address] = count + 1
+        return True
+
+    def release(self, address: str) -> None:
+        count = self.per_address.get(address, 0) - 1
+        if count > 0:
+            self.per_address[address] = count
+        else:
+            self.per_address.pop(address, None)
+
+    def count(self, key: str) -> None:
+        self.stats[key] = self.stats.get(key, 0) + 1
+
+    def log(
+        self, kind: str, level: int, msg: str, *args: object, logger: logging.Logger = log
+    ) -> None:
+        """Log one line of kind ``kind``, within that kind's rate limit."""
+        budget = self._budgets.get(kind)
+        if budget is None:
+            budget = self._budgets[kind] = LogBudget(self._log_rate)
+        budget.log(logger, level, msg, *args)
+
+    def clip(self, value: object) -> str:
+        """``value`` (client-supplied) quoted for a log line."""
+        return clip(value, self.value_max)
 
 
 class OutputQueue:
@@ -148,9 +359,14 @@ class BaseConnection(asyncio.Protocol):
 
     Subclasses parse bytes into WAMP messages, call :meth:`_attach` once the
     transport's own handshake succeeded, feed messages with ``self._session.receive``
-    and then call ``self._router.flush()``.  For the output queue they provide
-    :meth:`_encode_out`, :meth:`_frame` and :meth:`_write_now`, and call
-    :meth:`_hold` from ``send_messages`` while ``self._write_paused``.
+    (at most ``messages_per_turn`` per turn, and none while ``self._input_paused``:
+    what is left waits, see :meth:`_defer_input` and :meth:`_feed_deferred`) and
+    then call ``self._router.flush_soon()``.  Each read starts by setting
+    ``self._last_read``.  For the output queue they provide :meth:`_frame` and
+    :meth:`_write_now`, call :meth:`_hold` from ``send_messages`` while
+    ``self._write_paused``, and report messages they cannot send with
+    :meth:`_unencodable` / :meth:`_too_large`.  They also provide
+    :meth:`_send_ping` and :meth:`_on_established` (raise the input size limit).
     """
 
     #: ``transport_info["type"]`` for the router.
@@ -161,17 +377,25 @@ class BaseConnection(asyncio.Protocol):
         router: RouterLike,
         listener: ListenerConfig,
         connections: set[BaseConnection] | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self._router = router
         self._listener = listener
         self._connections = connections
+        if limits is None:
+            limits = ConnectionLimits(getattr(router, "config", None), getattr(router, "stats", None))
+        self._limits = limits
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._session: Session | None = None
+        self._serializer: Any = None
         self._detached = False
         self._closing = False  # no more output: close() was called or the connection died
+        self._closing_at = 0.0
+        self._lost = False  # connection_lost() ran
         self._reading = True  # False once input must be ignored (failed, invalid, closing)
         self._write_paused = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # closing handshake, draining
         self._write_limit = max(WRITE_BUFFER_LIMIT, 2 * listener.max_message_size)
         #: The session's serializer's encode, set once the transport handshake chose it.
         self._encode: Callable[[list], bytes] | None = None
@@ -180,8 +404,26 @@ class BaseConnection(asyncio.Protocol):
         self.peer = "unknown"
         #: Output held while writing is paused, and its limits.
         self._queue = OutputQueue(self._write_limit)
+        # Time limits: one timer (the watchdog) per connection, see _watch().
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watch_at = _INF  # when the watchdog fires next
+        self._established = False  # WELCOME was sent
+        self._opened_at = 0.0
+        #: When bytes last arrived from the peer (set by the engines on every read).
+        self._last_read = 0.0
+        self._ping_sent = 0.0  # when the unanswered PING went out (0: none)
+        self._partial_since = 0.0  # when the incomplete frame being received started
+        self._write_mark = -1  # transport buffer size when last checked, writing paused
+        # Input flow: reading is paused while any of these three holds.
+        self._input_paused = False  # the core's backpressure (pause_input)
+        self._deferred = False  # input left over from a turn waits for a later one
+        self._read_paused = False  # transport.pause_reading() is in effect
+        self._deferred_handle: asyncio.Handle | None = None
+        # max_connections_per_address.
+        self._address: str | None = None
+        self._refused = False
 
-    # Sink method called by the session.
+    # Sink methods called by the session.
 
     def set_output_limits(
         self,
@@ -207,20 +449,85 @@ class BaseConnection(asyncio.Protocol):
         q.policy = policy
         q.on_overflow = on_overflow
 
+    def pause_input(self) -> None:
+        """Feed no further message to the session until :meth:`resume_input` (the
+        core's backpressure); what is already read stays buffered, the socket unread."""
+        if not self._input_paused:
+            self._input_paused = True
+            self._sync_reading()
+
+    def resume_input(self) -> None:
+        """Undo :meth:`pause_input`: buffered input is fed on a later turn."""
+        if self._input_paused:
+            self._input_paused = False
+            if self._deferred:
+                self._schedule_deferred()
+            else:
+                self._sync_reading()
+
     # asyncio.Protocol callbacks.
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        self._loop = asyncio.get_running_loop()
         self.peer = format_peer(transport)
+        self._opened_at = self._last_read = _monotonic()
         if self._connections is not None:
             self._connections.add(self)
-        self._set_timer(OPEN_TIMEOUT, self._open_timed_out)
+        limits = self._limits
+        address = peer_address(transport)
+        if address is not None:
+            if limits.acquire(address):
+                self._address = address
+            else:
+                # Answered at the transport handshake (RawSocket error 4, HTTP 503).
+                self._refused = True
+                limits.count("connections_refused")
+                limits.log(
+                    "refused",
+                    logging.WARNING,
+                    "%s: refusing the connection: %d connections from this address are "
+                    "open (max_connections_per_address)",
+                    self.peer,
+                    limits.per_address.get(address, 0),
+                )
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            listener = self._listener
+            if listener.tcp_keepalive:
+                enable_keepalive(sock, listener.auto_ping_interval, listener.auto_ping_timeout)
+            if limits.fd_alarm:
+                try:
+                    fd = sock.fileno()
+                except (OSError, AttributeError):
+                    fd = -1
+                if fd >= limits.fd_alarm:
+                    limits.log(
+                        "descriptors",
+                        logging.WARNING,
+                        "%s: file descriptor %d in use, the limit is %d: the router is about "
+                        "to run out of descriptors, and connections accepted without one are "
+                        "closed at once (raise the open-files limit)",
+                        self.peer,
+                        fd,
+                        limits.fd_alarm + FD_HEADROOM,
+                    )
+        self._watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
         self._cancel_timer()
+        self._stop_watchdog()
+        if self._deferred_handle is not None:
+            self._deferred_handle.cancel()
+            self._deferred_handle = None
+        self._deferred = False
         self._closing = True
         self._reading = False
         self._queue.clear()
+        if self._address is not None:
+            self._limits.release(self._address)
+            self._address = None
         if self._connections is not None:
             self._connections.discard(self)
         if self._queue.episode_messages:
@@ -232,11 +539,11 @@ class BaseConnection(asyncio.Protocol):
         # The peer reads slower than we write: hold further output (bounded by
         # the output limits) and stop reading its requests until it catches up.
         self._write_paused = True
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.pause_reading()
+        self._sync_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._write_mark = -1
         q = self._queue
         if q.held:
             self._drain()
@@ -251,9 +558,7 @@ class BaseConnection(asyncio.Protocol):
         if after is not None:
             self._cancel_timer()
             after()
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.resume_reading()
+        self._sync_reading()
 
     # Output: to be provided by subclasses.
 
@@ -262,7 +567,7 @@ class BaseConnection(asyncio.Protocol):
         is written, with the transport's own closing handshake (sink method)."""
         if self._closing:
             return
-        self._closing = True
+        self._start_closing()
         self._reading = False  # the router is done with this session
         self._close_after_output(self._end_connection)
 
@@ -270,25 +575,57 @@ class BaseConnection(asyncio.Protocol):
         """The transport's way to end a connection whose output is all written."""
         raise NotImplementedError
 
-    def _log_unencodable(self, msg: list, exc: Exception) -> None:
-        """Log that ``msg`` could not be encoded (and is dropped)."""
+    def _send_ping(self) -> None:
+        """Send the transport's PING (only called on an established connection)."""
         raise NotImplementedError
 
-    def _log_too_large(self, msg: list, length: int) -> None:
-        """Log that ``msg`` encodes to ``length`` bytes, over the limit (and is dropped)."""
-        raise NotImplementedError
+    def _on_established(self) -> None:
+        """The session is established: from now on the listener's limits apply."""
+
+    def _feed_deferred(self) -> bool:
+        """Feed buffered input (at most ``messages_per_turn`` messages) to the session;
+        True if input is left for a later turn."""
+        return False
+
+    # Messages that cannot be sent.
+
+    def _unencodable(self, msg: list, exc: BaseException) -> None:
+        """``msg`` could not be encoded: the session answers for it (see the module doc)."""
+        name = getattr(self._serializer, "name", "its serializer")
+        self._undeliverable(
+            msg,
+            uris.UNENCODABLE,
+            f"cannot be encoded in {name} ({type(exc).__name__}: {self._limits.clip(str(exc))})",
+        )
+
+    def _too_large(self, msg: list, length: int) -> None:
+        """``msg`` encodes to ``length`` bytes, more than the peer accepts."""
+        self._undeliverable(
+            msg,
+            uris.PAYLOAD_SIZE_EXCEEDED,
+            f"{length} bytes, over the {self._max_out} bytes the peer accepts",
+        )
+
+    def _undeliverable(self, msg: list, error: str, reason: str) -> None:
+        session = self._session
+        if session is None:  # pragma: no cover - the router sends only to attached sessions
+            return
+        try:
+            session.undeliverable(msg, error, reason)
+        except Exception:  # a bug in the core must not break this flush
+            log.exception("%s: reporting an undeliverable message failed", self.peer)
 
     def _encode_out(self, msg: list) -> bytes | None:
-        """Encode one outgoing message; None if it cannot be sent (logged)."""
+        """Encode one outgoing message; None if it cannot be sent (reported)."""
         encode = self._encode
         assert encode is not None
         try:
             data = encode(msg)
-        except SerializationError as exc:
-            self._log_unencodable(msg, exc)
+        except Exception as exc:  # any encoder failure means: not representable
+            self._unencodable(msg, exc)
             return None
         if len(data) > self._max_out:
-            self._log_too_large(msg, len(data))
+            self._too_large(msg, len(data))
             return None
         return data
 
@@ -299,6 +636,7 @@ class BaseConnection(asyncio.Protocol):
     def _write_now(self, parts: list[bytes]) -> None:
         """Write ``parts`` to the transport in one call."""
         raise NotImplementedError
+
 
     # Output: the queue.
 
@@ -471,7 +809,6 @@ class BaseConnection(asyncio.Protocol):
 
     def _attach(self, serializer_name: str, info: dict[str, Any]) -> None:
         """Hand the connection to the router once the transport handshake is done."""
-        self._cancel_timer()
         info = {
             "type": self.transport_type,
             "serializer": serializer_name,
@@ -515,6 +852,18 @@ class BaseConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
+    def _drop(self) -> None:
+        """Drop the connection now and detach the session at once (timeouts)."""
+        self._abort()
+        self._detach()
+
+    def _start_closing(self) -> None:
+        """No more output: the connection must be gone within twice CLOSE_TIMEOUT."""
+        if not self._closing:
+            self._closing = True
+            self._closing_at = _monotonic()
+            self._poke_watchdog(self._closing_at + 2 * CLOSE_TIMEOUT)
+
     def _set_timer(self, delay: float, callback: Any) -> None:
         self._cancel_timer()
         loop = asyncio.get_running_loop()
@@ -525,12 +874,226 @@ class BaseConnection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
-    def _open_timed_out(self) -> None:
-        self._timer = None
-        log.warning("%s: opening handshake not completed in %.0f s", self.peer, OPEN_TIMEOUT)
-        self._abort()
-
     def _close_timed_out(self) -> None:
         self._timer = None
         log.info("%s: peer did not complete the closing handshake; dropping it", self.peer)
         self._abort()
+
+    # Reading: fairness and backpressure.
+
+    def _sync_reading(self) -> None:
+        """Read the socket if and only if no reason to pause holds."""
+        transport = self._transport
+        if transport is None or self._lost:
+            return
+        pause = self._write_paused or self._input_paused or self._deferred
+        if pause == self._read_paused or transport.is_closing():
+            return
+        self._read_paused = pause
+        if pause:
+            transport.pause_reading()
+        else:
+            self._last_read = _monotonic()  # the pause does not count as the peer's silence
+            transport.resume_reading()
+
+    def _defer_input(self) -> None:
+        """The engine stopped feeding with input left (turn budget, pause_input):
+        stop reading the socket and feed the rest on a later turn."""
+        if not self._deferred:
+            self._deferred = True
+            self._sync_reading()
+        self._schedule_deferred()
+
+    def _schedule_deferred(self) -> None:
+        if (
+            self._deferred_handle is None
+            and not self._input_paused
+            and self._reading
+            and self._loop is not None
+        ):
+            self._deferred_handle = self._loop.call_soon(self._run_deferred)
+
+    def _run_deferred(self) -> None:
+        self._deferred_handle = None
+        if not self._deferred or self._input_paused:
+            return  # resume_input() schedules again
+        if not self._reading:
+            self._deferred = False  # closing: the rest of the input is not wanted
+            return
+        try:
+            more = self._feed_deferred()
+        except Exception:  # pragma: no cover - the session's receive() never raises
+            log.exception("%s: feeding buffered input failed", self.peer)
+            more = False
+        if more and self._reading:
+            self._schedule_deferred()
+        else:
+            self._deferred = False
+            self._sync_reading()
+
+    # Time limits: one watchdog timer per connection.
+
+    def _watch(self) -> None:
+        """Check the connection's deadlines; act on the ones due, arm for the next.
+
+        Deadlines: opening (``handshake_timeout`` until WELCOME), a frame that
+        stopped halfway (``frame_timeout``), liveness (``auto_ping_interval`` of
+        silence, then ``auto_ping_timeout`` after a PING), and, once closing,
+        ``2 * CLOSE_TIMEOUT``.  The timer is rescheduled only here, when it fires
+        (or when a deadline moves earlier), never per message.
+        """
+        self._watchdog = None
+        self._watch_at = _INF
+        if self._lost or self._transport is None:
+            return
+        now = _monotonic()
+        if self._closing:
+            due = self._closing_at + 2 * CLOSE_TIMEOUT
+            if now >= due - _EPSILON:
+                log.info("%s: connection still open %g s after closing began; dropping it",
+                         self.peer, 2 * CLOSE_TIMEOUT)
+                self._abort()
+            else:
+                self._arm(due, now)
+            return
+        limits = self._limits
+        deadline = _INF
+        if not self._established:
+            due = self._opened_at + limits.handshake_timeout
+            if now >= due - _EPSILON:
+                self._handshake_timed_out()
+                return
+            deadline = due
+        since = self._partial_since
+        if since:
+            due = since + limits.frame_timeout
+            if now >= due - _EPSILON:
+                self._frame_timed_out()
+                return
+            deadline = min(deadline, due)
+        interval = self._listener.auto_ping_interval
+        if interval > 0 and self._established:
+            due = self._check_alive(now, interval)
+            if due is None:
+                return  # dropped
+            deadline = min(deadline, due)
+        self._arm(deadline, now)
+
+    def _check_alive(self, now: float, interval: float) -> float | None:
+        """Ping a silent peer, drop one that stays silent; the next deadline (None: dropped)."""
+        seen = self._last_read
+        if self._write_paused:
+            # Its PONG would wait unread behind our paused reading: the peer taking
+            # our output (the transport's buffer shrinking) shows it is alive.
+            transport = self._transport
+            assert transport is not None
+            size = transport.get_write_buffer_size()
+            if 0 <= size < self._write_mark:
+                seen = self._last_read = now
+            self._write_mark = size
+        elif self._read_paused:
+            seen = self._last_read = now  # we do not read it: its silence means nothing
+        timeout = self._listener.auto_ping_timeout
+        sent = self._ping_sent
+        if sent:
+            if seen > sent:
+                self._ping_sent = 0.0  # heard from since the PING
+            elif now >= sent + timeout - _EPSILON:
+                self._peer_silent(now - seen)
+                return None
+            else:
+                return sent + timeout
+        due = seen + interval
+        if now >= due - _EPSILON:
+            self._ping_sent = now
+            self._send_ping()
+            return now + timeout
+        return due
+
+    def _arm(self, deadline: float, now: float) -> None:
+        if deadline < _INF:
+            assert self._loop is not None
+            self._watch_at = deadline
+            self._watchdog = self._loop.call_later(max(deadline - now, _EPSILON), self._watch)
+
+    def _poke_watchdog(self, when: float) -> None:
+        """A deadline at ``when`` appeared: make the watchdog fire by then."""
+        if when < self._watch_at and not self._lost and self._loop is not None:
+            self._stop_watchdog()
+            self._arm(when, _monotonic())
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._watch_at = _INF
+
+    def _check_welcome(self, msgs: list[list]) -> None:
+        """Called with outgoing messages until the session is established (WELCOME)."""
+        for msg in msgs:
+            if msg and msg[0] == WELCOME:
+                self._established = True
+                self._on_established()
+                if self._listener.auto_ping_interval > 0:
+                    self._poke_watchdog(self._last_read + self._listener.auto_ping_interval)
+                return
+
+    def _note_partial(self, pending: bool, progressed: bool, now: float) -> None:
+        """After a read: ``pending`` if an incomplete frame or message remains,
+        ``progressed`` if a frame completed (so the pending one started in this read)."""
+        if not pending:
+            self._partial_since = 0.0
+        elif progressed or not self._partial_since:
+            self._partial_since = now
+            self._poke_watchdog(now + self._limits.frame_timeout)
+
+    def _handshake_timed_out(self) -> None:
+        limits = self._limits
+        limits.count("handshake_timeouts")
+        session = self._session
+        limits.log(
+            "handshake_timeout",
+            logging.WARNING,
+            "%s: no session established within %g s of connecting (%s); closing",
+            self.peer,
+            limits.handshake_timeout,
+            "no HELLO" if session is not None else "transport handshake not completed",
+        )
+        if session is not None:
+            try:
+                session.abort(
+                    uris.TIMEOUT,
+                    f"no session established within {limits.handshake_timeout:g} s of connecting",
+                )
+                self._router.flush()  # the ABORT, then the session closes this sink
+            except Exception:  # pragma: no cover - abort() never raises
+                log.exception("%s: aborting the session failed", self.peer)
+            if self._closing:
+                return  # closing after the ABORT, bounded by the watchdog
+        self._abort()
+
+    def _frame_timed_out(self) -> None:
+        limits = self._limits
+        limits.count("frame_timeouts")
+        limits.log(
+            "frame_timeout",
+            logging.WARNING,
+            "%s: a frame stayed incomplete for %g s (frame_timeout); dropping the connection",
+            self.peer,
+            limits.frame_timeout,
+        )
+        self._drop()
+
+    def _peer_silent(self, silence: float) -> None:
+        limits = self._limits
+        limits.count("ping_timeouts")
+        limits.log(
+            "ping_timeout",
+            logging.WARNING,
+            "%s: nothing received for %.1f s, no answer to a PING within %g s; "
+            "dropping the connection",
+            self.peer,
+            silence,
+            self._listener.auto_ping_timeout,
+        )
+        self._drop()

@@ -25,11 +25,23 @@ it logs every connection at INFO and protocol errors at ERROR, so its log goes
 through :class:`_WireLog`, which lowers those to DEBUG (the connection logs a
 failure once, like the websockets engine).  No permessage-deflate: a listener
 with ``compression = true`` cannot use this engine (checked in the config).
+
+Limits (see :mod:`fastwamp.transport.base`), as in the websockets engine:
+picows checks the listener's ``max_message_size`` per frame header; until the
+session is established the smaller ``max_handshake_message_size`` is checked
+here, from the size of each delivered frame and the bytes picows holds unparsed
+(``WSFrame.tail_size``), so an unauthenticated peer holds at most that much
+input.  Text messages that are not UTF-8 close with 1007, messages of the wrong
+type for the serializer are a protocol violation.  Messages beyond
+``messages_per_turn`` in one read (or arriving while the core paused input) wait
+in ``_inbox`` for a later turn.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
+from collections import deque
 from typing import Any
 
 from picows import (
@@ -49,10 +61,17 @@ from picows import (
 from picows.picows import WSProtocol  # type: ignore[attr-defined]
 
 from fastwamp.config import ListenerConfig
-from fastwamp.transport.base import CLOSE_TIMEOUT, BaseConnection, RouterLike
+from fastwamp.transport.base import (
+    CLOSE_TIMEOUT,
+    BaseConnection,
+    ConnectionLimits,
+    RouterLike,
+    _monotonic,
+)
 from fastwamp.transport.websocket import (
     WEBSOCKET_IMPLEMENTATIONS,
     _frame_header,
+    is_utf8,
     serializers_by_subprotocol,
 )
 from fastwamp.wamp.serializers import SerializationError
@@ -64,7 +83,9 @@ wire_log = logging.getLogger("fastwamp.transport.websocket.wire.picows")
 
 _TEXT, _BINARY, _CONT = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION
 _PING, _CLOSE = WSMsgType.PING, WSMsgType.CLOSE
-_OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PONG = 0x1, 0x2, 0x8, 0xA
+_OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+#: Longest frame header (2 bytes, 8 of length, 4 of mask).
+_MAX_HEADER = 14
 #: Initial size of picows' read buffer per connection (it doubles when needed).
 READ_BUFFER_SIZE = 16 * 1024
 
@@ -110,16 +131,28 @@ class PicowsConnection(BaseConnection, WSListener):
         router: RouterLike,
         listener: ListenerConfig,
         connections: set[BaseConnection] | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
-        super().__init__(router, listener, connections)
+        super().__init__(router, listener, connections, limits)
         self._serializers = serializers_by_subprotocol(listener)
         self._serializer: Any = None
         self._opcode = _OP_TEXT
+        self._text = True  # the negotiated serializer takes text messages (JSON)
+        #: Largest message accepted now: smaller until the session is established.
+        self._max_in = min(listener.max_message_size, self._limits.max_handshake_message_size)
+        #: Messages waiting for a later turn (turn budget, pause_input): (payload, text).
+        self._inbox: deque[tuple[bytes, bool]] = deque()
+        self._left = 0  # messages this read may still feed
+        self._tail = -1  # tail_size of the last frame of the current chunk (-1: none)
+        self._unparsed = 0  # bytes picows holds that are not a complete frame yet
+        self._frames_in_read = False
+        self._pings = 0
         self._parser: Any = None  # picows' WSProtocol, from connection_made on
         self._info: dict[str, Any] = {}  # transport_info of the accepted upgrade
         #: Control frames (PONG, CLOSE) to write with the next output.
         self._pending: list[bytes] = []
         self._fragments: bytearray | None = None
+        self._fragments_text = False
         self._fed = False  # messages went to the session during this read
         self._open = False  # the upgrade succeeded: data frames flow
         self._failed = False  # input is no longer parsed (refused, protocol error, EOF)
@@ -140,7 +173,7 @@ class PicowsConnection(BaseConnection, WSListener):
             ws_listener_factory=self._upgrade,
             logger=_WireLog(wire_log, {"peer": self.peer}),
             disconnect_on_exception=True,
-            websocket_handshake_timeout=None,  # OPEN_TIMEOUT, in BaseConnection
+            websocket_handshake_timeout=None,  # handshake_timeout, in BaseConnection
             enable_auto_ping=False,
             auto_ping_idle_timeout=20,
             auto_ping_reply_timeout=20,
@@ -153,15 +186,20 @@ class PicowsConnection(BaseConnection, WSListener):
         parser.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
+        self._last_read = now = _monotonic()
         if self._failed:
             return
         self._received = True
+        self._left = self._limits.messages_per_turn
+        self._frames_in_read = False
         parser = self._parser
         n = len(data)
         buf = parser.get_buffer(-1)
         if len(buf) >= n:
             buf[:n] = data
+            self._tail = -1
             parser.buffer_updated(n)
+            self._unparsed = self._tail if self._tail >= 0 else self._unparsed + n
         else:  # more than picows' free buffer space: it grows as it is filled
             view = memoryview(data)
             pos = 0
@@ -170,18 +208,22 @@ class PicowsConnection(BaseConnection, WSListener):
                 buf = parser.get_buffer(-1)
                 k = min(len(buf), n - pos)
                 buf[:k] = view[pos : pos + k]
+                self._tail = -1
                 parser.buffer_updated(k)
+                self._unparsed = self._tail if self._tail >= 0 else self._unparsed + k
                 pos += k
-        self._after_read()
+        self._after_read(now)
 
     def eof_received(self) -> bool:
         if not self._logged:
             if not self._open:
                 # A bare TCP connect-and-close (port probe, health check) is not worth a line.
-                log.log(
+                self._limits.log(
+                    "ws_eof",
                     logging.INFO if self._received else logging.DEBUG,
                     "%s: connection closed before a complete HTTP request",
                     self.peer,
+                    logger=log,
                 )
             elif not self._close_rcvd:
                 log.debug("%s: connection closed without a WebSocket close frame", self.peer)
@@ -200,12 +242,16 @@ class PicowsConnection(BaseConnection, WSListener):
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._open = True
+        self._tail = 0  # what picows holds now is the start of the first frame
         serializer = self._serializer = self._serializers[self._info["websocket_protocol"]]
         self._encode = serializer.encode
         self._opcode = _OP_BINARY if serializer.binary else _OP_TEXT
+        self._text = not serializer.binary
         self._attach(serializer.name, self._info)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        self._tail = frame.tail_size
+        self._frames_in_read = True
         if self._failed:
             return
         if frame.rsv1 or frame.rsv2 or frame.rsv3:  # no extension was negotiated
@@ -215,24 +261,24 @@ class PicowsConnection(BaseConnection, WSListener):
         if opcode is _BINARY or opcode is _TEXT:
             if self._fragments is not None:
                 self._fail(WSCloseCode.PROTOCOL_ERROR, "expected a continuation frame")
+            elif frame.payload_size > self._max_in:  # before WELCOME (picows checks after)
+                self._too_big()
             elif frame.fin:
-                self._deliver(frame.get_payload_as_bytes())
+                self._deliver(frame.get_payload_as_bytes(), opcode is _TEXT)
             else:
                 self._fragments = bytearray(frame.get_payload_as_memoryview())
+                self._fragments_text = opcode is _TEXT
         elif opcode is _CONT:
             fragments = self._fragments
             if fragments is None:
                 self._fail(WSCloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
-            elif len(fragments) + frame.payload_size > self._listener.max_message_size:
-                self._fail(
-                    WSCloseCode.MESSAGE_TOO_BIG,
-                    f"fragmented message over {self._listener.max_message_size} bytes",
-                )
+            elif len(fragments) + frame.payload_size > self._max_in:
+                self._too_big()
             else:
                 fragments += frame.get_payload_as_memoryview()
                 if frame.fin:
                     self._fragments = None
-                    self._deliver(bytes(fragments))
+                    self._deliver(bytes(fragments), self._fragments_text)
         elif opcode is _PING:
             if not self._close_sent:
                 payload = frame.get_payload_as_bytes()
@@ -247,10 +293,13 @@ class PicowsConnection(BaseConnection, WSListener):
         """Encode and frame ``msgs``; write them, and pending control frames, at once;
         hold them while writing is paused (see :class:`BaseConnection`).
 
-        A message larger than the listener's ``max_message_size`` is dropped (logged).
+        A message that cannot be encoded, or larger than the listener's
+        ``max_message_size``, is reported to the session as undeliverable and skipped.
         """
         if self._closing or self._close_sent or not self._open:
             return
+        if not self._established:
+            self._check_welcome(msgs)
         parts = self._pending
         self._pending = []
         if self._write_paused:
@@ -262,12 +311,12 @@ class PicowsConnection(BaseConnection, WSListener):
         for msg in msgs:
             try:
                 data = encode(msg)
-            except SerializationError as exc:
-                self._log_unencodable(msg, exc)
+            except Exception as exc:  # any encoder failure: not representable
+                self._unencodable(msg, exc)
                 continue
             n = len(data)
             if n > limit:
-                self._log_too_large(msg, n)
+                self._too_large(msg, n)
                 continue
             parts.append(_frame_header(opcode, n))
             parts.append(data)
@@ -288,13 +337,46 @@ class PicowsConnection(BaseConnection, WSListener):
             return
         transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
 
+    def _send_ping(self) -> None:
+        if self._open and not self._close_sent:
+            self._pings = (self._pings + 1) & 0xFFFFFFFF
+            self._write([_frame_header(_OP_PING, 4) + struct.pack("!I", self._pings)])
+
+    def _on_established(self) -> None:
+        self._max_in = self._listener.max_message_size
+
+    def _feed_deferred(self) -> bool:
+        inbox = self._inbox
+        left = self._limits.messages_per_turn
+        while inbox and left and not self._input_paused and self._reading:
+            payload, text = inbox.popleft()
+            left -= 1
+            self._receive(payload, text)
+        if not self._reading:
+            inbox.clear()
+        self._finish_input()
+        if inbox:
+            return True
+        if self._reading:
+            self._note_partial(
+                self._unparsed > 0 or self._fragments is not None, False, _monotonic()
+            )
+        return False
+
     # Internals.
 
     def _upgrade(self, request: WSUpgradeRequest) -> Any:
         """picows' listener factory: check the path, choose the subprotocol."""
+        if self._refused:  # max_connections_per_address (logged when it connected)
+            self._logged = self._failed = True
+            self._reading = False
+            response = WSUpgradeResponse.create_error_response(
+                503, b"Too many connections from this address\n"
+            )
+            return WSUpgradeResponseWithListener(response, None)
         path = request.path.decode("latin-1")
         if path.partition("?")[0] != self._listener.path:
-            self._refuse(404, f"no WebSocket endpoint at path {path!r}")
+            self._refuse(404, f"no WebSocket endpoint at path {self._limits.clip(path)}")
             return None  # picows answers 404 Not Found
         offered = [
             name.strip()
@@ -309,7 +391,7 @@ class PicowsConnection(BaseConnection, WSListener):
                 f"no supported WAMP subprotocol offered (offered: {', '.join(offered) or 'none'}; "
                 f"supported: {', '.join(self._serializers)})"
             )
-            self._refuse(400, reason)
+            self._refuse(400, self._limits.clip(reason))
             response = WSUpgradeResponse.create_error_response(400, reason.encode() + b"\n")
             return WSUpgradeResponseWithListener(response, None)
         headers: dict[str, str] = {}
@@ -334,33 +416,52 @@ class PicowsConnection(BaseConnection, WSListener):
         return WSUpgradeResponseWithListener(response, self)
 
     def _refuse(self, status: int, reason: str) -> None:
-        log.warning("%s: WebSocket handshake refused (HTTP %d): %s", self.peer, status, reason)
+        self._limits.log(
+            "ws_refused",
+            logging.WARNING,
+            "%s: WebSocket handshake refused (HTTP %d): %s",
+            self.peer,
+            status,
+            reason,
+            logger=log,
+        )
         self._logged = self._failed = True
         self._reading = False
 
-    def _after_read(self) -> None:
+    def _after_read(self, now: float) -> None:
         """After picows has parsed one read: note its failures, flush, write."""
         assert self._transport is not None  # set by connection_made, before any read
         parser = self._parser
         ws = parser.transport
         if not self._open and not self._logged and ws.response is not None:
             # picows itself refused the request (malformed, or not a valid upgrade).
-            body = (ws.response.body or b"").decode("utf-8", "replace").strip()
+            body = self._limits.clip(
+                (ws.response.body or b"").decode("utf-8", "replace").strip()
+            )
             if self._info:
-                log.warning(
+                self._limits.log(
+                    "ws_refused",
+                    logging.WARNING,
                     "%s: WebSocket handshake refused (HTTP %d): %s",
                     self.peer,
                     ws.response.status,
                     body,
+                    logger=log,
                 )
             else:
-                log.warning("%s: invalid HTTP request: %s", self.peer, body)
+                self._limits.log(
+                    "ws_http", logging.WARNING, "%s: invalid HTTP request: %s", self.peer, body,
+                    logger=log,
+                )
             self._logged = self._failed = True
             self._reading = False
         elif not self._open and not self._logged and self._transport.is_closing():
             # picows dropped the connection without an answer: its only reason is
             # a request whose headers do not end within its limit.
-            log.warning("%s: invalid HTTP request: headers over 16 KiB", self.peer)
+            self._limits.log(
+                "ws_http", logging.WARNING, "%s: invalid HTTP request: headers over 16 KiB",
+                self.peer, logger=log,
+            )
             self._logged = self._failed = True
             self._reading = False
         elif ws.is_close_frame_sent and not self._close_sent:
@@ -374,9 +475,34 @@ class PicowsConnection(BaseConnection, WSListener):
                 sent = ws.close_handshake.sent if ws.close_handshake is not None else None
                 reason = sent.reason if sent is not None else "?"
                 code = int(sent.code) if sent is not None else 0
-                log.warning(
-                    "%s: WebSocket protocol error: %s (close code %d)", self.peer, reason, code
+                if code == 1009:
+                    self._limits.count("oversize_frames")
+                self._limits.log(
+                    "ws_error",
+                    logging.WARNING,
+                    "%s: WebSocket protocol error: %s (close code %d)",
+                    self.peer,
+                    self._limits.clip(reason),
+                    code,
+                    logger=log,
                 )
+        elif (
+            self._open
+            and not self._established
+            and not self._failed
+            and self._unparsed > self._max_in + _MAX_HEADER
+        ):
+            self._too_big()  # a frame growing past the limit before WELCOME
+        self._finish_input()
+        if self._inbox and self._reading:
+            self._defer_input()
+        elif self._open and self._reading and not self._deferred:
+            self._note_partial(
+                self._unparsed > 0 or self._fragments is not None, self._frames_in_read, now
+            )
+
+    def _finish_input(self) -> None:
+        """Flush what the messages fed produced; write pending control frames; close."""
         if self._fed:
             self._fed = False
             self._router.flush_soon()
@@ -385,26 +511,67 @@ class PicowsConnection(BaseConnection, WSListener):
             self._write(pending)
         if self._eof:
             self._eof = False
+            self._start_closing()
             self._close_after_output(self._close_transport)
 
-    def _deliver(self, payload: bytes) -> None:
+    def _deliver(self, payload: bytes, text: bool) -> None:
+        """Feed one message to the session now, or keep it for a later turn."""
+        if self._session is None or not self._reading:
+            return  # input closed: discard
+        if self._inbox or not self._left or self._input_paused:
+            self._inbox.append((payload, text))
+            return
+        self._left -= 1
+        self._receive(payload, text)
+
+    def _receive(self, payload: bytes, text: bool) -> None:
         """Decode one WAMP message and feed it to the session."""
         session = self._session
         if session is None or not self._reading:
             return  # input closed: discard
-        self._fed = True
-        try:
-            msg = self._serializer.decode(payload)
-        except SerializationError as exc:
+        serializer = self._serializer
+        if text is not self._text:
+            if text and not is_utf8(payload):
+                self._fail(WSCloseCode.INVALID_TEXT, "invalid UTF-8 in a text message")
+                return
             # The router logs the protocol violation (one line per bad input).
-            log.debug("%s: undecodable %s message: %s", self.peer, self._serializer.name, exc)
+            self._fed = True
+            self._reading = False  # the router aborts the session; read nothing more
+            session.receive_invalid(
+                f"{'text' if text else 'binary'} WebSocket message on a "
+                f"{serializer.subprotocol} connection (it takes "
+                f"{'text' if self._text else 'binary'} messages)"
+            )
+            return
+        try:
+            msg = serializer.decode(payload)
+        except SerializationError as exc:
+            if text and not is_utf8(payload):
+                self._fail(WSCloseCode.INVALID_TEXT, "invalid UTF-8 in a text message")
+                return
+            # The router logs the protocol violation (one line per bad input).
+            log.debug("%s: undecodable %s message: %s", self.peer, serializer.name, exc)
+            self._fed = True
             self._reading = False  # the router aborts the session; read nothing more
             session.receive_invalid(str(exc))
             return
+        self._fed = True
         session.receive(msg)
+
+    def _too_big(self) -> None:
+        self._limits.count("oversize_frames")
+        self._fail(
+            WSCloseCode.MESSAGE_TOO_BIG,
+            f"message over {self._max_in} bytes"
+            + ("" if self._established else " before the session is established"),
+        )
 
     def _on_close_frame(self, frame: WSFrame) -> None:
         """The peer's CLOSE: answer it (unless ours went first), end TCP, detach."""
+        inbox = self._inbox
+        while inbox and self._reading:  # what it sent before closing (one read at most)
+            self._receive(*inbox.popleft())
+        inbox.clear()
         self._reading = False
         self._close_rcvd = True
         self._failed = True  # nothing may follow a CLOSE frame
@@ -424,10 +591,19 @@ class PicowsConnection(BaseConnection, WSListener):
 
     def _fail(self, code: WSCloseCode, reason: str) -> None:
         """A protocol error picows does not see: CLOSE with ``code``, then end TCP."""
-        log.warning("%s: WebSocket protocol error: %s", self.peer, reason)
+        self._limits.log(
+            "ws_error",
+            logging.WARNING,
+            "%s: WebSocket protocol error: %s (close code %d)",
+            self.peer,
+            reason,
+            int(code),  # type: ignore[call-overload]
+            logger=log,
+        )
         self._logged = self._failed = True
         self._reading = False
         self._fragments = None
+        self._inbox.clear()
         if not self._close_sent:
             self._close_sent = True
             # picows' stub declares WSCloseCode a plain Enum; at runtime it is an IntEnum.
@@ -450,18 +626,6 @@ class PicowsConnection(BaseConnection, WSListener):
             self._set_timer(CLOSE_TIMEOUT, self._close_timed_out)
         elif not self._open and self._transport is not None:
             self._transport.close()
-
-    def _log_unencodable(self, msg: list, exc: Exception) -> None:
-        log.error("%s: cannot encode message %r: %s", self.peer, msg[:1], exc)
-
-    def _log_too_large(self, msg: list, length: int) -> None:
-        log.warning(
-            "%s: dropped an outgoing message of %d bytes (type %r): over %d bytes",
-            self.peer,
-            length,
-            msg[0] if msg else None,
-            self._listener.max_message_size,
-        )
 
 
 WEBSOCKET_IMPLEMENTATIONS[PicowsConnection.implementation] = PicowsConnection

@@ -10,7 +10,15 @@ Frames: ``RRRR XTTT`` then a 24-bit big-endian length, then the payload.  ``X``
 is a 25th length bit, set only for a length of exactly 2**24.  ``T`` is 0 for a
 WAMP message, 1 for PING (answered at once with a PONG carrying the same
 payload), 2 for PONG (ignored); types 3-7 and nonzero ``R`` bits fail the
-connection.
+connection.  The router sends PING itself to a peer it has not heard from for
+the listener's ``auto_ping_interval`` (see :mod:`fastwamp.transport.base`).
+
+Limits: until the session is established, frames over
+``max_handshake_message_size`` close the connection (the handshake reply
+announces the listener's ``max_message_size``, which applies after WELCOME).  A
+client over ``max_connections_per_address`` gets the error reply
+``0x7F 0x40 0 0`` (maximum connection count reached) to its handshake.  At most
+``messages_per_turn`` frames of one connection are handled per loop turn.
 
 Input is parsed in place: when no partial frame is pending, frames are cut
 straight out of the bytes ``data_received`` got; only an incomplete tail is
@@ -23,7 +31,7 @@ import logging
 import struct
 
 from fastwamp.config import ListenerConfig
-from fastwamp.transport.base import BaseConnection, RouterLike
+from fastwamp.transport.base import BaseConnection, ConnectionLimits, RouterLike, _monotonic
 from fastwamp.wamp.serializers import SerializationError, make_serializer
 
 log = logging.getLogger("fastwamp.transport.rawsocket")
@@ -76,16 +84,21 @@ class RawSocketConnection(BaseConnection):
         router: RouterLike,
         listener: ListenerConfig,
         connections: set[BaseConnection] | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
-        super().__init__(router, listener, connections)
+        super().__init__(router, listener, connections, limits)
         self._supported = {}
         for name in listener.serializers:
             self._supported[make_serializer(name).rawsocket_id] = name
         self._buffer = bytearray()
-        self._serializer: object = None
         self._decode = None
-        #: Largest message we accept (checked on input).
-        self._max_in = min(listener.max_message_size, MAX_LENGTH)
+        #: Largest message we accept once the session is established (announced).
+        self._max_in_open = min(listener.max_message_size, MAX_LENGTH)
+        #: Largest message we accept now (checked on input): smaller until WELCOME.
+        self._max_in = min(self._max_in_open, self._limits.max_handshake_message_size)
+        #: _parse() stopped with frames left (turn budget or pause_input).
+        self._stalled = False
+        self._pings = 0
         #: Largest message the client accepts (announced in its handshake).
         self._max_out = 512
         #: Output produced while reading (handshake reply, PONGs), written at the
@@ -95,9 +108,13 @@ class RawSocketConnection(BaseConnection):
     # asyncio.Protocol callbacks.
 
     def data_received(self, data: bytes) -> None:
+        self._last_read = now = _monotonic()
         if not self._reading:
             return
         buf = self._buffer
+        if self._deferred:
+            buf += data  # behind input that waits for its turn (reading is paused)
+            return
         if buf or self._decode is None:
             buf += data
             if self._decode is None and not self._handshake(buf):
@@ -112,17 +129,24 @@ class RawSocketConnection(BaseConnection):
                 buf += memoryview(data)[consumed:]
         if self._out:
             self._write_out()
+        if self._stalled:
+            self._defer_input()
+        elif self._reading:
+            self._note_partial(bool(buf), consumed > 0, now)
 
     def eof_received(self) -> bool:
         return False  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._reading and self._buffer:
-            log.info(
+            self._limits.log(
+                "rawsocket_lost",
+                logging.INFO,
                 "%s: connection closed in the middle of a %s (%d bytes pending)",
                 self.peer,
                 "frame" if self._decode is not None else "handshake",
                 len(self._buffer),
+                logger=log,
             )
         self._buffer = bytearray()
         super().connection_lost(exc)
@@ -133,10 +157,13 @@ class RawSocketConnection(BaseConnection):
         """Frame and write ``msgs`` (and pending PONGs) at once; hold them while
         writing is paused (see :class:`BaseConnection`).
 
-        A message larger than the client's announced limit is dropped (logged).
+        A message that cannot be encoded, or larger than the client's announced
+        limit, is reported to the session as undeliverable and skipped.
         """
         if self._closing:
             return
+        if not self._established:
+            self._check_welcome(msgs)
         parts, self._out = self._out, []
         if self._write_paused:
             self._hold(parts, msgs)
@@ -147,12 +174,12 @@ class RawSocketConnection(BaseConnection):
         for msg in msgs:
             try:
                 data = encode(msg)
-            except SerializationError as exc:
-                self._log_unencodable(msg, exc)
+            except Exception as exc:  # any encoder failure: not representable
+                self._unencodable(msg, exc)
                 continue
             length = len(data)
             if length > limit:
-                self._log_too_large(msg, length)
+                self._too_large(msg, length)
                 continue
             parts.append(_pack_word(length) if length < MAX_LENGTH else frame_header(0, length))
             parts.append(data)
@@ -167,6 +194,26 @@ class RawSocketConnection(BaseConnection):
 
     def _end_connection(self) -> None:
         self._close_transport()
+
+    def _send_ping(self) -> None:
+        self._pings = (self._pings + 1) & 0xFFFFFFFF
+        self._write([frame_header(MSG_PING, 4) + _pack_word(self._pings)])
+
+    def _on_established(self) -> None:
+        self._max_in = self._max_in_open
+
+    def _feed_deferred(self) -> bool:
+        buf = self._buffer
+        consumed = self._parse(buf)
+        if consumed:
+            del buf[:consumed]
+        if self._out:
+            self._write_out()
+        if self._stalled:
+            return True
+        if self._reading:
+            self._note_partial(bool(buf), consumed > 0, _monotonic())
+        return False
 
     # Output queue hooks (see BaseConnection).
 
@@ -189,6 +236,10 @@ class RawSocketConnection(BaseConnection):
             return False
         if len(buf) < 4:
             return False
+        if self._refused:  # max_connections_per_address (logged when it connected)
+            self._out.append(handshake_error(ERROR_CONNECTION_COUNT))
+            self._fail(None)
+            return False
         octet = buf[1]
         serializer_id = octet & 0x0F
         if buf[2] or buf[3]:
@@ -202,7 +253,7 @@ class RawSocketConnection(BaseConnection):
             return False
         del buf[:4]
         self._max_out = 1 << (9 + (octet >> 4))
-        self._out.append(handshake_reply(serializer_id, self._max_in))
+        self._out.append(handshake_reply(serializer_id, self._max_in_open))
         serializer = self._serializer = make_serializer(name)
         self._decode = serializer.decode
         self._encode = serializer.encode
@@ -210,7 +261,11 @@ class RawSocketConnection(BaseConnection):
         return True
 
     def _parse(self, buf: bytes | bytearray) -> int:
-        """Feed every complete frame of ``buf`` to the session; return the bytes used."""
+        """Feed the complete frames of ``buf`` to the session, at most
+        ``messages_per_turn`` and none once input is paused; return the bytes used.
+
+        Sets ``self._stalled`` when it stopped early with input left.
+        """
         pos = 0
         end_of_data = len(buf)
         session = self._session
@@ -220,7 +275,14 @@ class RawSocketConnection(BaseConnection):
         receive = session.receive
         max_in = self._max_in
         fed = False
+        left = self._limits.messages_per_turn
+        self._stalled = False
         while end_of_data - pos >= 4:
+            if not left or self._input_paused:
+                self._stalled = self._reading
+                break
+            if not self._reading:
+                break
             (word,) = _unpack_word(buf, pos)
             head = word >> 24
             length = word & 0xFFFFFF
@@ -234,13 +296,18 @@ class RawSocketConnection(BaseConnection):
                     break
                 length = MAX_LENGTH
             if length > max_in:
-                self._fail(f"RawSocket frame of {length} bytes exceeds the {max_in} limit")
+                self._limits.count("oversize_frames")
+                self._fail(
+                    f"RawSocket frame of {length} bytes exceeds the {max_in} limit"
+                    + ("" if self._established else " before the session is established")
+                )
                 break
             end = pos + 4 + length
             if end > end_of_data:
                 break  # incomplete frame: wait for more data
             payload = buf[pos + 4 : end]
             pos = end
+            left -= 1
             if msg_type == MSG_REGULAR:
                 try:
                     msg = decode(payload)
@@ -257,33 +324,43 @@ class RawSocketConnection(BaseConnection):
                 fed = True
             elif msg_type == MSG_PING:
                 if length > self._max_out:
-                    log.warning(
+                    self._limits.log(
+                        "rawsocket_ping",
+                        logging.WARNING,
                         "%s: PING of %d bytes not answered: the client accepts at most %d",
                         self.peer,
                         length,
                         self._max_out,
+                        logger=log,
                     )
                 else:
                     self._out.append(frame_header(MSG_PONG, length))
                     self._out.append(bytes(payload))
-            # MSG_PONG: nothing to do (the router sends no PINGs).
+            # MSG_PONG: nothing to do (any input counts as a sign of life).
         if fed:
             self._router.flush_soon()
         return pos
 
     def _refuse(self, code: int, reason: str) -> None:
-        log.warning("%s: %s; refusing the connection", self.peer, reason)
+        self._limits.log(
+            "rawsocket_refused", logging.WARNING, "%s: %s; refusing the connection",
+            self.peer, reason, logger=log,
+        )
         self._out.append(handshake_error(code))
         self._fail(None)
 
     def _fail(self, reason: str | None) -> None:
         """Fail the connection: stop reading, write what is pending, close."""
         if reason is not None:
-            log.warning("%s: %s; closing the connection", self.peer, reason)
+            self._limits.log(
+                "rawsocket_error", logging.WARNING, "%s: %s; closing the connection",
+                self.peer, reason, logger=log,
+            )
         self._reading = False
+        self._stalled = False
         self._buffer = bytearray()
         self._write_out()
-        self._closing = True
+        self._start_closing()
         self._close_after_output(self._close_transport)
 
     def _close_transport(self) -> None:
@@ -294,15 +371,3 @@ class RawSocketConnection(BaseConnection):
         if self._out:
             parts, self._out = self._out, []
             self._write(parts)
-
-    def _log_unencodable(self, msg: list, exc: Exception) -> None:
-        log.error("%s: cannot encode message %r: %s", self.peer, msg[:1], exc)
-
-    def _log_too_large(self, msg: list, length: int) -> None:
-        log.warning(
-            "%s: dropped an outgoing message of %d bytes (type %r): the client accepts at most %d",
-            self.peer,
-            length,
-            msg[0] if msg else None,
-            self._max_out,
-        )

@@ -12,6 +12,16 @@ extension was negotiated: a server frame is unmasked, so it is a 2-10 byte
 header and the payload (about 0.2 us instead of 1 us per message).  With
 permessage-deflate, websockets frames (and compresses) them.
 
+Limits (see :mod:`fastwamp.transport.base`): until the session is
+established the largest message is ``max_handshake_message_size`` (the
+listener's ``max_message_size`` after WELCOME; over it: close 1009); a text
+message that is not UTF-8 closes with 1007; a binary message on
+``wamp.2.json`` or a text one on ``wamp.2.msgpack`` / ``wamp.2.cbor`` is a
+protocol violation (ABORT); a client over ``max_connections_per_address`` gets
+HTTP 503; the router PINGs a silent peer (``auto_ping_interval``).  At most
+``messages_per_turn`` messages of one connection are fed per loop turn: the
+rest of the events of a read wait in ``_events``.
+
 Implementations are chosen by name (:data:`WEBSOCKET_IMPLEMENTATIONS`, see
 :func:`websocket_connection_class`, and the listener's ``implementation``):
 another engine is a class with the same constructor and sink methods.  The
@@ -36,7 +46,13 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from fastwamp.config import ListenerConfig
-from fastwamp.transport.base import CLOSE_TIMEOUT, BaseConnection, RouterLike
+from fastwamp.transport.base import (
+    CLOSE_TIMEOUT,
+    BaseConnection,
+    ConnectionLimits,
+    RouterLike,
+    _monotonic,
+)
 from fastwamp.wamp.serializers import SerializationError, Serializer, make_serializer
 
 log = logging.getLogger("fastwamp.transport.websocket")
@@ -74,6 +90,23 @@ def _select_subprotocol(protocol: ServerProtocol,
     )
 
 
+def is_utf8(data: bytes | bytearray) -> bool:
+    """Whether ``data`` is valid UTF-8 (RFC 3629: no surrogates, no overlong forms)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _set_max_size(ws: ServerProtocol, size: int) -> None:
+    """Change the largest message websockets accepts (its attribute name varies)."""
+    if hasattr(ws, "max_message_size"):  # websockets >= 15
+        ws.max_message_size = size
+    else:  # pragma: no cover - older websockets
+        ws.max_size = size
+
+
 def serializers_by_subprotocol(listener: ListenerConfig) -> dict[str, Serializer]:
     """A new serializer for each of the listener's serializers, by WAMP subprotocol."""
     serializers = (make_serializer(name) for name in listener.serializers)
@@ -92,65 +125,118 @@ class WebSocketConnection(BaseConnection):
         router: RouterLike,
         listener: ListenerConfig,
         connections: set[BaseConnection] | None = None,
+        limits: ConnectionLimits | None = None,
     ) -> None:
-        super().__init__(router, listener, connections)
+        super().__init__(router, listener, connections, limits)
         self._serializers = serializers_by_subprotocol(listener)
         self._ws = ServerProtocol(
             subprotocols=[Subprotocol(p) for p in self._serializers],
             select_subprotocol=_select_subprotocol,
             extensions=enable_server_permessage_deflate(None) if listener.compression else None,
-            max_size=listener.max_message_size,
+            # Until WELCOME; the listener's max_message_size after (_on_established).
+            max_size=min(listener.max_message_size, self._limits.max_handshake_message_size),
             logger=wire_log,
         )
         self._serializer: Any = None
         self._opcode = TEXT
+        self._text = True  # the negotiated serializer takes text messages (JSON)
         self._fast_frames = True
         self._fragments: bytearray | None = None
+        self._fragments_text = False
         self._failed_logged = False
         self._request_started = False
+        #: Events of a read not handled yet (turn budget, pause_input), from _events_pos.
+        self._events: list[Any] = []
+        self._events_pos = 0
+        self._pings = 0
 
     # asyncio.Protocol callbacks.
 
     def data_received(self, data: bytes) -> None:
+        self._last_read = now = _monotonic()
         ws = self._ws
         if self._session is None:
             self._request_started = True
         ws.receive_data(data)
         events = ws.events_received()
+        more = False
         if events:
-            fed = False
-            for event in events:
-                if type(event) is Frame:
-                    opcode = event.opcode
-                    if opcode is TEXT or opcode is BINARY:
-                        if event.fin:
-                            # websockets types Frame.data as BytesLike, but its parser
-                            # only makes bytes (a memoryview would not reach here).
-                            fed = self._deliver(event.data) or fed  # type: ignore[arg-type]
-                        else:
-                            self._fragments = bytearray(event.data)
-                    elif opcode is CONT:
+            if self._events:  # behind events waiting for their turn (reading is paused)
+                self._events.extend(events)
+            else:
+                more = self._handle_events(events, 0)
+        if not self._failed_logged and (ws.parser_exc is not None or ws.handshake_exc is not None):
+            self._log_failure()
+        self._write(ws.data_to_send())
+        if more:
+            self._defer_input()
+        elif self._session is not None and self._reading and not self._deferred:
+            self._note_partial(
+                bool(ws.reader.buffer) or self._fragments is not None, bool(events), now
+            )
+
+    def _handle_events(self, events: list[Any], pos: int) -> bool:
+        """Handle ``events[pos:]``: at most ``messages_per_turn`` messages, none once
+        input is paused (all of them when the peer is closing); True if some are left
+        (kept in ``self._events`` for a later turn)."""
+        left = self._limits.messages_per_turn
+        last = events[-1]
+        closing = type(last) is Frame and last.opcode is CLOSE  # nothing follows a CLOSE
+        fed = False
+        end = len(events)
+        while pos < end:
+            event = events[pos]
+            if type(event) is Frame:
+                opcode = event.opcode
+                if opcode is TEXT or opcode is BINARY or opcode is CONT:
+                    if (not left or self._input_paused) and self._reading and not closing:
+                        break
+                    if opcode is CONT:
                         # websockets checked the sequence and the size limit.
                         assert self._fragments is not None
                         self._fragments += event.data
                         if event.fin:
                             payload, self._fragments = self._fragments, None
-                            fed = self._deliver(payload) or fed
-                    elif opcode is CLOSE:
-                        # websockets echoed the close frame and will end the TCP stream.
-                        self._reading = False
-                        if fed:
-                            self._router.flush()
-                            fed = False
-                        self._detach()
-                    # PING is answered by websockets; PONG needs nothing.
-                elif isinstance(event, Request):
-                    self._handshake(event)
-            if fed:
-                self._router.flush_soon()
-        if not self._failed_logged and (ws.parser_exc is not None or ws.handshake_exc is not None):
-            self._log_failure()
+                            if self._deliver(payload, self._fragments_text):
+                                fed = True
+                                left -= 1
+                    elif event.fin:
+                        # websockets types Frame.data as BytesLike, but its parser
+                        # only makes bytes (a memoryview would not reach here).
+                        if self._deliver(event.data, opcode is TEXT):  # type: ignore[arg-type]
+                            fed = True
+                            left -= 1
+                    else:
+                        self._fragments = bytearray(event.data)
+                        self._fragments_text = opcode is TEXT
+                elif opcode is CLOSE:
+                    # websockets echoed the close frame and will end the TCP stream.
+                    self._reading = False
+                    if fed:
+                        self._router.flush()
+                        fed = False
+                    self._detach()
+                # PING is answered by websockets; PONG needs nothing.
+            elif isinstance(event, Request):
+                self._handshake(event)
+            pos += 1
+        if fed:
+            self._router.flush_soon()
+        if pos < end:
+            self._events, self._events_pos = events, pos
+            return True
+        self._events, self._events_pos = [], 0
+        return False
+
+    def _feed_deferred(self) -> bool:
+        more = self._handle_events(self._events, self._events_pos)
+        ws = self._ws
         self._write(ws.data_to_send())
+        if not more and self._reading:
+            self._note_partial(
+                bool(ws.reader.buffer) or self._fragments is not None, False, _monotonic()
+            )
+        return more
 
     def eof_received(self) -> bool:
         ws = self._ws
@@ -166,11 +252,14 @@ class WebSocketConnection(BaseConnection):
         """Encode and frame ``msgs``; write them, and anything pending, at once;
         hold them while writing is paused (see :class:`BaseConnection`).
 
-        A message larger than the listener's ``max_message_size`` is dropped (logged).
+        A message that cannot be encoded, or larger than the listener's
+        ``max_message_size``, is reported to the session as undeliverable and skipped.
         """
         ws = self._ws
         if ws.state is not OPEN or self._closing:
             return
+        if not self._established:
+            self._check_welcome(msgs)
         parts = ws.data_to_send()
         if self._write_paused:
             self._hold(parts, msgs)
@@ -180,11 +269,11 @@ class WebSocketConnection(BaseConnection):
         for msg in msgs:
             try:
                 data = encode(msg)
-            except SerializationError as exc:
-                self._log_unencodable(msg, exc)
+            except Exception as exc:  # any encoder failure: not representable
+                self._unencodable(msg, exc)
                 continue
             if len(data) > limit:
-                self._log_too_large(msg, len(data))
+                self._too_large(msg, len(data))
                 continue
             if self._fast_frames:
                 parts.append(_frame_header(self._opcode, len(data)))
@@ -230,34 +319,55 @@ class WebSocketConnection(BaseConnection):
         if eof:
             # The server ends the TCP connection first (RFC 6455 §7.1.1).
             self._cancel_timer()
+            self._start_closing()  # bounded: a peer that never reads is dropped
             transport.close()
+
+    def _send_ping(self) -> None:
+        ws = self._ws
+        if ws.state is OPEN:
+            self._pings = (self._pings + 1) & 0xFFFFFFFF
+            ws.send_ping(struct.pack("!I", self._pings))
+            self._write(ws.data_to_send())
+
+    def _on_established(self) -> None:
+        _set_max_size(self._ws, self._listener.max_message_size)
 
     # Internals.
 
     def _handshake(self, request: Request) -> None:
         ws = self._ws
         path = request.path.partition("?")[0]
-        if path != self._listener.path:
+        if self._refused:  # max_connections_per_address (logged when it connected)
+            response = ws.reject(503, "Too many connections from this address\n")
+            reason = ""
+        elif path != self._listener.path:
             response = ws.reject(404, "Not Found\n")
-            reason = f"no WebSocket endpoint at path {request.path!r}"
+            reason = f"no WebSocket endpoint at path {self._limits.clip(request.path)}"
         else:
             response = ws.accept(request)
-            reason = str(ws.handshake_exc) if ws.handshake_exc is not None else ""
+            reason = (
+                self._limits.clip(str(ws.handshake_exc)) if ws.handshake_exc is not None else ""
+            )
         ws.send_response(response)
         if response.status_code != 101:
             self._failed_logged = True
-            log.warning(
-                "%s: WebSocket handshake refused (HTTP %d): %s",
-                self.peer,
-                response.status_code,
-                reason,
-            )
+            if reason:
+                self._limits.log(
+                    "ws_refused",
+                    logging.WARNING,
+                    "%s: WebSocket handshake refused (HTTP %d): %s",
+                    self.peer,
+                    response.status_code,
+                    reason,
+                    logger=log,
+                )
             self._reading = False
             return
         assert ws.subprotocol is not None
         serializer = self._serializer = self._serializers[ws.subprotocol]
         self._encode = serializer.encode
         self._opcode = BINARY if serializer.binary else TEXT
+        self._text = not serializer.binary
         self._fast_frames = not ws.extensions
         headers: dict[str, str] = {}
         for name, value in request.headers.raw_items():
@@ -273,21 +383,50 @@ class WebSocketConnection(BaseConnection):
             },
         )
 
-    def _deliver(self, payload: bytes | bytearray) -> bool:
+    def _deliver(self, payload: bytes | bytearray, text: bool) -> bool:
         """Decode one WAMP message and feed it to the session; True if fed."""
         session = self._session
         if session is None or not self._reading:
             return False  # refused handshake, or input closed: discard
-        try:
-            msg = self._serializer.decode(payload)
-        except SerializationError as exc:
+        serializer = self._serializer
+        if text is not self._text:
+            if text and not is_utf8(payload):
+                self._invalid_utf8()
+                return False
             # The router logs the protocol violation (one line per bad input).
-            log.debug("%s: undecodable %s message: %s", self.peer, self._serializer.name, exc)
+            self._reading = False  # the router aborts the session; read nothing more
+            session.receive_invalid(
+                f"{'text' if text else 'binary'} WebSocket message on a "
+                f"{serializer.subprotocol} connection (it takes "
+                f"{'text' if self._text else 'binary'} messages)"
+            )
+            return True
+        try:
+            msg = serializer.decode(payload)
+        except SerializationError as exc:
+            if text and not is_utf8(payload):
+                self._invalid_utf8()
+                return False
+            # The router logs the protocol violation (one line per bad input).
+            log.debug("%s: undecodable %s message: %s", self.peer, serializer.name, exc)
             self._reading = False  # the router aborts the session; read nothing more
             session.receive_invalid(str(exc))
             return True
         session.receive(msg)
         return True
+
+    def _invalid_utf8(self) -> None:
+        """A text message that is not UTF-8: fail the WebSocket with 1007 (RFC 6455 §8.1)."""
+        self._reading = False
+        self._failed_logged = True
+        self._limits.log(
+            "ws_error",
+            logging.WARNING,
+            "%s: WebSocket protocol error: invalid UTF-8 in a text message (close code 1007)",
+            self.peer,
+            logger=log,
+        )
+        self._ws.fail(CloseCode.INVALID_DATA, "invalid UTF-8 in a text message")
 
     def _log_failure(self) -> None:
         """Log, once, why websockets failed the connection."""
@@ -298,19 +437,38 @@ class WebSocketConnection(BaseConnection):
             exc = ws.handshake_exc
             if isinstance(exc.__cause__, EOFError):
                 # A bare TCP connect-and-close (port probe, health check) is not worth a line.
-                log.log(
+                self._limits.log(
+                    "ws_eof",
                     logging.INFO if self._request_started else logging.DEBUG,
                     "%s: connection closed before a complete HTTP request",
                     self.peer,
+                    logger=log,
                 )
             else:
                 cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
-                log.warning("%s: invalid HTTP request: %s%s", self.peer, exc, cause)
+                self._limits.log(
+                    "ws_http",
+                    logging.WARNING,
+                    "%s: invalid HTTP request: %s",
+                    self.peer,
+                    self._limits.clip(f"{exc}{cause}"),
+                    logger=log,
+                )
         elif isinstance(ws.parser_exc, EOFError):
             # The peer closed TCP without a closing handshake (possibly mid-frame).
             log.debug("%s: connection closed without a WebSocket close frame", self.peer)
         else:
-            log.warning("%s: WebSocket protocol error: %s", self.peer, ws.parser_exc)
+            if type(ws.parser_exc).__name__ == "PayloadTooBig":
+                self._limits.count("oversize_frames")
+            self._limits.log(
+                "ws_error",
+                logging.WARNING,
+                "%s: WebSocket protocol error: %s%s",
+                self.peer,
+                self._limits.clip(str(ws.parser_exc)),
+                "" if self._established else " (before the session was established)",
+                logger=log,
+            )
 
     def _end_connection(self) -> None:
         """Start the WebSocket closing handshake (all output is written)."""
@@ -321,18 +479,6 @@ class WebSocketConnection(BaseConnection):
             self._set_timer(CLOSE_TIMEOUT, self._close_timed_out)
         elif ws.state is CONNECTING and self._transport is not None:
             self._transport.close()
-
-    def _log_unencodable(self, msg: list, exc: Exception) -> None:
-        log.error("%s: cannot encode message %r: %s", self.peer, msg[:1], exc)
-
-    def _log_too_large(self, msg: list, length: int) -> None:
-        log.warning(
-            "%s: dropped an outgoing message of %d bytes (type %r): over %d bytes",
-            self.peer,
-            length,
-            msg[0] if msg else None,
-            self._listener.max_message_size,
-        )
 
 
 #: WebSocket engines by name; ``serve()`` looks the listener's engine up here.

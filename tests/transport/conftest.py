@@ -7,7 +7,15 @@ Echo commands (the first element of a message):
 * anything else: the message is sent back as is;
 * ``"close"``: the router closes the session (the sink's ``close()``);
 * ``"big", n``: the router sends ``["big", "x" * n]`` then ``["after"]``;
-* ``"many", n``: the router sends n messages ``["m", i]``.
+* ``"many", n``: the router sends n messages ``["m", i]``;
+* ``"welcome"``: the router sends ``WELCOME`` (``[2, 1, {}]``): the session is
+  established for the transport (its listener's limits apply from then on);
+* ``"pause"`` / ``"resume"``: the router calls the sink's ``pause_input()`` /
+  ``resume_input()`` (backpressure) while handling the message.
+
+Its ``config`` allows messages as large as the listeners' before WELCOME, so
+that tests of other things need no ``"welcome"``; ``running(..., **keys)``
+serves with other top-level configuration keys.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import uvloop
 
 from fastwamp.config import Config, ListenerConfig, RealmConfig
 from fastwamp.server import Server, serve
+from fastwamp.wamp import messages as m
 
 try:
     import picows  # noqa: F401
@@ -57,6 +66,10 @@ class StubSession:
         self.outbox: list[list] = []
         self.close_requested = False
         self.closed = False
+        #: (msg, error, reason) of every undeliverable() call.
+        self.undeliverable_msgs: list[tuple[Any, str, str]] = []
+        #: (reason, message) of every abort() call.
+        self.aborted: list[tuple[str, str]] = []
 
     def _queue(self, *msgs: list) -> None:
         self.outbox.extend(msgs)
@@ -74,8 +87,22 @@ class StubSession:
             self._queue(["big", "x" * msg[1]], ["after"])
         elif head == "many":
             self._queue(*(["m", i] for i in range(msg[1])))
+        elif head == "welcome":
+            self._queue([m.WELCOME, 1, {}])
+        elif head == "pause":
+            self.sink.pause_input()
+        elif head == "resume":
+            self.sink.resume_input()
         else:
             self._queue(msg)
+
+    def undeliverable(self, msg: Any, error: str, reason: str) -> None:
+        self.undeliverable_msgs.append((msg, error, reason))
+
+    def abort(self, reason: str, message: str) -> None:
+        self.aborted.append((reason, message))
+        self.close_requested = True
+        self._queue([m.ABORT, {"message": message}, reason])
 
     def receive_invalid(self, reason: str) -> None:
         self.invalid.append(reason)
@@ -101,7 +128,9 @@ class StubSession:
 class StubRouter:
     """Echo router obeying the transport contract (output only on flush)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else make_config()
+        self.stats: dict[str, int] = {}
         self.scheduler: Any = None
         self.sessions: list[StubSession] = []
         self.detached: list[StubSession] = []
@@ -167,17 +196,27 @@ def run(request: pytest.FixtureRequest) -> Callable[..., Any]:
     return runner
 
 
-def make_config(*listeners: ListenerConfig) -> Config:
-    return Config(realms=[RealmConfig("realm1")], listeners=list(listeners))
+#: Before WELCOME, the stub's sessions may send as much as after.
+STUB_DEFAULTS: dict[str, Any] = {"max_handshake_message_size": 2**31}
+
+
+def make_config(*listeners: ListenerConfig, **keys: Any) -> Config:
+    """A configuration with ``listeners`` and top-level ``keys``; the stub's defaults
+    (:data:`STUB_DEFAULTS`) unless ``keys`` say otherwise."""
+    return Config(
+        realms=[RealmConfig("realm1")], listeners=list(listeners), **{**STUB_DEFAULTS, **keys}
+    )
 
 
 @contextlib.asynccontextmanager
 async def running(
-    *listeners: ListenerConfig, router: Any = None
+    *listeners: ListenerConfig, router: Any = None, **keys: Any
 ) -> AsyncIterator[tuple[Server, Any]]:
-    """Serve ``listeners`` (port 0) with ``router`` (default: a StubRouter)."""
-    router = router if router is not None else StubRouter()
-    server = await serve(make_config(*listeners), router=router)
+    """Serve ``listeners`` (port 0) with ``router`` (default: a StubRouter) and the
+    top-level configuration ``keys`` (see :func:`make_config`)."""
+    config = make_config(*listeners, **keys)
+    router = router if router is not None else StubRouter(config)
+    server = await serve(config, router=router)
     try:
         yield server, router
     finally:

@@ -207,7 +207,7 @@ def test_mid_frame_close_detaches_once(run, caplog):
     assert any("middle of a frame" in r.getMessage() for r in caplog.records)
 
 
-def test_outgoing_over_client_limit_is_dropped(run, caplog):
+def test_outgoing_over_client_limit_is_reported(run):
     async def main():
         async with running(rs_listener()) as (server, router):
             reader, writer, _ = await rs_connect(server, length_bits=0)  # client takes 512 B
@@ -217,10 +217,12 @@ def test_outgoing_over_client_limit_is_dropped(run, caplog):
             msg_type, payload = await rs_read_frame(reader)
             assert json.loads(payload) == ["big", "x" * 400]
             writer.close()
+            ((msg, error, reason),) = router.sessions[0].undeliverable_msgs
+            assert msg == ["big", "x" * 600]
+            assert error == "wamp.error.payload_size_exceeded"
+            assert "over the 512 bytes" in reason
 
-    with caplog.at_level(logging.WARNING, logger="fastwamp.transport"):
-        run(main)
-    assert sum("dropped an outgoing message" in r.getMessage() for r in caplog.records) == 1
+    run(main)
 
 
 def test_invalid_payload_aborts_session(run):

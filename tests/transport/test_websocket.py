@@ -228,18 +228,18 @@ def test_oversize_message_fails_only_that_connection(run, caplog, ws_listener):
     assert any("protocol error" in r.getMessage() for r in caplog.records)
 
 
-def test_outgoing_message_over_limit_is_dropped(run, caplog, ws_listener):
+def test_outgoing_message_over_limit_is_reported(run, ws_listener):
     async def main():
         async with (
-            running(ws_listener(max_message_size=1024)) as (server, _router),
+            running(ws_listener(max_message_size=1024)) as (server, router),
             connect(server.urls[0], subprotocols=["wamp.2.json"]) as ws,
         ):
             await ws.send('["big", 2000]')
             assert json.loads(await ws.recv()) == ["after"]
+            ((msg, error, _reason),) = router.sessions[0].undeliverable_msgs
+            assert msg[0] == "big" and error == "wamp.error.payload_size_exceeded"
 
-    with caplog.at_level(logging.WARNING, logger="fastwamp.transport"):
-        run(main)
-    assert any("dropped an outgoing message" in r.getMessage() for r in caplog.records)
+    run(main)
 
 
 def test_router_close_sends_close_frame(run, ws_listener):
@@ -417,22 +417,22 @@ def test_invalid_http_request_is_logged_once(run, caplog, ws_listener, request_b
     assert len(lines) == 1 and expected in lines[0], lines
 
 
-def test_open_timeout_drops_silent_clients(run, monkeypatch, caplog, ws_listener):
-    import fastwamp.transport.base as base
-
-    monkeypatch.setattr(base, "OPEN_TIMEOUT", 0.05)
-
+def test_open_timeout_drops_silent_clients(run, caplog, ws_listener):
     async def main():
-        async with running(ws_listener(), ListenerConfig("rawsocket", port=0)) as (server, router):
+        async with running(
+            ws_listener(), ListenerConfig("rawsocket", port=0), handshake_timeout=0.05
+        ) as (server, router):
             for listener in server.listeners:
                 reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
                 assert await reader.read(100) == b""  # dropped by the server
                 writer.close()
             assert router.sessions == []
+            assert router.stats["handshake_timeouts"] == 2
 
     with caplog.at_level(logging.WARNING, logger="fastwamp.transport"):
         run(main)
-    assert sum("opening handshake not completed" in r.getMessage() for r in caplog.records) == 2
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("transport handshake not completed" in line for line in lines) == 2, lines
 
 
 def test_close_timeout_drops_peer_that_does_not_answer(run, monkeypatch, ws_listener, ws_impl):
