@@ -783,6 +783,7 @@ class Outcome:
     router_cpu_flood_pct: float | None = None
     router_cpu_after_pct: float | None = None
     recovered_s: float | None = None
+    settle_s: float = 0.0
     router_log_bytes: int = 0
     router_tracebacks: int = 0
     router_end: str = ""
@@ -810,7 +811,7 @@ def _pct(values: list[int], q: float) -> float | None:
 
 
 def run_one(scenario: Scenario, args: argparse.Namespace) -> Outcome:
-    out = Outcome(scenario.name, config_note(scenario))
+    out = Outcome(scenario.name, config_note(scenario), settle_s=args.settle)
     router = HostileRouter(scenario, args.router_src, args.log_level)
     if args.keep_logs:
         args.keep_logs.mkdir(parents=True, exist_ok=True)
@@ -963,7 +964,7 @@ def flood_note(o: Outcome) -> str:
         parts.append(f"log {o.router_log_bytes / (1 << 20):,.0f} MB")
     if o.skipped_ticks:
         parts.append(f"bystander skipped {o.skipped_ticks:,} ticks (at its in-flight cap)")
-    if o.recovered_s is not None and o.recovered_s > 1:
+    if o.recovered_s is not None and o.recovered_s > o.settle_s + 0.5:
         parts.append(f"answered again {o.recovered_s:g} s after the flood")
     if o.error_uris:
         parts.append(
@@ -1013,6 +1014,10 @@ def print_table(outcomes: list[Outcome]) -> None:
 
 
 def git_revision(src: Path) -> str:
+    """The commit of ``src``: ``git describe``, or a REVISION file (for an export)."""
+    revision = src / "REVISION"
+    if revision.is_file():
+        return revision.read_text().strip() + " (export)"
     try:
         out = subprocess.run(
             ["git", "-C", str(src), "describe", "--always", "--dirty"],
