@@ -197,6 +197,37 @@ async def stream_closed_within(reader: asyncio.StreamReader, timeout: float) -> 
         return time.monotonic() - t0
 
 
+async def ws_close_within(reader: asyncio.StreamReader, timeout: float) -> float | None:
+    """Seconds until the router sends a WebSocket CLOSE frame or closes the TCP
+    connection, whichever comes first; None if neither happens within ``timeout``."""
+    t0 = time.monotonic()
+    buf = b""
+    try:
+        while True:
+            left = t0 + timeout - time.monotonic()
+            if left <= 0:
+                return None
+            data = await asyncio.wait_for(reader.read(65536), left)
+            if not data:
+                return time.monotonic() - t0
+            buf += data
+            while len(buf) >= 2:  # server frames: unmasked
+                n, start = buf[1] & 0x7F, 2
+                if n == 126:
+                    n, start = int.from_bytes(buf[2:4], "big"), 4
+                elif n == 127:
+                    n, start = int.from_bytes(buf[2:10], "big"), 10
+                if len(buf) < start + n:
+                    break
+                if buf[0] & 0x0F == 8:
+                    return time.monotonic() - t0
+                buf = buf[start + n :]
+    except asyncio.TimeoutError:
+        return None
+    except ConnectionError:
+        return time.monotonic() - t0
+
+
 class PublishFlood(threading.Thread):
     """Unacknowledged PUBLISHes to a topic nobody subscribed, as fast as a blocking
     socket takes them, from a thread (the GIL is free while it sends), for ``seconds``."""
