@@ -14,6 +14,7 @@ cdef class _WildNode:
     cdef dict children
     cdef _WildNode wild
     cdef object value
+    cdef Py_ssize_t depth
 
 
 @cython.locals(node=_PrefixNode, child=_PrefixNode, mid=_PrefixNode,
@@ -35,17 +36,25 @@ cdef object _prefix_best(_PrefixNode root, str uri)
 
 
 @cython.locals(node=_PrefixNode, child=_PrefixNode, start=Py_ssize_t,
-               pos=Py_ssize_t, n=Py_ssize_t)
+               pos=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t, j=Py_ssize_t)
 cdef void _prefix_all(_PrefixNode root, str uri, list out) except *
 
 
-@cython.locals(child=_WildNode)
-cdef object _wild_best(_WildNode node, list parts, Py_ssize_t i, Py_ssize_t n)
+@cython.locals(node=_WildNode, child=_WildNode, i=Py_ssize_t, k=Py_ssize_t)
+cdef object _wild_best(_WildNode root, list parts, Py_ssize_t n, list pending)
 
 
-@cython.locals(child=_WildNode)
-cdef void _wild_all(_WildNode node, list parts, Py_ssize_t i, Py_ssize_t n,
-                    list out) except *
+@cython.locals(node=_WildNode, child=_WildNode, i=Py_ssize_t, k=Py_ssize_t)
+cdef void _wild_all(_WildNode root, list parts, Py_ssize_t n, list out,
+                    list pending) except *
+
+
+@cython.locals(stack=list, node=_WildNode)
+cdef void _wild_free(list roots) except *
+
+
+@cython.locals(stack=list, node=_PrefixNode)
+cdef void _prefix_free(_PrefixNode root) except *
 
 
 @cython.final
@@ -55,10 +64,14 @@ cdef class UriTrie:
     cdef dict _wildcards
     cdef _PrefixNode _prefix_root
     cdef dict _wild_roots
+    cdef list _pending
+
+    cdef void _drop_pending(self) except *
 
     cdef dict _table(self, int match)
 
-    @cython.locals(table=dict, parts=list, node=_WildNode, child=_WildNode, part=str)
+    @cython.locals(table=dict, parts=list, node=_WildNode, child=_WildNode, part=str,
+                   depth=Py_ssize_t)
     cpdef add(self, str uri, int match, object value)
 
     @cython.locals(table=dict, parts=list, node=_WildNode, child=_WildNode,

@@ -17,6 +17,13 @@ Three indexes, one per match policy:
   slot. A depth-first walk that tries the literal child before the ``""`` child
   meets the patterns in the spec's precedence order (the literal wins at the
   first position where two patterns differ), so its first hit is the best.
+
+Every operation is a loop with an explicit stack where it needs one, never a
+recursion: a client chooses the number of components (and characters) of the
+URIs it sends, and the compiled build would use one C stack frame per level.
+For the same reason a trie takes its nodes apart one by one when it is freed
+(``__del__``): a compiled node frees its children from its own deallocator, so
+dropping a chain of 2,000,000 nodes at once would recurse that deep in C.
 """
 
 from __future__ import annotations
@@ -41,14 +48,20 @@ class _PrefixNode:
 
 
 class _WildNode:
-    """Per-component trie node: literal children by component, ``""`` child in ``wild``."""
+    """Per-component trie node: literal children by component, ``""`` child in ``wild``.
 
-    __slots__ = ("children", "wild", "value")
+    ``depth`` is the number of components on the path from the root (the root
+    is 0), so that the matching walks can resume at a node without a stack of
+    positions.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("children", "wild", "value", "depth")
+
+    def __init__(self, depth: int) -> None:
         self.children: dict[str, _WildNode] = {}
         self.wild: _WildNode | None = None
         self.value: Any = None
+        self.depth = depth
 
 
 def _prefix_insert(root: _PrefixNode, uri: str, value: Any) -> None:
@@ -137,7 +150,7 @@ def _prefix_best(root: _PrefixNode, uri: str) -> Any:
 
 def _prefix_all(root: _PrefixNode, uri: str, out: list) -> None:
     """Append the values of all stored prefixes of ``uri`` to ``out``, longest first."""
-    start = len(out)  # the walk meets them shortest first: insert each in front
+    start = len(out)  # the walk meets them shortest first: reversed at the end
     if root.value is not None:
         out.append(root.value)
     node = root
@@ -150,34 +163,112 @@ def _prefix_all(root: _PrefixNode, uri: str, out: list) -> None:
         node = child
         pos += len(node.label)
         if node.value is not None:
-            out.insert(start, node.value)
-
-
-def _wild_best(node: _WildNode, parts: list, i: int, n: int) -> Any:
-    """Depth-first search, literal child before ``""`` child; the first hit is the best."""
-    if i == n:
-        return node.value
-    child = node.children.get(parts[i])
-    if child is not None:
-        found = _wild_best(child, parts, i + 1, n)
-        if found is not None:
-            return found
-    if node.wild is not None:
-        return _wild_best(node.wild, parts, i + 1, n)
-    return None
-
-
-def _wild_all(node: _WildNode, parts: list, i: int, n: int, out: list) -> None:
-    """Append every matching value to ``out``, in precedence order (best first)."""
-    if i == n:
-        if node.value is not None:
             out.append(node.value)
-        return
-    child = node.children.get(parts[i])
-    if child is not None:
-        _wild_all(child, parts, i + 1, n, out)
-    if node.wild is not None:
-        _wild_all(node.wild, parts, i + 1, n, out)
+    # Reverse them in place: linear however many prefixes match (inserting
+    # each one in front would be quadratic).
+    i = start
+    j = len(out) - 1
+    while i < j:
+        value = out[i]
+        out[i] = out[j]
+        out[j] = value
+        i += 1
+        j -= 1
+
+
+def _wild_best(root: _WildNode, parts: list, n: int, pending: list) -> Any:
+    """Depth-first search, literal child before ``""`` child; the first hit is the best.
+
+    Iterative, in constant C stack whatever the number of components: the walk
+    follows one path and remembers only the ``""`` children it passed over for
+    a literal one, in ``pending[:k]`` (deepest last), to resume there on a dead
+    end. ``pending`` is the trie's scratch list: slots are overwritten, not
+    appended and popped, which keeps this as fast as the recursive walk was.
+    """
+    node = root
+    i = 0
+    k = 0
+    while True:
+        while i < n:
+            child = node.children.get(parts[i])
+            if child is not None:
+                if node.wild is not None:
+                    if k < len(pending):
+                        pending[k] = node.wild
+                    else:
+                        pending.append(node.wild)
+                    k += 1
+                node = child
+            elif node.wild is not None:
+                node = node.wild
+            else:
+                break
+            i += 1
+        else:  # all n components matched
+            if node.value is not None:
+                return node.value
+        if k == 0:
+            return None
+        k -= 1
+        node = pending[k]
+        i = node.depth
+
+
+def _wild_all(root: _WildNode, parts: list, n: int, out: list, pending: list) -> None:
+    """Append every matching value to ``out``, in precedence order (best first).
+
+    The walk of :func:`_wild_best`, continued after each hit.
+    """
+    node = root
+    i = 0
+    k = 0
+    while True:
+        while i < n:
+            child = node.children.get(parts[i])
+            if child is not None:
+                if node.wild is not None:
+                    if k < len(pending):
+                        pending[k] = node.wild
+                    else:
+                        pending.append(node.wild)
+                    k += 1
+                node = child
+            elif node.wild is not None:
+                node = node.wild
+            else:
+                break
+            i += 1
+        else:
+            if node.value is not None:
+                out.append(node.value)
+        if k == 0:
+            return
+        k -= 1
+        node = pending[k]
+        i = node.depth
+
+
+def _wild_free(roots: list) -> None:
+    """Unlink every node under ``roots`` so that each one is freed on its own."""
+    stack = roots
+    while stack:
+        node = stack.pop()
+        if node.wild is not None:
+            stack.append(node.wild)
+            node.wild = None
+        if node.children:
+            stack.extend(node.children.values())
+            node.children = {}
+
+
+def _prefix_free(root: _PrefixNode) -> None:
+    """Unlink every node of the radix tree under ``root`` (see :func:`_wild_free`)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.children:
+            stack.extend(node.children.values())
+            node.children = {}
 
 
 class UriTrie:
@@ -188,7 +279,7 @@ class UriTrie:
     return ``None`` for "no match". URIs are not validated here.
     """
 
-    __slots__ = ("_exact", "_prefixes", "_wildcards", "_prefix_root", "_wild_roots")
+    __slots__ = ("_exact", "_prefixes", "_wildcards", "_prefix_root", "_wild_roots", "_pending")
 
     def __init__(self) -> None:
         self._exact: dict[str, Any] = {}
@@ -196,6 +287,23 @@ class UriTrie:
         self._wildcards: dict[str, Any] = {}
         self._prefix_root = _PrefixNode("")
         self._wild_roots: dict[int, _WildNode] = {}  # component count -> trie
+        # Scratch stack of the wildcard walks. They call no Python code, so
+        # they cannot be reentered; slots left over from a walk are stale
+        # references, dropped by remove() and after a walk that needed many.
+        self._pending: list = []
+
+    def _drop_pending(self) -> None:
+        """Forget the walks' stale references (removed nodes must not stay alive)."""
+        if self._pending:
+            self._pending = []
+
+    def __del__(self) -> None:
+        # Iteratively: freeing the nodes through their own deallocators would
+        # recurse once per level (see the module docstring).
+        self._pending = []
+        _wild_free(list(self._wild_roots.values()))
+        self._wild_roots = {}
+        _prefix_free(self._prefix_root)
 
     def _table(self, match: int) -> dict:
         # Literals stand for MATCH_EXACT/PREFIX/WILDCARD (no global lookups in C).
@@ -225,16 +333,16 @@ class UriTrie:
             parts = uri.split(".")
             node = self._wild_roots.get(len(parts))
             if node is None:
-                node = self._wild_roots[len(parts)] = _WildNode()
-            for part in parts:
+                node = self._wild_roots[len(parts)] = _WildNode(0)
+            for depth, part in enumerate(parts, 1):
                 if part:
                     child = node.children.get(part)
                     if child is None:
-                        child = node.children[part] = _WildNode()
+                        child = node.children[part] = _WildNode(depth)
                 else:
                     child = node.wild
                     if child is None:
-                        child = node.wild = _WildNode()
+                        child = node.wild = _WildNode(depth)
                 node = child
             node.value = value
         table[uri] = value
@@ -247,6 +355,7 @@ class UriTrie:
         """
         table = self._table(match)
         value = table.pop(uri)
+        self._drop_pending()
         if match == 1:
             _prefix_delete(self._prefix_root, uri)
         elif match == 2:
@@ -310,7 +419,10 @@ class UriTrie:
             parts = uri.split(".")
             node = self._wild_roots.get(len(parts))
             if node is not None:
-                return _wild_best(node, parts, 0, len(parts))
+                value = _wild_best(node, parts, len(parts), self._pending)
+                if len(self._pending) > 64:  # a pathological walk: release its slots
+                    self._pending = []
+                return value
         return None
 
     def match_all(self, uri: str) -> list:
@@ -329,5 +441,7 @@ class UriTrie:
             parts = uri.split(".")
             node = self._wild_roots.get(len(parts))
             if node is not None:
-                _wild_all(node, parts, 0, len(parts), out)
+                _wild_all(node, parts, len(parts), out, self._pending)
+                if len(self._pending) > 64:  # a pathological walk: release its slots
+                    self._pending = []
         return out

@@ -19,6 +19,7 @@ class Impl:
     Callee: Any
     CalleeGroup: Any
     validate_uri: Any
+    uri_within_limits: Any
     ReceiverFilter: Any
     send_to: Any
     message_problem: Any
@@ -26,9 +27,11 @@ class Impl:
 
 IMPLS = {
     "py": Impl("py", trie.UriTriePy, callees.CalleePy, callees.CalleeGroupPy, uri.validate_uri_py,
-               fanout.ReceiverFilterPy, fanout.send_to_py, message.message_problem_py),
+               uri.uri_within_limits_py, fanout.ReceiverFilterPy, fanout.send_to_py,
+               message.message_problem_py),
     "c": Impl("c", trie.UriTrieC, callees.CalleeC, callees.CalleeGroupC, uri.validate_uri_c,
-              fanout.ReceiverFilterC, fanout.send_to_c, message.message_problem_c),
+              uri.uri_within_limits_c, fanout.ReceiverFilterC, fanout.send_to_c,
+              message.message_problem_c),
 }
 
 

@@ -21,6 +21,7 @@ def test_extensions_loaded(name: str) -> None:
     assert not module.__file__.endswith(".py"), module.__file__
     assert fastwamp._core.compiled()
     assert uri.validate_uri is uri.validate_uri_c
+    assert uri.uri_within_limits is uri.uri_within_limits_c
     assert trie.UriTrie is trie.UriTrieC
     assert callees.CalleeGroup is callees.CalleeGroupC
     assert callees.Callee is callees.CalleeC
@@ -34,6 +35,7 @@ def test_no_extensions_selects_pure_python() -> None:
     assert not (uri.COMPILED or trie.COMPILED or callees.COMPILED or fanout.COMPILED
                 or message.COMPILED)
     assert uri.validate_uri is uri.validate_uri_py
+    assert uri.uri_within_limits is uri.uri_within_limits_py
     assert trie.UriTrie is trie.UriTriePy
     assert callees.CalleeGroup is callees.CalleeGroupPy
     assert trie.UriTrieC is None and callees.CalleeGroupC is None

@@ -113,3 +113,54 @@ def test_add_remove_sequences_match_model(impl, ops: list, calls: list[str]) -> 
         trie.remove(*key)
         del stored[key]
     check(trie, stored, calls)
+
+
+# Long URIs: hundreds of components over two labels, and patterns derived from
+# the calls by blanking most components, so that many wildcards of the same
+# length match the same call and their precedence is decided deep in the URI.
+@st.composite
+def long_cases(draw) -> tuple[list[tuple[str, int]], list[str]]:
+    rnd = draw(st.randoms(use_true_random=False))
+    n = draw(st.integers(100, 400))
+    base = [rnd.choice("ab") for _ in range(n)]
+    calls = []
+    for _ in range(draw(st.integers(1, 6))):
+        call = list(base)
+        for _ in range(rnd.randrange(4)):  # a few differences from the base
+            call[rnd.randrange(n)] = rnd.choice("abc")
+        if rnd.random() < 0.2:  # another length: another wildcard trie
+            call.append("a") if rnd.random() < 0.5 else call.pop()
+        calls.append(call)
+    keys: dict[tuple[str, int], None] = {}
+    for _ in range(draw(st.integers(1, 30))):
+        call = rnd.choice(calls)
+        kind = rnd.random()
+        if kind < 0.6:
+            blank = rnd.choice([0.5, 0.9, 0.99, 1.0])
+            pattern = [part if rnd.random() >= blank else "" for part in call]
+            keys[(".".join(pattern), MATCH_WILDCARD)] = None
+        elif kind < 0.85:
+            uri = ".".join(call)
+            keys[(uri[: rnd.randrange(len(uri) + 1)], MATCH_PREFIX)] = None
+        else:
+            keys[(".".join(call), MATCH_EXACT)] = None
+    return list(keys), [".".join(call) for call in calls]
+
+
+@settings(max_examples=100, deadline=None)
+@given(case=long_cases())
+def test_long_uris_match_model(impl, case) -> None:
+    pattern_list, calls = case
+    trie = impl.UriTrie()
+    stored = {}
+    for i, key in enumerate(pattern_list):
+        trie.add(key[0], key[1], i)
+        stored[key] = i
+    check(trie, stored, calls)
+    # Remove every other pattern (pruning long chains), then all of them.
+    for key in pattern_list[::2]:
+        assert trie.remove(*key) == stored.pop(key)
+    check(trie, stored, calls)
+    for key in pattern_list[1::2]:
+        assert trie.remove(*key) == stored.pop(key)
+    check(trie, stored, calls)

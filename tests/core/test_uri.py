@@ -100,3 +100,52 @@ def test_whitespace_agrees_with_regex_on_every_code_point(impl) -> None:
 def test_unknown_match_policy(impl, match: int) -> None:
     with pytest.raises(ValueError):
         impl.validate_uri("com.app", match, False)
+
+
+def model_within_limits(uri: str, max_length: int, max_components: int) -> bool:
+    return (max_length < 0 or len(uri) <= max_length) and (
+        max_components < 0 or len(uri.split(".")) <= max_components
+    )
+
+
+limit_uris = st.one_of(
+    st.lists(st.sampled_from(["", "a", "com", "é", "😀x"]), max_size=80).map(".".join),
+    st.text(alphabet=st.sampled_from("a.é"), max_size=150),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(uri=limit_uris, max_length=st.integers(-2, 160), max_components=st.integers(-2, 90))
+def test_uri_within_limits_matches_model(impl, uri: str, max_length: int,
+                                         max_components: int) -> None:
+    assert impl.uri_within_limits(uri, max_length, max_components) is model_within_limits(
+        uri, max_length, max_components)
+
+
+@pytest.mark.parametrize(
+    ("uri", "ok"),
+    [
+        ("com.app.proc", True),
+        ("x" * 1024, True),
+        ("x" * 1025, False),
+        ("é" * 1024, True),  # characters (code points), not UTF-8 bytes
+        (".".join(["a"] * 64), True),
+        (".".join(["a"] * 65), False),
+        ("." * 63, True),  # 64 empty components (a wildcard pattern)
+        ("." * 64, False),
+        ("", True),
+        ("." * 200_000, False),
+    ],
+)
+def test_uri_within_default_limits(impl, uri: str, ok: bool) -> None:
+    assert impl.uri_within_limits(uri, 1024, 64) is ok
+
+
+def test_uri_within_limits_negative_means_unlimited(impl) -> None:
+    huge = "." * 200_000
+    assert impl.uri_within_limits(huge, -1, -1)
+    assert not impl.uri_within_limits(huge, -1, 64)
+    assert not impl.uri_within_limits(huge, 1024, -1)
+    assert impl.uri_within_limits("a.b", 0, -1) is False
+    assert impl.uri_within_limits("", 0, 0) is False  # one (empty) component
+    assert impl.uri_within_limits("", 0, 1) is True
