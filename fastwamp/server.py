@@ -44,6 +44,9 @@ log = logging.getLogger("fastwamp.server")
 SHUTDOWN_TIMEOUT = 3.0
 #: Listen backlog (uvloop and asyncio default to 100, short for connection bursts).
 BACKLOG = 1024
+#: Lines per second about failed accepts (the standard loop fails up to ``BACKLOG``
+#: accept() calls a second while out of descriptors).
+ACCEPT_LOG_RATE = 1.0
 #: accept() errors that mean the process or the system is out of descriptors.
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
@@ -241,13 +244,14 @@ def _handle_accept_errors(loop: asyncio.AbstractEventLoop, limits: ConnectionLim
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
         if isinstance(exc, OSError) and exc.errno in _OUT_OF_DESCRIPTORS:
-            limits.count("accept_failures")
+            limits.count("accept_failures")  # failed accept() calls
             limits.log(
                 "accept",
                 logging.ERROR,
                 "cannot accept connections: %s (open-files limit %d); retrying",
                 exc.strerror or exc,
                 limits.fd_alarm + FD_HEADROOM if limits.fd_alarm else 0,
+                rate=ACCEPT_LOG_RATE,
             )
             return
         if previous is not None:

@@ -291,12 +291,19 @@ class ConnectionLimits:
         self.stats[key] = self.stats.get(key, 0) + 1
 
     def log(
-        self, kind: str, level: int, msg: str, *args: object, logger: logging.Logger = log
+        self,
+        kind: str,
+        level: int,
+        msg: str,
+        *args: object,
+        logger: logging.Logger = log,
+        rate: float = 0.0,
     ) -> None:
-        """Log one line of kind ``kind``, within that kind's rate limit."""
+        """Log one line of kind ``kind``, within that kind's rate limit (lines per
+        second: ``rate``, by default ``log_lines_per_session * SERVER_LOG_FACTOR``)."""
         budget = self._budgets.get(kind)
         if budget is None:
-            budget = self._budgets[kind] = LogBudget(self._log_rate)
+            budget = self._budgets[kind] = LogBudget(rate or self._log_rate)
         budget.log(logger, level, msg, *args)
 
     def clip(self, value: object) -> str:
@@ -511,6 +518,7 @@ class BaseConnection(asyncio.Protocol):
                         self.peer,
                         fd,
                         limits.fd_alarm + FD_HEADROOM,
+                        rate=1.0,
                     )
         self._watch()
 
@@ -966,6 +974,8 @@ class BaseConnection(asyncio.Protocol):
             deadline = due
         since = self._partial_since
         if since:
+            if self._read_paused:  # we do not read it: the delay is not the peer's
+                self._partial_since = since = now
             due = since + limits.frame_timeout
             if now >= due - _EPSILON:
                 self._frame_timed_out()

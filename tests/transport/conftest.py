@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import struct
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+import cbor2
+import msgpack
 import pytest
 import uvloop
 
@@ -305,3 +308,88 @@ class FakeTransport:
     @property
     def data(self) -> bytes:
         return b"".join(self.writes)
+
+
+# WAMP clients on real sockets (for tests against the real router).
+
+#: RawSocket serializer id, encode, decode by name.
+RS_SERIALIZERS: dict[str, tuple[int, Callable[[Any], bytes], Callable[[bytes], Any]]] = {
+    "json": (1, lambda v: json.dumps(v).encode(), json.loads),
+    "msgpack": (2, msgpack.packb, lambda b: msgpack.unpackb(b, strict_map_key=False)),
+    "cbor": (3, cbor2.dumps, cbor2.loads),
+}
+
+
+def real_router(*listeners: ListenerConfig, **keys: Any) -> Any:
+    """A real :class:`fastwamp.router.Router` for ``running(*listeners, router=..., **keys)``."""
+    from fastwamp.router import Router
+
+    return Router(make_config(*listeners, **keys))
+
+
+class RawSocketClient:
+    """A minimal WAMP client over RawSocket (asyncio streams); answers PINGs unless told not."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, serializer: str
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.serializer = serializer
+        _, self.encode, self.decode = RS_SERIALIZERS[serializer]
+        self.answer_pings = True
+        #: Payloads of the PINGs received.
+        self.pings: list[bytes] = []
+        self.session_id = 0
+        self._request = 0
+
+    @classmethod
+    async def connect(
+        cls, port: int, serializer: str = "json", length_bits: int = 15
+    ) -> RawSocketClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        ser_id = RS_SERIALIZERS[serializer][0]
+        writer.write(bytes((0x7F, (length_bits << 4) | ser_id, 0, 0)))
+        reply = await asyncio.wait_for(reader.readexactly(4), 5)
+        assert reply[0] == 0x7F and reply[1] & 0x0F == ser_id, reply
+        return cls(reader, writer, serializer)
+
+    def request(self) -> int:
+        self._request += 1
+        return self._request
+
+    def send(self, msg: Any) -> None:
+        self.writer.write(rs_frame(self.encode(msg)))
+
+    async def recv(self, timeout: float = 5.0) -> Any:
+        """The next WAMP message within ``timeout`` seconds (PINGs are answered, or
+        not, and recorded)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            msg_type, payload = await asyncio.wait_for(
+                rs_read_frame(self.reader), max(0.0, deadline - loop.time())
+            )
+            if msg_type == 1:
+                self.pings.append(payload)
+                if self.answer_pings:
+                    self.writer.write(rs_frame(payload, 2))
+                continue
+            if msg_type == 2:
+                continue
+            return self.decode(payload)
+
+    async def join(self, roles: dict[str, Any] | None = None, realm: str = "realm1") -> int:
+        self.send([1, realm, {"roles": roles or {"caller": {}, "callee": {},
+                                                  "publisher": {}, "subscriber": {}}}])
+        welcome = await self.recv()
+        assert welcome[0] == 2, welcome
+        self.session_id = welcome[1]
+        return self.session_id
+
+    async def at_eof(self, timeout: float = 5.0) -> bytes:
+        """Read until the router closes the connection; return what came before."""
+        return await asyncio.wait_for(self.reader.read(), timeout)
+
+    def close(self) -> None:
+        self.writer.close()
