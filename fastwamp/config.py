@@ -119,6 +119,10 @@ class ListenerConfig:
     auto_ping_timeout: float = 10.0
     #: Turn TCP keepalive on for accepted connections.
     tcp_keepalive: bool = True
+    #: RawSocket only: which peers the auto-ping pings: "auto" (those that sent a PING
+    #: or PONG frame themselves; Autobahn|Python's RawSocket clients fail the connection
+    #: on a PING frame) or "always".
+    rawsocket_ping: str = "auto"
 
 
 @dataclass
@@ -428,6 +432,10 @@ def validate_config(config: Config) -> None:
             raise ConfigError(f"{key}.auto_ping_interval", "must be >= 0 (0 means never)")
         if lst.auto_ping_timeout <= 0:
             raise ConfigError(f"{key}.auto_ping_timeout", "must be > 0")
+        if lst.rawsocket_ping not in ("auto", "always"):
+            raise ConfigError(
+                f"{key}.rawsocket_ping", f'must be "auto" or "always", got {lst.rawsocket_ping!r}'
+            )
         if lst.type == "websocket" and not lst.path.startswith("/"):
             raise ConfigError(f"{key}.path", f"must start with '/', got {lst.path!r}")
         if lst.type == "websocket":
