@@ -70,7 +70,11 @@ client gets when it reaches each):
   frame type 1); if nothing at all arrives within ``auto_ping_timeout`` after
   it, the connection is dropped and the session detached at once (its
   registrations and subscriptions go, its in-flight calls are answered, shared
-  registrations fail over).  Time while the router itself does not read the
+  registrations fail over).  RawSocket peers get PINGs only once they have sent
+  a PING or PONG frame themselves, unless the listener's ``rawsocket_ping`` is
+  ``"always"``: Autobahn|Python's RawSocket clients (asyncio and Twisted) fail
+  the connection when they receive a PING frame.  The others rely on TCP
+  keepalive, which notices a dead host or network but not a frozen process.  Time while the router itself does not read the
   peer (input paused) does not count, nor does it while the peer drains output.
   One timer per connection, rescheduled only when it fires (the last time the
   peer was heard from is a timestamp written per read).
@@ -421,6 +425,8 @@ class BaseConnection(asyncio.Protocol):
         self._ping_sent = 0.0  # when the unanswered PING went out (0: none)
         self._partial_since = 0.0  # when the incomplete frame being received started
         self._write_mark = -1  # transport buffer size when last checked, writing paused
+        #: The peer is known to answer PINGs (RawSocket: see ``rawsocket_ping``).
+        self._pingable = True
         # Input flow: reading is paused while any of these three holds.
         self._input_paused = False  # the core's backpressure (pause_input)
         self._deferred = False  # input left over from a turn waits for a later one
@@ -982,7 +988,7 @@ class BaseConnection(asyncio.Protocol):
                 return
             deadline = min(deadline, due)
         interval = self._listener.auto_ping_interval
-        if interval > 0 and self._established:
+        if interval > 0 and self._established and self._pingable:
             due = self._check_alive(now, interval)
             if due is None:
                 return  # dropped

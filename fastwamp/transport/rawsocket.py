@@ -11,7 +11,11 @@ is a 25th length bit, set only for a length of exactly 2**24.  ``T`` is 0 for a
 WAMP message, 1 for PING (answered at once with a PONG carrying the same
 payload), 2 for PONG (ignored); types 3-7 and nonzero ``R`` bits fail the
 connection.  The router sends PING itself to a peer it has not heard from for
-the listener's ``auto_ping_interval`` (see :mod:`fastwamp.transport.base`).
+the listener's ``auto_ping_interval`` (see :mod:`fastwamp.transport.base`), if
+the peer has shown it handles PING/PONG (it sent one of them) or the listener's
+``rawsocket_ping`` is ``"always"``: Autobahn|Python's RawSocket clients fail the
+connection on a PING frame (asyncio: ``ping()`` raises NotImplementedError;
+Twisted: the type bits make the length too large).
 
 Limits: until the session is established, frames over
 ``max_handshake_message_size`` close the connection (the handshake reply
@@ -99,6 +103,7 @@ class RawSocketConnection(BaseConnection):
         #: _parse() stopped with frames left (turn budget or pause_input).
         self._stalled = False
         self._pings = 0
+        self._pingable = listener.rawsocket_ping == "always"
         #: Largest message the client accepts (announced in its handshake).
         self._max_out = 512
         #: Output produced while reading (handshake reply, PONGs), written at the
@@ -201,6 +206,13 @@ class RawSocketConnection(BaseConnection):
 
     def _on_established(self) -> None:
         self._max_in = self._max_in_open
+
+    def _peer_pings(self) -> None:
+        """The peer sent a PING or PONG: it can be pinged from now on."""
+        self._pingable = True
+        interval = self._listener.auto_ping_interval
+        if interval > 0 and self._established:
+            self._poke_watchdog(self._last_read + interval)
 
     def _feed_deferred(self) -> bool:
         buf = self._buffer
@@ -322,7 +334,11 @@ class RawSocketConnection(BaseConnection):
                     break
                 receive(msg)
                 fed = True
-            elif msg_type == MSG_PING:
+            else:  # PING or PONG: the peer speaks them, it can be pinged
+                if not self._pingable:
+                    self._peer_pings()
+                if msg_type == MSG_PONG:
+                    continue  # nothing to do (any input counts as a sign of life)
                 if length > self._max_out:
                     self._limits.log(
                         "rawsocket_ping",
@@ -336,7 +352,6 @@ class RawSocketConnection(BaseConnection):
                 else:
                     self._out.append(frame_header(MSG_PONG, length))
                     self._out.append(bytes(payload))
-            # MSG_PONG: nothing to do (any input counts as a sign of life).
         if fed:
             self._router.flush_soon()
         return pos

@@ -79,9 +79,14 @@ def _toml_str(value: str) -> str:
 
 
 def _config_text(
-    ws_port: int = 0, rs_port: int = 0, log_level: str = "info", extra: str = ""
+    ws_port: int = 0,
+    rs_port: int = 0,
+    log_level: str = "info",
+    extra: str = "",
+    listener_extra: str = "",
 ) -> str:
-    """The router's TOML; ``extra`` (e.g. more ``[[realms]]`` tables) is appended verbatim."""
+    """The router's TOML; ``extra`` (e.g. more ``[[realms]]`` tables) is appended verbatim,
+    ``listener_extra`` (e.g. ``auto_ping_interval = 0.5``) goes into both listener tables."""
     sers = "[" + ", ".join(_toml_str(s) for s in SERIALIZERS) + "]"
     return f"""\
 log_level = {_toml_str(log_level)}
@@ -96,12 +101,14 @@ host = "127.0.0.1"
 port = {ws_port}
 path = "/ws"
 serializers = {sers}
+{listener_extra}
 
 [[listeners]]
 type = "rawsocket"
 host = "127.0.0.1"
 port = {rs_port}
 serializers = {sers}
+{listener_extra}
 """ + (f"\n{extra}\n" if extra else "")
 
 
@@ -118,11 +125,16 @@ def _child_env() -> dict[str, str]:
 class RouterProcess:
     """One fastwamp router subprocess."""
 
-    def __init__(self, workdir: Path, name: str = "router", extra_config: str = "") -> None:
+    def __init__(
+        self, workdir: Path, name: str = "router", extra_config: str = "",
+        listener_config: str = "",
+    ) -> None:
         self.workdir = workdir
         self.name = name
         #: TOML appended to the generated config (e.g. extra ``[[realms]]`` tables).
         self.extra_config = extra_config
+        #: TOML keys added to both listener tables (e.g. ``auto_ping_interval = 0.5``).
+        self.listener_config = listener_config
         self.config_path = workdir / f"{name}.toml"
         self.stderr_path = workdir / f"{name}.stderr"
         self.proc: subprocess.Popen[str] | None = None
@@ -138,7 +150,10 @@ class RouterProcess:
     def start(self, ws_port: int = 0, rs_port: int = 0) -> RouterEndpoints:
         assert self.proc is None or self.proc.poll() is not None, "router already running"
         self.config_path.write_text(
-            _config_text(ws_port, rs_port, extra=self.extra_config), encoding="utf-8"
+            _config_text(
+                ws_port, rs_port, extra=self.extra_config, listener_extra=self.listener_config
+            ),
+            encoding="utf-8",
         )
         self.stdout_lines = []
         self._ready = threading.Event()
@@ -303,15 +318,20 @@ def router(router_process: RouterProcess) -> RouterEndpoints:
 
 
 @pytest.fixture
-def router_factory(tmp_path: Path) -> Iterator[Callable[[], RouterProcess]]:
+def router_factory(tmp_path: Path) -> Iterator[Callable[..., RouterProcess]]:
     """Start private routers: ``rp = router_factory(); rp.endpoints; rp.kill(); rp.restart()``.
 
-    Routers still running at the end of the test are stopped and must exit cleanly.
+    ``router_factory(extra_config=..., listener_config=...)`` adds TOML (see
+    :class:`RouterProcess`).  Routers still running at the end of the test are
+    stopped and must exit cleanly.
     """
     started: list[RouterProcess] = []
 
-    def factory() -> RouterProcess:
-        rp = RouterProcess(tmp_path, f"router{len(started)}")
+    def factory(extra_config: str = "", listener_config: str = "") -> RouterProcess:
+        rp = RouterProcess(
+            tmp_path, f"router{len(started)}", extra_config=extra_config,
+            listener_config=listener_config,
+        )
         started.append(rp)
         rp.start()
         return rp

@@ -19,7 +19,7 @@ from websockets.uri import parse_uri
 from fastwamp.config import ListenerConfig
 from fastwamp.transport.rawsocket import RawSocketConnection
 
-from .conftest import FakeTransport, RawSocketClient, StubRouter, running, wait_for
+from .conftest import FakeTransport, RawSocketClient, StubRouter, rs_frame, running, wait_for
 
 INTERVAL = 0.2
 TIMEOUT = 0.2
@@ -28,6 +28,7 @@ SLACK = 5.0
 
 
 def rs_listener(**kwargs: Any) -> ListenerConfig:
+    kwargs.setdefault("rawsocket_ping", "always")
     return ListenerConfig(
         "rawsocket", port=0, auto_ping_interval=INTERVAL, auto_ping_timeout=TIMEOUT, **kwargs
     )
@@ -73,6 +74,29 @@ def test_rawsocket_silent_peer_is_dropped_and_detached(run):
             assert router.stats["ping_timeouts"] == 1
             assert not server.connections
             client.close()
+
+    run(main)
+
+
+def test_rawsocket_auto_pings_only_peers_that_speak_ping(run):
+    """With ``rawsocket_ping = "auto"`` a peer that never sent PING or PONG (as
+    Autobahn|Python, which fails on a PING frame) is not pinged, and not dropped."""
+
+    async def main():
+        async with running(rs_listener(rawsocket_ping="auto")) as (server, router):
+            quiet = await rs_established(server)
+            speaker = await rs_established(server)
+            speaker.writer.write(rs_frame(b"hi", 1))  # it sends a PING: it knows them
+            await asyncio.sleep(5 * (INTERVAL + TIMEOUT))
+            assert quiet.pings == []
+            quiet.send(["quiet", "is", "fine"])
+            assert await quiet.recv() == ["quiet", "is", "fine"]
+            speaker.answer_pings = False
+            with pytest.raises(asyncio.IncompleteReadError):
+                await speaker.recv(timeout=SLACK)  # its PONG, PINGs, then dropped
+            assert speaker.pings
+            assert router.stats["ping_timeouts"] == 1
+            quiet.close()
 
     run(main)
 
@@ -240,7 +264,8 @@ class DrainingTransport(FakeTransport):
 
 def test_peer_draining_output_is_not_dropped_while_writing_is_paused(run):
     async def main():
-        listener = ListenerConfig("rawsocket", auto_ping_interval=0.05, auto_ping_timeout=0.05)
+        listener = ListenerConfig("rawsocket", auto_ping_interval=0.05, auto_ping_timeout=0.05,
+                                  rawsocket_ping="always")
         router = StubRouter()
         conn = RawSocketConnection(router, listener)
         transport = DrainingTransport()
@@ -260,7 +285,8 @@ def test_peer_draining_output_is_not_dropped_while_writing_is_paused(run):
 
 def test_input_paused_by_the_core_does_not_count_as_silence(run):
     async def main():
-        listener = ListenerConfig("rawsocket", auto_ping_interval=0.05, auto_ping_timeout=0.05)
+        listener = ListenerConfig("rawsocket", auto_ping_interval=0.05, auto_ping_timeout=0.05,
+                                  rawsocket_ping="always")
         router = StubRouter()
         conn = RawSocketConnection(router, listener)
         transport = FakeTransport()
