@@ -87,10 +87,6 @@ class RealmConfig:
     #: Bytes (estimated) the in-memory event history of the realm may hold; the oldest
     #: events go first.
     history_bytes_max: int = 64 * 1024 * 1024
-    #: Bytes (estimated) of publications waiting for chunked delivery to large
-    #: subscriber sets; past it, the publishers' connections stop being read until the
-    #: backlog drains.
-    fanout_backlog_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass
@@ -398,7 +394,7 @@ def validate_config(config: Config) -> None:
                      "max_calls_in_flight", "max_sessions", "max_registrations_per_session",
                      "max_subscriptions_per_session", "max_list_length", "retained_bytes_max",
                      "testaments_per_session", "testament_bytes_per_session",
-                     "history_bytes_max", "fanout_backlog_bytes"):
+                     "history_bytes_max"):
             if getattr(realm, name) < 1:
                 raise ConfigError(f"{key}.{name}", "must be >= 1")
         for role, level in realm.trustlevels.items():

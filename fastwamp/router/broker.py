@@ -119,14 +119,17 @@ class Broker:
         self._max_uri_length = router_config.max_uri_length
         self._max_uri_components = router_config.max_uri_components
         #: chunked deliveries waiting for the next turn of the loop:
-        #: [receivers, position, event, disclosed, want_publisher, filter, size]
+        #: [receivers, position, event, disclosed, want_publisher, filter, size, publisher]
         self._backlog: deque[list] = deque()
         self._pump_scheduled = False
-        #: Estimated bytes the backlog holds, its bound, and the publishers whose input
-        #: is paused until it drains (to half the bound).
+        #: Estimated bytes the backlog holds (a client has at most one publication in it:
+        #: its input is paused until that is delivered), and the paused publishers.
         self.backlog_bytes = 0
-        self._backlog_max = config.fanout_backlog_bytes
         self._paused_publishers: dict[int, RouterSession] = {}
+        #: Receivers that may still be served at once in this turn of the loop; the
+        #: rest of the turn's publications go through the backlog.
+        self._turn_room = FANOUT_CHUNK
+        self._turn_reset_scheduled = False
         #: topic -> the last event published on it with retain=true
         self.retained: dict[str, RetainedEvent] = {}
         self.history: EventHistory | None = None
@@ -383,30 +386,51 @@ class Broker:
                     [m.EVENT, sub.id, publication, {**details, **publisher}, *payload])
             jobs.append((receivers, event, disclosed, want))
             total += n
-        if not self._backlog and total <= FANOUT_CHUNK:
+        if not self._backlog and total <= self._turn_room:
+            if total > 1:
+                self._spend_turn(total)
             for receivers, event, disclosed, want in jobs:
                 send_to(list(receivers.values()), 0, len(receivers), event, disclosed, want,
                         receiver_filter)
             return total
-        payload_size = estimate_size(payload, self._backlog_max)
+        # Over this turn's room: deliver in chunks on later turns, and read nothing more
+        # from the publisher until its publication is out (its last job carries it).
+        payload_size = estimate_size(payload)
+        backlog = self._backlog
         for receivers, event, disclosed, want in jobs:
             size = payload_size + SLOT * len(receivers)
-            self._backlog.append([list(receivers.values()), 0, event, disclosed, want,
-                                  receiver_filter, size])
+            backlog.append([list(receivers.values()), 0, event, disclosed, want,
+                            receiver_filter, size, None])
             self.backlog_bytes += size
-        if self.backlog_bytes > self._backlog_max and source is not None:
+        if source is not None and jobs:
+            backlog[-1][7] = source
             self._pause_publisher(source)
         self._schedule_pump()
         return total
+
+    def _spend_turn(self, deliveries: int) -> None:
+        """Count immediate deliveries against this turn's room (FANOUT_CHUNK); the room
+        is restored on the next turn of the loop."""
+        self._turn_room -= deliveries
+        if not self._turn_reset_scheduled:
+            scheduler = self.realm.router.scheduler
+            if scheduler is None:  # bare core: no turns, no limit
+                self._turn_room = FANOUT_CHUNK
+                return
+            self._turn_reset_scheduled = True
+            scheduler.call_later(0, self._new_turn)
+
+    def _new_turn(self) -> None:
+        self._turn_reset_scheduled = False
+        self._turn_room = FANOUT_CHUNK
 
     def _pause_publisher(self, session: RouterSession) -> None:
         if session.id not in self._paused_publishers:
             self._paused_publishers[session.id] = session
             session.sink.pause_input()
 
-    def _resume_publishers(self) -> None:
-        paused, self._paused_publishers = self._paused_publishers, {}
-        for session in paused.values():
+    def _resume_publisher(self, session: RouterSession) -> None:
+        if self._paused_publishers.pop(session.id, None) is not None:
             session.sink.resume_input()
 
     def _schedule_pump(self) -> None:
@@ -440,10 +464,10 @@ class Broker:
             if stop == len(receivers):
                 backlog.popleft()
                 self.backlog_bytes -= job[6]
+                if job[7] is not None:  # the publisher's publication is out: read it again
+                    self._resume_publisher(job[7])
             else:
                 job[1] = stop
-        if self._paused_publishers and self.backlog_bytes <= self._backlog_max // 2:
-            self._resume_publishers()
 
 
 

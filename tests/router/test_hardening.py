@@ -347,22 +347,29 @@ def test_history_is_bounded_in_bytes():
     assert all(kept) and sum(kept) < 100
 
 
-def test_fanout_backlog_pauses_the_publisher(monkeypatch):
-    monkeypatch.setattr(broker_module, "FANOUT_CHUNK", 2)
-    config = Config(realms=[RealmConfig("realm1", fanout_backlog_bytes=5_000)])
-    router, clock, peer = make(config)
+def test_fanout_beyond_a_turn_pauses_the_publisher(monkeypatch):
+    monkeypatch.setattr(broker_module, "FANOUT_CHUNK", 4)
+    router, clock, peer = make()
     subs = [peer() for _ in range(3)]
     for s in subs:
         request(s, [m.SUBSCRIBE, rid(), {}, "com.t"])
-    pub = peer()
-    for _ in range(5):
-        pub.send([m.PUBLISH, rid(), {}, "com.t", ["x" * 1000]])
-    assert pub.input_paused
+    clock.advance(0)
+    pub, other = peer(), peer()
+    pub.send([m.PUBLISH, rid(), {}, "com.t", [1]])  # 3 receivers: within this turn's room
+    assert not pub.input_paused and all(len(s.take()) == 1 for s in subs)
+    pub.send([m.PUBLISH, rid(), {}, "com.t", [2]])  # over the room: queued, publisher paused
+    assert pub.input_paused and all(s.take() == [] for s in subs)
+    other.send([m.PUBLISH, rid(), {}, "com.t", [3]])  # queued behind it, in order
+    assert other.input_paused
     broker = router.realms["realm1"].broker
-    assert broker.backlog_bytes > 5_000
-    clock.advance(1)  # the pump delivers the backlog, one chunk per turn
-    assert broker.backlog_bytes == 0 and not pub.input_paused
-    assert all(len(s.take()) == 5 for s in subs)
+    assert broker.backlog_bytes > 0
+    while pub.input_paused:  # next turns: the first queued publication goes out first
+        assert other.input_paused and clock.step()
+    clock.advance(0)  # the following turns: the rest
+    assert broker.backlog_bytes == 0 and not other.input_paused
+    assert all([e[4] for e in s.take()] == [[2], [3]] for s in subs)
+    pub.disconnect()  # a paused publisher that leaves is forgotten
+    assert not broker._paused_publishers
 
 
 def test_teardown_of_a_session_with_many_routes():
