@@ -989,10 +989,10 @@ class BaseConnection(asyncio.Protocol):
             deadline = min(deadline, due)
         interval = self._listener.auto_ping_interval
         if interval > 0 and self._established and self._pingable:
-            due = self._check_alive(now, interval)
-            if due is None:
+            alive_due = self._check_alive(now, interval)
+            if alive_due is None:
                 return  # dropped
-            deadline = min(deadline, due)
+            deadline = min(deadline, alive_due)
         self._arm(deadline, now)
 
     def _check_alive(self, now: float, interval: float) -> float | None:

@@ -104,7 +104,7 @@ def _set_max_size(ws: ServerProtocol, size: int) -> None:
     if hasattr(ws, "max_message_size"):  # websockets >= 15
         ws.max_message_size = size
     else:  # pragma: no cover - older websockets
-        ws.max_size = size
+        ws.max_size = size  # type: ignore[attr-defined]
 
 
 def serializers_by_subprotocol(listener: ListenerConfig) -> dict[str, Serializer]:

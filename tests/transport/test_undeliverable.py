@@ -2,7 +2,9 @@
 
 End to end over RawSocket against the real router: an INVOCATION the callee's
 serializer cannot encode, or a RESULT larger than the caller announced, ends the
-call with an ERROR; the connection goes on with the rest.  Per engine with a
+call with an ERROR; the connection goes on with the rest.  (Values no serializer
+could send on may also be refused when decoded, before any routing: then the
+caller gets that answer instead; either way it is answered.)  Per engine with a
 stub session: every encode failure (also in the held-output path while writing
 is paused) reaches ``session.undeliverable``.
 """
@@ -23,7 +25,7 @@ from fastwamp.wamp import uris
 
 from .conftest import FakeTransport, RawSocketClient, StubRouter, real_router, running, wait_for
 
-CALL, RESULT, ERROR, REGISTER, REGISTERED, INVOCATION, YIELD = 48, 50, 8, 64, 65, 68, 70
+ABORT, CALL, RESULT, ERROR, REGISTER, REGISTERED, INVOCATION, YIELD = 3, 48, 50, 8, 64, 65, 68, 70
 PUBLISH, SUBSCRIBE, SUBSCRIBED, EVENT = 16, 32, 33, 36
 PROCEDURE = "com.example.echo"
 
@@ -76,16 +78,23 @@ def test_unencodable_invocation_answers_the_caller(run, caller_ser, callee_ser, 
             callee, caller = await callee_and_caller(port, callee_ser, caller_ser)
             request = caller.request()
             caller.send([CALL, request, {}, PROCEDURE, [argument]])
-            error = await caller.recv()
-            assert error[:3] == [ERROR, CALL, request] and error[4] == uris.UNENCODABLE, error
-            assert callee_ser in error[5][0]
+            answer = await caller.recv()
+            if answer[0] == ERROR:  # routed, and not sendable to the callee
+                assert answer[:3] == [ERROR, CALL, request], answer
+                assert answer[4] == uris.UNENCODABLE, answer
+                assert callee_ser in answer[5][0]
+                assert router.stats["undeliverable_messages"] == 1
+            else:  # refused when decoded: not routable to every serializer
+                assert answer[0] == ABORT and answer[2] == uris.PROTOCOL_VIOLATION, answer
+                caller.close()
+                caller = await RawSocketClient.connect(port, caller_ser)
+                await caller.join()
             # Both connections go on: the next call is delivered and answered.
             request = caller.request()
             caller.send([CALL, request, {}, PROCEDURE, ["fine"]])
             assert await echo_once(callee) == ["fine"]
             result = await caller.recv()
             assert result[:2] == [RESULT, request] and result[3] == ["fine"], result
-            assert router.stats["undeliverable_messages"] == 1
             callee.close()
             caller.close()
 
@@ -116,19 +125,19 @@ def test_result_over_the_callers_announced_size(run):
     run(main)
 
 
-def test_unencodable_event_is_counted_and_the_subscriber_keeps_receiving(run):
+def test_oversize_event_is_counted_and_the_subscriber_keeps_receiving(run):
     async def main():
         listener = ListenerConfig("rawsocket", port=0)
         router = real_router(listener)
         async with running(listener, router=router) as (server, _):
             port = server.listeners[0].port
-            subscriber = await RawSocketClient.connect(port, "json")
+            subscriber = await RawSocketClient.connect(port, "json", length_bits=2)  # 2 KiB
             await subscriber.join()
             subscriber.send([SUBSCRIBE, subscriber.request(), {}, "com.example.topic"])
             assert (await subscriber.recv())[0] == SUBSCRIBED
             publisher = await RawSocketClient.connect(port, "msgpack")
             await publisher.join()
-            publisher.send([PUBLISH, publisher.request(), {}, "com.example.topic", [{b"k": 1}]])
+            publisher.send([PUBLISH, publisher.request(), {}, "com.example.topic", ["x" * 5000]])
             publisher.send([PUBLISH, publisher.request(), {}, "com.example.topic", ["next"]])
             event = await subscriber.recv()
             assert event[0] == EVENT and event[4] == ["next"], event
