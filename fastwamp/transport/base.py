@@ -27,7 +27,8 @@ one when it ends.
 
 Messages that cannot be sent.  A message the peer's serializer cannot encode
 (any exception from the encoder: unsupported types such as bytes keys in JSON,
-integers beyond 64 bits, nesting deeper than the encoder allows), or that
+integers beyond 64 bits, nesting deeper than the encoder allows; the
+serializers refuse most such values when they are decoded), or that
 encodes larger than the peer accepts, is not written: the connection calls the
 session's ``undeliverable(msg, error, reason)`` with
 ``fastwamp.error.unencodable`` or ``wamp.error.payload_size_exceeded`` and goes
@@ -70,14 +71,15 @@ client gets when it reaches each):
   frame type 1); if nothing at all arrives within ``auto_ping_timeout`` after
   it, the connection is dropped and the session detached at once (its
   registrations and subscriptions go, its in-flight calls are answered, shared
-  registrations fail over).  RawSocket peers get PINGs only once they have sent
-  a PING or PONG frame themselves, unless the listener's ``rawsocket_ping`` is
-  ``"always"``: Autobahn|Python's RawSocket clients (asyncio and Twisted) fail
-  the connection when they receive a PING frame.  The others rely on TCP
-  keepalive, which notices a dead host or network but not a frozen process.  Time while the router itself does not read the
+  registrations fail over).  Time while the router itself does not read the
   peer (input paused) does not count, nor does it while the peer drains output.
   One timer per connection, rescheduled only when it fires (the last time the
   peer was heard from is a timestamp written per read).
+* listener ``rawsocket_ping`` (``"auto"``): RawSocket peers get PINGs only once
+  they have sent a PING or PONG frame themselves; ``"always"``: every one.
+  Autobahn|Python's RawSocket clients (asyncio and Twisted) fail the connection
+  when they receive a PING frame; peers that are not pinged rely on TCP
+  keepalive, which notices a dead host or network but not a frozen process.
 * listener ``tcp_keepalive`` (true): SO_KEEPALIVE with, where the platform has
   them, TCP_KEEPIDLE = interval + timeout, TCP_KEEPINTVL = timeout / 3 (at least
   1 s) and TCP_KEEPCNT = 3 (with pings off: 40 s idle).
