@@ -54,7 +54,10 @@ def check_message(msg: object) -> int:
 
     Raises:
         ProtocolViolation: the message is not a list, its type is unknown or not
-            one a client may send, or its head has the wrong arity or types.
+            one a client may send, or its head has the wrong arity or types
+            (ids out of [1, 2**53], an ERROR request type out of [0, 2**53], a
+            bool or float where an integer is expected). Never anything else,
+            whatever the values.
     """
     problem = message_problem(msg)
     if problem is None:
@@ -63,7 +66,10 @@ def check_message(msg: object) -> int:
         code = msg[0]  # type: ignore[index]
         name = MESSAGE_NAMES.get(code)
         if name is None:
-            raise ProtocolViolation(f"unknown message type {code}")
+            # Never format an unbounded integer (str() of a huge one is slow, and
+            # refused past 4,300 digits); the serializers stop at 64 bits anyway.
+            shown = code if -(2**63) <= code < 2**64 else "out of the 64-bit range"
+            raise ProtocolViolation(f"unknown message type {shown}")
         raise ProtocolViolation(f"{name} is not a message a client may send")
     if type(msg) is list and msg and type(msg[0]) is int:
         raise ProtocolViolation(f"{MESSAGE_NAMES[msg[0]]} {problem}")

@@ -7,6 +7,32 @@ character followed by the base64 of the bytes.
 JSON uses orjson when it is installed (about 3-5x faster than the standard
 library on WAMP-sized messages, see bench/README.md), else the standard
 library's ``json``.
+
+Hostile input. ``decode`` raises :class:`SerializationError` and nothing else,
+whatever the bytes, and accepts only what every serializer can encode again, so
+that the router can forward a message from a client of one serializer to a
+client of any other:
+
+* lists, maps with string keys, strings, bytes, booleans, null, floats and
+  integers in [-2**63, 2**64 - 1] (MessagePack and orjson stop at 64 bits);
+  MessagePack extension types (but JavaScript ``undefined``), MessagePack
+  timestamps, CBOR tags (but big integers within that range), CBOR simple
+  values and CBOR shared or string references are refused. JavaScript
+  ``undefined`` (MessagePack fixext 0, CBOR ``undefined``; wampy.js sends it) is
+  read as null;
+* at most :data:`MAX_DEPTH` (128) levels of nesting, the message itself being
+  the first. The libraries' own limits are looser (orjson reads 1,024 levels,
+  MessagePack 1,024, cbor2 400) and orjson writes no more than 254, so 128
+  leaves room for the levels the router adds around a payload (a history
+  entry, a meta event) and bounds the work and stack of anything that walks a
+  message. The check is compiled (:func:`fastwamp._core.message.value_problem`)
+  and iterative; JSON messages too short to hold 129 levels skip it.
+
+``encode`` raises :class:`SerializationError` for anything it cannot encode
+(an integer over 64 bits, a non-string map key in JSON, nesting deeper than
+orjson's 254 levels, ...), so that transports can answer for it. NaN and
+infinities become ``null`` in JSON (orjson; the standard library's encoder
+refuses them).
 """
 
 from __future__ import annotations
@@ -18,6 +44,8 @@ from typing import TYPE_CHECKING, Any
 import cbor2
 import msgpack
 
+from .._core.message import depth_exceeds, value_problem
+
 if TYPE_CHECKING:  # a declared dependency: check against it; None is runtime-only
     import orjson
 else:
@@ -25,6 +53,13 @@ else:
         import orjson
     except ImportError:  # pragma: no cover - orjson is a declared dependency
         orjson = None
+
+
+#: Deepest nesting of lists and maps in a decoded message (itself level 1).
+MAX_DEPTH = 128
+#: Deepest nesting cbor2 is asked to encode: it recurses in C with no limit of
+#: its own (and crashes some thousands of levels down).
+MAX_ENCODE_DEPTH = 1024
 
 
 class SerializationError(ValueError):
@@ -39,20 +74,27 @@ class SharedMessage(list):
 
     def __init__(self, items: list) -> None:
         super().__init__(items)
-        #: serializer name -> encoded bytes
-        self.encoded: dict[str, bytes] = {}
+        #: serializer name -> encoded bytes, or the error encoding raised
+        self.encoded: dict[str, bytes | SerializationError] = {}
 
 
 def _encode_once(name: str, encode):
-    """Wrap ``encode`` so that a :class:`SharedMessage` is encoded once per serializer."""
+    """Wrap ``encode`` so that a :class:`SharedMessage` is encoded once per serializer
+    (a failure too: it is raised again for every receiver, not retried)."""
 
     def encode_message(msg: list) -> bytes:
         if type(msg) is SharedMessage:
             cache = msg.encoded
             data = cache.get(name)
             if data is None:
-                data = cache[name] = encode(msg)
-            return data
+                try:
+                    data = cache[name] = encode(msg)
+                except SerializationError as exc:
+                    cache[name] = exc
+                    raise
+            elif type(data) is SerializationError:
+                raise SerializationError(*data.args)
+            return data  # type: ignore[return-value]
         return encode(msg)
 
     return encode_message
@@ -64,17 +106,51 @@ def _bytes_to_json(value: object) -> str:
     raise TypeError(f"cannot serialize {type(value).__name__} to JSON")
 
 
+def _b64_binary(text: str) -> bytes:
+    try:
+        return base64.b64decode(text[1:])
+    except ValueError as exc:  # binascii.Error, or a non-ASCII character
+        raise SerializationError(f"invalid binary value in JSON: {exc}") from exc
+
+
 def _unpack_binary(value: Any) -> Any:
-    """Replace every NUL-prefixed string in ``value`` by the bytes it encodes."""
+    """Replace every NUL-prefixed string in ``value`` by the bytes it encodes.
+
+    In place (``value`` was just decoded) and iterative: no recursion however
+    deep the message.
+    """
     t = type(value)
     if t is str:
-        if value and value[0] == "\x00":
-            return base64.b64decode(value[1:])
+        return _b64_binary(value) if value[:1] == "\x00" else value
+    if t is not list and t is not dict:
         return value
-    if t is list:
-        return [_unpack_binary(v) for v in value]
-    if t is dict:
-        return {k: _unpack_binary(v) for k, v in value.items()}
+    stack = [value]
+    while stack:
+        container = stack.pop()
+        if type(container) is list:
+            for i, item in enumerate(container):
+                t = type(item)
+                if t is str:
+                    if item[:1] == "\x00":
+                        container[i] = _b64_binary(item)
+                elif t is list or t is dict:
+                    stack.append(item)
+        else:
+            for key, item in container.items():
+                t = type(item)
+                if t is str:
+                    if item[:1] == "\x00":
+                        container[key] = _b64_binary(item)
+                elif t is list or t is dict:
+                    stack.append(item)
+    return value
+
+
+def _check(value: Any, undefined: object = None) -> Any:
+    """Raise SerializationError unless every serializer can encode ``value`` again."""
+    problem = value_problem(value, MAX_DEPTH, undefined)
+    if problem is not None:
+        raise SerializationError(problem)
     return value
 
 
@@ -111,10 +187,11 @@ class JsonSerializer(Serializer):
             if orjson is not None:
                 return orjson.dumps(msg, default=_bytes_to_json)
             return _stdlib_json.dumps(
-                msg, separators=(",", ":"), ensure_ascii=False, default=_bytes_to_json
+                msg, separators=(",", ":"), ensure_ascii=False, default=_bytes_to_json,
+                allow_nan=False,
             ).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise SerializationError(str(exc)) from exc
+        except Exception as exc:  # TypeError, ValueError, RecursionError, MemoryError
+            raise SerializationError(f"cannot encode as JSON: {exc}") from exc
 
     def decode(self, data: bytes | str) -> Any:
         try:
@@ -122,19 +199,31 @@ class JsonSerializer(Serializer):
                 value = orjson.loads(data)
             else:
                 value = _stdlib_json.loads(data)
-        except ValueError as exc:
+        except Exception as exc:  # JSONDecodeError, RecursionError, MemoryError, ...
             raise SerializationError(f"invalid JSON: {exc}") from exc
-        # Only walk the message when it may hold a binary value.
-        raw = data if isinstance(data, (bytes, bytearray)) else data.encode("utf-8", "replace")
-        if b"\\u0000" in raw:
+        # orjson reads only what every serializer can write back, but nests up
+        # to 1,024 levels: check the depth of a message long enough to be too
+        # deep (a level takes two brackets) that holds enough brackets.
+        if isinstance(data, str):
+            deep = len(data) > 2 * MAX_DEPTH and data.count("[") + data.count("{") > MAX_DEPTH
+            binary = "\\u0000" in data
+        else:
+            deep = len(data) > 2 * MAX_DEPTH and data.count(b"[") + data.count(b"{") > MAX_DEPTH
+            binary = b"\\u0000" in data
+        if deep or orjson is None:  # the standard library reads big integers too
+            _check(value)
+        if binary:  # only walk the message when it may hold a binary value
             value = _unpack_binary(value)
         return value
 
 
-def _msgpack_ext_hook(code: int, data: bytes) -> msgpack.ExtType:
-    # Unknown extension types (wampy.js sends `undefined` as one) are kept
-    # opaque: the router ignores them in Options and forwards them in payloads.
-    return msgpack.ExtType(code, data)
+def _msgpack_ext_hook(code: int, data: bytes) -> None:
+    """Read JavaScript ``undefined`` (fixext 1, type 0: msgpackr, as wampy.js sends
+    it) as None; refuse every other extension type, which the other serializers
+    could not carry."""
+    if code == 0 and len(data) <= 1:
+        return None
+    raise ValueError(f"MessagePack extension type {code} is not supported")
 
 
 class MsgpackSerializer(Serializer):
@@ -152,16 +241,39 @@ class MsgpackSerializer(Serializer):
     def _encode(self, msg: list) -> bytes:
         try:
             return self._packer.pack(msg)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise SerializationError(str(exc)) from exc
+        except Exception as exc:  # TypeError, ValueError, OverflowError, MemoryError
+            # A failed pack may leave partial output in the packer's buffer.
+            self._packer = msgpack.Packer(use_bin_type=True)
+            raise SerializationError(f"cannot encode as MessagePack: {exc}") from exc
 
     def decode(self, data: bytes) -> Any:
         try:
-            return msgpack.unpackb(
-                data, raw=False, strict_map_key=False, ext_hook=_msgpack_ext_hook
+            # strict_map_key: only str (and bytes, refused by _check) keys, so no
+            # client can build a map of colliding integer hashes.
+            value = msgpack.unpackb(
+                data, raw=False, strict_map_key=True, ext_hook=_msgpack_ext_hook
             )
         except Exception as exc:  # msgpack raises several unrelated types
             raise SerializationError(f"invalid MessagePack: {exc}") from exc
+        return _check(value)
+
+
+def _cbor_refuse(*args: object) -> None:
+    raise ValueError("CBOR tags are not supported")
+
+
+def _cbor_self_described(value: Any, immutable: bool) -> Any:
+    return value
+
+
+#: Every tag cbor2 would decode itself is refused, but big integers (2, 3, kept
+#: when they fit in 64 bits) and self-described CBOR (55799, read as its
+#: content); unknown tags go to ``tag_hook``. Shared values (28, 29) and string
+#: references (25, 256) would let a small message decode to a huge one.
+_CBOR_SEMANTIC: dict[int, Any] = {
+    tag: _cbor_refuse for tag in (*range(2), *range(4, 1024), 1004, 22098)
+}
+_CBOR_SEMANTIC[55799] = _cbor_self_described
 
 
 class CborSerializer(Serializer):
@@ -173,16 +285,29 @@ class CborSerializer(Serializer):
     binary = True
 
     def _encode(self, msg: list) -> bytes:
+        # cbor2 recurses in C without a limit: it would crash, not raise.
+        if depth_exceeds(msg, MAX_ENCODE_DEPTH):
+            raise SerializationError(f"cannot encode as CBOR: nesting deeper than "
+                                     f"{MAX_ENCODE_DEPTH} levels")
         try:
             return cbor2.dumps(msg)
         except Exception as exc:
-            raise SerializationError(str(exc)) from exc
+            raise SerializationError(f"cannot encode as CBOR: {exc}") from exc
 
     def decode(self, data: bytes) -> Any:
         try:
-            return cbor2.loads(data)
+            value = cbor2.loads(
+                data,
+                max_depth=MAX_DEPTH,
+                strict_hashable_types=True,  # map keys: str or bytes only
+                semantic_decoders=_CBOR_SEMANTIC,
+                tag_hook=_cbor_refuse,
+            )
         except Exception as exc:
             raise SerializationError(f"invalid CBOR: {exc}") from exc
+        if value is cbor2.undefined:
+            return None
+        return _check(value, cbor2.undefined)
 
 
 SERIALIZERS: dict[str, type] = {

@@ -23,15 +23,17 @@ class Impl:
     ReceiverFilter: Any
     send_to: Any
     message_problem: Any
+    value_problem: Any
+    depth_exceeds: Any
 
 
 IMPLS = {
     "py": Impl("py", trie.UriTriePy, callees.CalleePy, callees.CalleeGroupPy, uri.validate_uri_py,
                uri.uri_within_limits_py, fanout.ReceiverFilterPy, fanout.send_to_py,
-               message.message_problem_py),
+               message.message_problem_py, message.value_problem_py, message.depth_exceeds_py),
     "c": Impl("c", trie.UriTrieC, callees.CalleeC, callees.CalleeGroupC, uri.validate_uri_c,
               uri.uri_within_limits_c, fanout.ReceiverFilterC, fanout.send_to_c,
-              message.message_problem_c),
+              message.message_problem_c, message.value_problem_c, message.depth_exceeds_c),
 }
 
 
