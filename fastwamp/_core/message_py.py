@@ -12,6 +12,8 @@ every message a client sends.
 
 from __future__ import annotations
 
+from typing import Any
+
 MAX_ID = 9007199254740992  # 2**53
 #: Integers every serializer can encode: MessagePack and orjson stop at 64 bits.
 MIN_INT = -9223372036854775808  # -2**63
@@ -88,7 +90,7 @@ def message_problem(msg: object) -> str | None:
     return None
 
 
-def _foreign_kind(value: object, undefined: object) -> int:
+def _foreign_kind(value: Any, undefined: object) -> int:
     """The kind (see :func:`value_problem`) of a value that is not str, float, bool,
     None or a container: 0 for bytes and 64-bit ints, 2 for ``undefined``, else -1."""
     t = type(value)
@@ -110,7 +112,7 @@ def _scalar_problem(value: object) -> str:
     return f"a value of type {type(value).__name__}, which WAMP cannot carry"
 
 
-def value_problem(value: object, max_depth: int, undefined: object) -> str | None:
+def value_problem(value: Any, max_depth: int, undefined: object) -> str | None:
     """Return why the decoded ``value`` cannot be routed, or None if it can.
 
     It can when it holds only lists, dicts with ``str`` keys, ``str``, ``bytes``,
@@ -135,7 +137,7 @@ def value_problem(value: object, max_depth: int, undefined: object) -> str | Non
     level: list | None = None
     below: list | None = None
     spare: list | None = None
-    container = value
+    container: Any = value
     depth = 1
     index = 0
     while True:
