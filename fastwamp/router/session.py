@@ -174,7 +174,9 @@ class RouterSession:
         ``error`` is ``wamp.error.payload_size_exceeded`` (larger than the peer
         accepts) or ``fastwamp.error.unencodable`` (its serializer cannot represent
         a value).  A call that depended on the message is answered with an ERROR
-        instead, so no caller waits forever; a dropped EVENT is counted.
+        instead, so no caller waits forever; a dropped EVENT is counted; any other
+        message the peer waits for (WELCOME, a reply to REGISTER, SUBSCRIBE...) aborts
+        the session, since the peer could not go on without it.
         """
         code = msg[0] if msg else None
         stats = self.router.stats
@@ -192,6 +194,10 @@ class RouterSession:
                 return  # the replacement itself cannot be sent: nothing smaller to say
             realm.dealer.result_undeliverable(self, msg[1] if code == m.RESULT else msg[2],
                                               error, reason)
+        elif code != m.INTERRUPT and code != m.ABORT and code != m.GOODBYE:
+            # WELCOME, or the reply to a request: without it the peer would wait forever.
+            self.abort(error, f"the router could not send a {m.MESSAGE_NAMES.get(code, code)} "
+                       f"message to this client: {reason}")
 
     def _request_close(self) -> None:
         if not self.close_requested:

@@ -190,6 +190,22 @@ def test_progressive_result_that_cannot_be_sent_cancels_the_call():
     assert caller.take() == []
 
 
+def test_undeliverable_welcome_or_reply_aborts_the_session():
+    router, clock, peer = make()
+    p = LinkedPeer(router)
+    welcome = p.hello()
+    p.session.undeliverable(welcome, uris.PAYLOAD_SIZE_EXCEEDED, "too large")
+    router.flush()
+    abort = p.take_one()
+    assert abort[0] == m.ABORT and abort[2] == uris.PAYLOAD_SIZE_EXCEEDED and p.closed
+    q = peer()
+    reply = request(q, [m.SUBSCRIBE, rid(), {}, "com.t"])
+    q.session.undeliverable(reply, uris.UNENCODABLE, "cannot encode")
+    router.flush()
+    assert q.take_one()[0] == m.ABORT and q.closed
+    check_bystanders(peer)
+
+
 def test_undeliverable_event_is_counted():
     router, clock, peer = make()
     sub, pub = peer(), peer()
