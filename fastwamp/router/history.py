@@ -114,7 +114,7 @@ class EventHistory:
             if self._db is not None:
                 try:
                     data = msgpack.packb([payload, constraints], use_bin_type=True)
-                except (TypeError, ValueError):
+                except Exception:  # a value msgpack cannot store: kept in memory only
                     continue
                 self._db.execute(
                     "INSERT INTO events VALUES (?,?,?,?,?,?,?)",

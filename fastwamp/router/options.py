@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._core.uri import MATCH_POLICIES, validate_uri
+from .._core.uri import MATCH_POLICIES, uri_within_limits, validate_uri
 from ..wamp import uris
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ def is_reserved(uri: str) -> bool:
 
 def uri_over_limits(uri: str, max_length: int, max_components: int) -> str | None:
     """Why ``uri`` exceeds the configured URI limits, or None if it does not."""
+    if uri_within_limits(uri, max_length, max_components):
+        return None
     if len(uri) > max_length:
         return f"URI longer than {max_length} characters"
     if uri.count(".") >= max_components:
