@@ -14,28 +14,30 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.fanout import ReceiverFilter, send_to
 from .._core.trie import UriTrie
-from .._core.uri import MATCH_EXACT, MATCH_PREFIX, validate_uri
+from .._core.uri import MATCH_EXACT, validate_uri
 from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.serializers import SharedMessage
-from .dealer import utcnow_iso
-from .history import EventHistory
+from .clock import Clock, utcnow_iso
+from .events import RealmEvents
+from .history import pattern_matches
 from .ids import IdPool, random_id
-from .options import RESERVED_PREFIXES, is_reserved, read_pattern, uri_over_limits
+from .options import (
+    RESERVED_PREFIXES,
+    BrokerOptions,
+    is_reserved,
+    make_publish_filter,
+    read_pattern,
+    uri_over_limits,
+)
 from .sizes import SLOT, estimate_size
 
 if TYPE_CHECKING:
-    from .realm import Realm
-    from .session import RouterSession
+    from .member import Member
 
 log = logging.getLogger("fastwamp.broker")
 
-_LIST_FILTERS = (
-    ("eligible", "exclude", int),
-    ("eligible_authid", "exclude_authid", str),
-    ("eligible_authrole", "exclude_authrole", str),
-)
 
 #: Receivers served per turn of the event loop: a publication to more subscribers
 #: is delivered in chunks, so one huge fan-out does not stall every other session.
@@ -53,7 +55,7 @@ class Subscription:
         self.match = match
         self.match_name = match_name
         #: session id -> session, in subscription order
-        self.subscribers: dict[int, RouterSession] = {}
+        self.subscribers: dict[int, Member] = {}
         self.created = utcnow_iso()
         #: ids of subscribers that asked for publisher disclosure (SUBSCRIBE get_publisher)
         self.want_publisher: set[int] = set()
@@ -61,18 +63,6 @@ class Subscription:
     def details(self) -> dict[str, Any]:
         """SubscriptionDetails as the meta API describes it."""
         return {"id": self.id, "created": self.created, "uri": self.uri, "match": self.match_name}
-
-
-def pattern_matches(uri: str, match: int, topic: str) -> bool:
-    """Whether the subscription pattern (``uri``, ``match``) matches ``topic``."""
-    if match == MATCH_EXACT:
-        return uri == topic
-    if match == MATCH_PREFIX:
-        return topic.startswith(uri)
-    parts, pattern = topic.split("."), uri.split(".")
-    return len(parts) == len(pattern) and all(
-        not want or want == got for want, got in zip(pattern, parts, strict=True)
-    )
 
 
 class RetainedEvent:
@@ -97,27 +87,34 @@ class RetainedEvent:
 
 
 class Broker:
-    """Routes publications of one realm."""
+    """Routes the publications of one realm.
 
-    def __init__(self, realm: Realm) -> None:
-        self.realm = realm
+    Built from plain values: its options, a clock (chunked delivery runs on later
+    turns of the loop) and the realm's events (subscriptions created, added,
+    removed; publications published).  Its verbs take the subscriber's or
+    publisher's :class:`~fastwamp.router.member.Member` and a checked message.
+    """
+
+    def __init__(self, options: BrokerOptions, clock: Clock, events: RealmEvents) -> None:
+        self.options = options
         self.trie = UriTrie()
         self.subscriptions: dict[int, Subscription] = {}
         self._ids = IdPool()
-        config = realm.config
-        self._strict = config.strict_uris
+        self._clock = clock
+        self._events = events
+        self._limits = options.uris
+        self._strict = options.uris.strict
         #: "always", "on_request" or "never" (RealmConfig.disclosure)
-        self._disclosure = config.disclosure
-        self._retention = config.event_retention
-        self._retained_max = config.retained_topics_max
-        self._retained_bytes_max = config.retained_bytes_max
+        self._disclosure = options.disclosure
+        self._retention = options.event_retention
+        self._retained_max = options.retained_topics_max
+        self._retained_bytes_max = options.retained_bytes_max
         #: Estimated bytes held by ``retained``.
         self.retained_bytes = 0
-        self._max_subscriptions = config.max_subscriptions_per_session
-        self._max_list = config.max_list_length
-        router_config = realm.router.config
-        self._max_uri_length = router_config.max_uri_length
-        self._max_uri_components = router_config.max_uri_components
+        self._max_subscriptions = options.max_subscriptions
+        self._max_list = options.max_list_length
+        self._max_uri_length = options.uris.max_length
+        self._max_uri_components = options.uris.max_components
         #: chunked deliveries waiting for the next turn of the loop:
         #: [receivers, position, event, disclosed, want_publisher, filter, size, publisher]
         self._backlog: deque[list] = deque()
@@ -125,21 +122,13 @@ class Broker:
         #: Estimated bytes the backlog holds (a client has at most one publication in it:
         #: its input is paused until that is delivered), and the paused publishers.
         self.backlog_bytes = 0
-        self._paused_publishers: dict[int, RouterSession] = {}
+        self._paused_publishers: dict[int, Member] = {}
         #: Receivers that may still be served at once in this turn of the loop; the
         #: rest of the turn's publications go through the backlog.
         self._turn_room = FANOUT_CHUNK
         self._turn_reset_scheduled = False
         #: topic -> the last event published on it with retain=true
         self.retained: dict[str, RetainedEvent] = {}
-        self.history: EventHistory | None = None
-        if config.event_history:
-            self.history = EventHistory(
-                [{"uri": h.uri, "match": h.match, "limit": h.limit, "max_age": h.max_age}
-                 for h in config.event_history],
-                config.history_store,
-                config.history_bytes_max,
-            )
 
     def features(self) -> dict[str, bool]:
         """Broker features announced in WELCOME (only what is implemented and tested)."""
@@ -152,15 +141,16 @@ class Broker:
             "subscription_meta_api": True,
             "event_retention": True,
         }
-        if self.history is not None:
+        if self.options.event_history:
             features["event_history"] = True
         return features
 
     # -- subscriptions -------------------------------------------------------------
 
-    def subscribe(self, session: RouterSession, msg: list) -> None:
+    def subscribe(self, session: Member, msg: list) -> None:
+        """SUBSCRIBE: add ``session`` to the subscription of the topic (created if new)."""
         request, options, uri = msg[1], msg[2], msg[3]
-        pattern = read_pattern(session, m.SUBSCRIBE, request, options, uri, self._strict,
+        pattern = read_pattern(session, m.SUBSCRIBE, request, options, uri, self._limits,
                                "topic")
         if pattern is None:
             return
@@ -168,7 +158,7 @@ class Broker:
         sub = self.trie.get(uri, match)
         created = sub is None
         if (created or session.id not in sub.subscribers) and (
-                len(session.subscriptions) >= self._max_subscriptions):
+                len(session.subscriptions or ()) >= self._max_subscriptions):
             session.send_error(m.SUBSCRIBE, request, uris.LIMIT_EXCEEDED,
                                [f"a session may hold at most {self._max_subscriptions} "
                                 "subscriptions (max_subscriptions_per_session)"])
@@ -184,18 +174,20 @@ class Broker:
                 self._send_retained(session, sub)
             return
         sub.subscribers[session.id] = session
-        session.subscriptions.add(sub.id)
+        held = session.subscriptions
+        if held is None:
+            held = session.subscriptions = set()
+        held.add(sub.id)
         self._note_publisher_wish(session, sub, options)
         session.send([m.SUBSCRIBED, request, sub.id])
         if options.get("get_retained") is True:
             self._send_retained(session, sub)
-        meta = self.realm.meta
-        if meta is not None:
-            if created:
-                meta.subscription_created(session, sub)
-            meta.subscription_added(session, sub)
+        events = self._events
+        if created:
+            events.subscription_created(session, sub)
+        events.subscription_added(session, sub)
 
-    def _note_publisher_wish(self, session: RouterSession, sub: Subscription,
+    def _note_publisher_wish(self, session: Member, sub: Subscription,
                              options: dict[str, Any]) -> None:
         """The guide's subscriber-side disclosure request (``get_publisher``)."""
         if options.get("get_publisher") is True and self._disclosure == "on_request":
@@ -203,7 +195,7 @@ class Broker:
         else:
             sub.want_publisher.discard(session.id)
 
-    def _send_retained(self, session: RouterSession, sub: Subscription) -> None:
+    def _send_retained(self, session: Member, sub: Subscription) -> None:
         """Send the retained events ``sub`` matches, marked ``retained``, right after SUBSCRIBED."""
         if sub.match == MATCH_EXACT:
             event = self.retained.get(sub.uri)
@@ -224,7 +216,8 @@ class Broker:
                 details["topic"] = event.topic
             session.send([m.EVENT, sub.id, event.publication, details, *event.payload])
 
-    def unsubscribe(self, session: RouterSession, msg: list) -> None:
+    def unsubscribe(self, session: Member, msg: list) -> None:
+        """UNSUBSCRIBE: remove ``session`` (the subscription goes with its last subscriber)."""
         request, sub_id = msg[1], msg[2]
         sub = self.subscriptions.get(sub_id)
         if sub is None or session.id not in sub.subscribers:
@@ -234,30 +227,30 @@ class Broker:
         self._remove_subscriber(sub, session)
         session.send([m.UNSUBSCRIBED, request])
 
-    def _remove_subscriber(self, sub: Subscription, session: RouterSession) -> None:
+    def _remove_subscriber(self, sub: Subscription, session: Member) -> None:
         del sub.subscribers[session.id]
         sub.want_publisher.discard(session.id)
-        session.subscriptions.discard(sub.id)
+        if session.subscriptions is not None:
+            session.subscriptions.discard(sub.id)
         deleted = not sub.subscribers
         if deleted:
             self.trie.remove(sub.uri, sub.match)
             del self.subscriptions[sub.id]
             self._ids.release(sub.id)
-        meta = self.realm.meta
-        if meta is not None:
-            meta.subscription_removed(session, sub, deleted)
+        self._events.subscription_removed(session, sub, deleted)
 
-    def detach(self, session: RouterSession) -> None:
+    def detach(self, session: Member) -> None:
         """Remove every subscription of a session that left."""
         self._paused_publishers.pop(session.id, None)
-        for sub_id in list(session.subscriptions):
+        for sub_id in list(session.subscriptions or ()):
             sub = self.subscriptions.get(sub_id)
             if sub is not None:
                 self._remove_subscriber(sub, session)
 
     # -- publications ----------------------------------------------------------------
 
-    def publish(self, publisher: RouterSession, msg: list) -> None:
+    def publish(self, publisher: Member, msg: list) -> None:
+        """PUBLISH: deliver an event to every eligible subscriber of matching subscriptions."""
         request, options, topic = msg[1], msg[2], msg[3]
         acknowledge = options.get("acknowledge") is True
         if (not validate_uri(topic, MATCH_EXACT, self._strict)
@@ -301,8 +294,8 @@ class Broker:
         if options.get("retain") is True and self._retention:
             self._retain(RetainedEvent(topic, publication, payload, receiver_filter,
                                        publisher_details, disclose, 0))
-        if self.history is not None:
-            self._record_history(topic, publication, payload, options)
+        if self._events.wants_published:
+            self._events.published(publisher, topic, publication, payload, options)
         self.deliver(topic, publication, payload, receiver_filter, publisher_details, disclose,
                      publisher)
 
@@ -326,23 +319,9 @@ class Broker:
             oldest = retained.pop(next(iter(retained)))
             self.retained_bytes -= oldest.size
 
-    def _record_history(self, topic: str, publication: int, payload: list,
-                        options: dict[str, Any]) -> None:
-        # Events meant for particular sessions are not stored (spec: event history).
-        if "eligible" in options or "exclude" in options:
-            return
-        history = self.history
-        assert history is not None
-        rules = [r for r in history.rules.values() if pattern_matches(r.uri, r.match, topic)]
-        if rules:
-            constraints = {k: options[k] for k in ("eligible_authid", "exclude_authid",
-                                                   "eligible_authrole", "exclude_authrole")
-                           if type(options.get(k)) is list}
-            history.record(rules, topic, publication, payload, constraints or None)
-
     def deliver(self, topic: str, publication: int, payload: list,
                 receiver_filter: ReceiverFilter | None, publisher: dict[str, Any] | None = None,
-                disclose: bool = False, source: RouterSession | None = None) -> int:
+                disclose: bool = False, source: Member | None = None) -> int:
         """Send one publication to every eligible subscriber; return the number of receivers
         considered (before filtering).
 
@@ -413,35 +392,32 @@ class Broker:
         is restored on the next turn of the loop."""
         self._turn_room -= deliveries
         if not self._turn_reset_scheduled:
-            scheduler = self.realm.router.scheduler
-            if scheduler is None:  # bare core: no turns, no limit
+            if self._clock.call_later(0, self._new_turn) is None:  # bare core: no turns
                 self._turn_room = FANOUT_CHUNK
                 return
             self._turn_reset_scheduled = True
-            scheduler.call_later(0, self._new_turn)
 
     def _new_turn(self) -> None:
         self._turn_reset_scheduled = False
         self._turn_room = FANOUT_CHUNK
 
-    def _pause_publisher(self, session: RouterSession) -> None:
+    def _pause_publisher(self, session: Member) -> None:
         if session.id not in self._paused_publishers:
             self._paused_publishers[session.id] = session
-            session.sink.pause_input()
+            session.pause_input()
 
-    def _resume_publisher(self, session: RouterSession) -> None:
+    def _resume_publisher(self, session: Member) -> None:
         if self._paused_publishers.pop(session.id, None) is not None:
-            session.sink.resume_input()
+            session.resume_input()
 
     def _schedule_pump(self) -> None:
         if not self._pump_scheduled:
-            scheduler = self.realm.router.scheduler
-            if scheduler is None:  # no loop (bare core): deliver everything now
+            if self._clock.scheduler is None:  # no loop (bare core): deliver everything now
                 while self._backlog:
                     self._pump_once(len(self._backlog[0][0]))
                 return
             self._pump_scheduled = True
-            scheduler.call_later(0, self._pump)
+            self._clock.call_later(0, self._pump)
 
     def _pump(self) -> None:
         self._pump_scheduled = False
@@ -477,31 +453,3 @@ def filter_size(receiver_filter: ReceiverFilter, limit: int) -> int:
     return estimate_size([f.eligible, f.excluded, f.eligible_authid, f.excluded_authid,
                           f.eligible_authrole, f.excluded_authrole], limit)
 
-
-def make_publish_filter(publisher: RouterSession, options: dict[str, Any],
-                        max_list: int) -> ReceiverFilter | None:
-    """The receiver filter of a PUBLISH, or None when every subscriber receives it.
-
-    Raises:
-        ValueError: a list option is not a list of the right type, or is longer than
-            ``max_list`` (``max_list_length``).
-    """
-    exclude_me = options.get("exclude_me", True) is not False
-    sets: list[frozenset | None] = []
-    for eligible_key, exclude_key, item_type in _LIST_FILTERS:
-        for key in (eligible_key, exclude_key):
-            value = options.get(key)
-            if value is None:
-                sets.append(None)
-                continue
-            if type(value) is not list:
-                raise ValueError(f"PUBLISH.Options.{key} must be a list of {item_type.__name__}")
-            if len(value) > max_list:
-                raise ValueError(f"PUBLISH.Options.{key} has more than {max_list} entries "
-                                 "(max_list_length)")
-            if any(type(v) is not item_type for v in value):
-                raise ValueError(f"PUBLISH.Options.{key} must be a list of {item_type.__name__}")
-            sets.append(frozenset(value))
-    if not exclude_me and all(x is None for x in sets):
-        return None
-    return ReceiverFilter(publisher.id if exclude_me else 0, *sets)

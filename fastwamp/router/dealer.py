@@ -13,7 +13,6 @@ is open.  A late YIELD/ERROR for a closed invocation is dropped.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._core.callees import (
@@ -28,12 +27,26 @@ from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.messages import ProtocolViolation
+from .clock import Clock, utcnow_iso
+from .events import RealmEvents
 from .ids import MAX_ID, IdPool
-from .options import RESERVED_PREFIXES, is_reserved, read_pattern, uri_over_limits
+from .member import (
+    CALLEE_CALL_CANCELING,
+    CALLEE_CALL_TIMEOUT,
+    CALLEE_PROGRESSIVE_CALL_INVOCATIONS,
+    CALLEE_PROGRESSIVE_CALL_RESULTS,
+    CALLER_PROGRESSIVE_CALL_INVOCATIONS,
+)
+from .options import (
+    RESERVED_PREFIXES,
+    DealerOptions,
+    is_reserved,
+    read_pattern,
+    uri_over_limits,
+)
 
 if TYPE_CHECKING:
-    from .realm import Realm
-    from .session import RouterSession
+    from .member import Member
 
 log = logging.getLogger("fastwamp.dealer")
 
@@ -44,10 +57,6 @@ MAX_TIMEOUT_MS = 2**31 - 1
 # Per-callee flags of a registration.
 DISCLOSE_CALLER = 1
 FORWARD_TIMEOUT = 2
-
-
-def utcnow_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Registration:
@@ -83,12 +92,12 @@ class Invocation:
         "interrupted", "streaming_in",
     )
 
-    def __init__(self, caller: RouterSession, call_request: int, procedure: str,
+    def __init__(self, caller: Member, call_request: int, procedure: str,
                  registration: Registration, payload: list) -> None:
         self.id = 0
         self.caller = caller
         self.call_request = call_request
-        self.callee: RouterSession | None = None
+        self.callee: Member | None = None
         self.callee_ref: Callee | None = None
         self.registration = registration
         self.procedure = procedure
@@ -103,25 +112,32 @@ class Invocation:
 
 
 class Dealer:
-    """Routes calls of one realm."""
+    """Routes the calls of one realm.
 
-    def __init__(self, realm: Realm) -> None:
-        self.realm = realm
+    Built from plain values: its options, a clock for call timeouts, and the realm's
+    events (registrations created, added, removed).  Its verbs take the caller's or
+    callee's :class:`~fastwamp.router.member.Member` and a checked message, and
+    answer by queuing messages on members.
+    """
+
+    def __init__(self, options: DealerOptions, clock: Clock, events: RealmEvents) -> None:
+        self.options = options
         self.trie = UriTrie()
         self.registrations: dict[int, Registration] = {}
         self._ids = IdPool()
-        config = realm.config
-        self._strict = config.strict_uris
+        self._clock = clock
+        self._events = events
+        self._limits = options.uris
+        self._strict = options.uris.strict
         #: "always", "on_request" or "never" (RealmConfig.disclosure)
-        self._disclosure = config.disclosure
-        self._trustlevels = config.trustlevels
-        self._max_calls_in_flight = config.max_calls_in_flight
-        self._max_registrations = config.max_registrations_per_session
-        router_config = realm.router.config
-        self._default_timeout_ms = router_config.call_timeout_default_ms
-        self._max_timeout_ms = router_config.call_timeout_max_ms
-        self._max_uri_length = router_config.max_uri_length
-        self._max_uri_components = router_config.max_uri_components
+        self._disclosure = options.disclosure
+        self._trustlevels = options.trustlevels
+        self._max_calls_in_flight = options.max_calls_in_flight
+        self._max_registrations = options.max_registrations
+        self._default_timeout_ms = options.default_timeout_ms
+        self._max_timeout_ms = options.max_timeout_ms
+        self._max_uri_length = options.uris.max_length
+        self._max_uri_components = options.uris.max_components
 
     @staticmethod
     def features() -> dict[str, bool]:
@@ -143,9 +159,10 @@ class Dealer:
 
     # -- registrations ---------------------------------------------------------
 
-    def register(self, session: RouterSession, msg: list) -> None:
+    def register(self, session: Member, msg: list) -> None:
+        """REGISTER: add ``session`` as a callee of the procedure (created if new)."""
         request, options, uri = msg[1], msg[2], msg[3]
-        pattern = read_pattern(session, m.REGISTER, request, options, uri, self._strict,
+        pattern = read_pattern(session, m.REGISTER, request, options, uri, self._limits,
                                "procedure")
         if pattern is None:
             return
@@ -156,7 +173,7 @@ class Dealer:
                                    [f"the URI namespaces {' and '.join(RESERVED_PREFIXES)} are "
                                     f"reserved: cannot register {uri!r}"])
                 return
-            if len(session.registrations) >= self._max_registrations:
+            if len(session.registrations or ()) >= self._max_registrations:
                 session.send_error(m.REGISTER, request, uris.LIMIT_EXCEEDED,
                                    [f"a session may hold at most {self._max_registrations} "
                                     "registrations (max_registrations_per_session)"])
@@ -201,40 +218,43 @@ class Dealer:
         reg.group.add(callee)
         if flags:
             reg.flags[session.id] = flags
-        session.registrations.add(reg.id)
+        held = session.registrations
+        if held is None:
+            held = session.registrations = set()
+        held.add(reg.id)
         session.send([m.REGISTERED, request, reg.id])
-        meta = self.realm.meta
-        if meta is not None:
-            if created:
-                meta.registration_created(session, reg)
-            meta.registration_added(session, reg)
+        events = self._events
+        if created:
+            events.registration_created(session, reg)
+        events.registration_added(session, reg)
 
-    def unregister(self, session: RouterSession, msg: list) -> None:
+    def unregister(self, session: Member, msg: list) -> None:
+        """UNREGISTER: remove ``session`` as a callee (the registration goes with its last)."""
         request, reg_id = msg[1], msg[2]
         reg = self.registrations.get(reg_id)
-        if reg is None or reg_id not in session.registrations:
+        if reg is None or reg_id not in (session.registrations or ()):
             session.send_error(m.UNREGISTER, request, uris.NO_SUCH_REGISTRATION,
                                [f"no registration {reg_id} held by this session"])
             return
         self._remove_callee(reg, session)
         session.send([m.UNREGISTERED, request])
 
-    def _remove_callee(self, reg: Registration, session: RouterSession) -> None:
+    def _remove_callee(self, reg: Registration, session: Member) -> None:
         reg.group.remove(session.callee)
         reg.flags.pop(session.id, None)
-        session.registrations.discard(reg.id)
+        if session.registrations is not None:
+            session.registrations.discard(reg.id)
         deleted = not len(reg.group)
         if deleted:
             self.trie.remove(reg.uri, reg.match)
             del self.registrations[reg.id]
             self._ids.release(reg.id)
-        meta = self.realm.meta
-        if meta is not None:
-            meta.registration_removed(session, reg, deleted)
+        self._events.registration_removed(session, reg, deleted)
 
     # -- calls ---------------------------------------------------------------
 
-    def call(self, caller: RouterSession, msg: list) -> None:
+    def call(self, caller: Member, msg: list) -> None:
+        """CALL: route a call to a callee (or continue a progressive call invocation)."""
         request, options, uri = msg[1], msg[2], msg[3]
         open_call = caller.calls.get(request)
         if open_call is not None:
@@ -246,7 +266,7 @@ class Dealer:
                                "an answer (max_calls_in_flight)"])
             return
         streaming = options.get("progress") is True
-        if streaming and not caller.has_feature("caller", "progressive_call_invocations"):
+        if streaming and not caller.features & CALLER_PROGRESSIVE_CALL_INVOCATIONS:
             raise ProtocolViolation(
                 "CALL.Options.progress used without announcing progressive_call_invocations")
         if (not validate_uri(uri, MATCH_EXACT, self._strict)
@@ -278,9 +298,9 @@ class Dealer:
             inv.disclose = True
         inv.receive_progress = options.get("receive_progress") is True
         if streaming:
-            callee: RouterSession = callee_ref.session
-            if not (callee.has_feature("callee", "progressive_call_invocations")
-                    and callee.has_feature("callee", "call_canceling")):
+            callee: Member = callee_ref.session
+            wanted = CALLEE_PROGRESSIVE_CALL_INVOCATIONS | CALLEE_CALL_CANCELING
+            if callee.features & wanted != wanted:
                 caller.send_error(m.CALL, request, uris.FEATURE_NOT_SUPPORTED,
                                   [f"the callee of {uri!r} does not support progressive call "
                                    "invocations"])
@@ -302,7 +322,7 @@ class Dealer:
         caller.calls[request] = inv
         self._invoke(inv, callee_ref)
 
-    def _call_continuation(self, caller: RouterSession, inv: Invocation, msg: list) -> None:
+    def _call_continuation(self, caller: Member, inv: Invocation, msg: list) -> None:
         """A CALL reusing the request id of an open call: a progressive invocation chunk."""
         if not inv.streaming_in:
             raise ProtocolViolation(f"CALL request id {msg[1]} is already in use")
@@ -315,7 +335,7 @@ class Dealer:
 
     def _invoke(self, inv: Invocation, callee_ref: Callee) -> None:
         """Send the INVOCATION for ``inv`` to ``callee_ref``."""
-        callee: RouterSession = callee_ref.session
+        callee: Member = callee_ref.session
         reg = inv.registration
         invocation_id = callee.last_invocation_id + 1
         if invocation_id > MAX_ID:
@@ -337,12 +357,12 @@ class Dealer:
             level = self._trustlevels.get(caller.authrole, self._trustlevels.get("*"))
             if level is not None:
                 details["trustlevel"] = level
-        if inv.receive_progress and callee.has_feature("callee", "progressive_call_results"):
+        if inv.receive_progress and callee.features & CALLEE_PROGRESSIVE_CALL_RESULTS:
             details["receive_progress"] = True
         if inv.streaming_in:
             details["progress"] = True
         if inv.timeout_ms:
-            if flags & FORWARD_TIMEOUT and callee.has_feature("callee", "call_timeout"):
+            if flags & FORWARD_TIMEOUT and callee.features & CALLEE_CALL_TIMEOUT:
                 details["timeout"] = inv.timeout_ms
             elif inv.timer is None:
                 self._start_timer(inv)
@@ -351,11 +371,9 @@ class Dealer:
         callee.send([m.INVOCATION, invocation_id, reg.id, details, *inv.payload])
 
     def _start_timer(self, inv: Invocation) -> None:
-        scheduler = self.realm.router.scheduler
-        if scheduler is None:  # pragma: no cover - the server always sets one
+        inv.timer = self._clock.call_later(inv.timeout_ms / 1000.0, lambda: self._expire(inv))
+        if inv.timer is None:  # pragma: no cover - the server always sets a scheduler
             log.warning("no scheduler: call timeout of %s ms not enforced", inv.timeout_ms)
-            return
-        inv.timer = scheduler.call_later(inv.timeout_ms / 1000.0, lambda: self._expire(inv))
 
     def _close(self, inv: Invocation) -> None:
         """Forget ``inv`` on both sides (it has been or is being answered)."""
@@ -370,7 +388,7 @@ class Dealer:
     def _interrupt(self, inv: Invocation, mode: str, reason: str | None = None) -> bool:
         """Send INTERRUPT to the callee if it supports call canceling."""
         callee = inv.callee
-        if callee is None or not callee.has_feature("callee", "call_canceling"):
+        if callee is None or not callee.features & CALLEE_CALL_CANCELING:
             return False
         options: dict[str, Any] = {"mode": mode}
         if reason:
@@ -387,13 +405,14 @@ class Dealer:
         inv.caller.send_error(m.CALL, inv.call_request, uris.TIMEOUT,
                               [f"call to {inv.procedure!r} timed out after {inv.timeout_ms} ms"])
 
-    def _open_invocation(self, callee: RouterSession, invocation_id: int, what: str) -> Invocation | None:
+    def _open_invocation(self, callee: Member, invocation_id: int, what: str) -> Invocation | None:
         inv = callee.invocations.get(invocation_id)
         if inv is None and not 0 < invocation_id <= callee.last_invocation_id:
             raise ProtocolViolation(f"{what} for invocation {invocation_id} that was never sent")
         return inv  # None: a late answer to a call that already ended; dropped
 
-    def yield_(self, callee: RouterSession, msg: list) -> None:
+    def yield_(self, callee: Member, msg: list) -> None:
+        """YIELD: a callee's (progressive or final) result, relayed to the caller."""
         inv = self._open_invocation(callee, msg[1], "YIELD")
         if inv is None:
             return
@@ -408,7 +427,8 @@ class Dealer:
         self._close(inv)
         inv.caller.send([m.RESULT, inv.call_request, {}, *msg[3:]])
 
-    def invocation_error(self, callee: RouterSession, msg: list) -> None:
+    def invocation_error(self, callee: Member, msg: list) -> None:
+        """ERROR for an INVOCATION: relayed to the caller (``unavailable`` re-routes)."""
         inv = self._open_invocation(callee, msg[2], "ERROR")
         if inv is None:
             return
@@ -439,7 +459,8 @@ class Dealer:
             return
         self._invoke(inv, nxt)
 
-    def cancel(self, caller: RouterSession, msg: list) -> None:
+    def cancel(self, caller: Member, msg: list) -> None:
+        """CANCEL: end a call early in the mode the caller asks (skip, kill, killnowait)."""
         request, options = msg[1], msg[2]
         mode = options.get("mode")
         if type(mode) is not str:
@@ -461,7 +482,7 @@ class Dealer:
 
     # -- messages the transport could not send ---------------------------------------
 
-    def invocation_undeliverable(self, callee: RouterSession, invocation_id: int, error: str,
+    def invocation_undeliverable(self, callee: Member, invocation_id: int, error: str,
                                  reason: str) -> None:
         """An INVOCATION (or a chunk of one) could not be sent to ``callee``: the call
         ends with ``error`` for its caller, and the callee's part is canceled."""
@@ -474,7 +495,7 @@ class Dealer:
                               [f"the invocation of {inv.procedure!r} could not be sent to its "
                                f"callee: {reason}"])
 
-    def result_undeliverable(self, caller: RouterSession, request: int, error: str,
+    def result_undeliverable(self, caller: Member, request: int, error: str,
                              reason: str) -> None:
         """A RESULT or ERROR for ``caller``'s call ``request`` could not be sent: the call
         ends with ``error`` instead (a progressive call is canceled at its callee)."""
@@ -487,7 +508,7 @@ class Dealer:
 
     # -- sessions leaving ---------------------------------------------------------
 
-    def detach(self, session: RouterSession) -> None:
+    def detach(self, session: Member) -> None:
         """Clean up after ``session`` left: its calls, its invocations, its registrations."""
         for inv in list(session.calls.values()):
             # The caller is gone: stop the callee's work if it can be stopped.
@@ -497,7 +518,7 @@ class Dealer:
             self._close(inv)
             inv.caller.send_error(m.CALL, inv.call_request, uris.CANCELED,
                                   [f"the callee of {inv.procedure!r} left before answering"])
-        for reg_id in list(session.registrations):
+        for reg_id in list(session.registrations or ()):
             reg = self.registrations.get(reg_id)
             if reg is not None:
                 self._remove_callee(reg, session)
@@ -505,7 +526,9 @@ class Dealer:
     # -- queries (meta API) -------------------------------------------------------
 
     def lookup(self, uri: str, match: int) -> Registration | None:
+        """The registration of ``uri`` with exactly this match policy."""
         return self.trie.get(uri, match)
 
     def match(self, uri: str) -> Registration | None:
+        """The registration a CALL of ``uri`` would be routed to (exact, prefix, wildcard)."""
         return self.trie.match_best(uri)

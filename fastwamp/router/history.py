@@ -17,7 +17,7 @@ from typing import Any
 
 import msgpack
 
-from .._core.uri import MATCH_POLICIES
+from .._core.uri import MATCH_EXACT, MATCH_POLICIES, MATCH_PREFIX
 from .sizes import estimate_size
 
 
@@ -99,6 +99,20 @@ class EventHistory:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+    def published(self, member: Any, topic: str, publication: int, payload: list,
+                  options: dict[str, Any]) -> None:
+        """Realm event: keep a client's publication in every rule whose pattern matches
+        its topic.  Events meant for particular sessions are not stored (the spec);
+        authid/authrole lists are kept and applied to readers."""
+        if "eligible" in options or "exclude" in options:
+            return
+        rules = [r for r in self.rules.values() if pattern_matches(r.uri, r.match, topic)]
+        if rules:
+            constraints = {k: options[k] for k in ("eligible_authid", "exclude_authid",
+                                                   "eligible_authrole", "exclude_authrole")
+                           if type(options.get(k)) is list}
+            self.record(rules, topic, publication, payload, constraints or None)
 
     def record(self, rules: list[HistoryRule], topic: str, publication: int, payload: list,
                constraints: dict[str, list] | None) -> None:
@@ -189,6 +203,18 @@ class EventHistory:
                     item["kwargs"] = payload[1]
             out.append(item)
         return out
+
+
+def pattern_matches(uri: str, match: int, topic: str) -> bool:
+    """Whether the pattern (``uri``, ``match``) matches ``topic``."""
+    if match == MATCH_EXACT:
+        return uri == topic
+    if match == MATCH_PREFIX:
+        return topic.startswith(uri)
+    parts, pattern = topic.split("."), uri.split(".")
+    return len(parts) == len(pattern) and all(
+        not want or want == got for want, got in zip(pattern, parts, strict=True)
+    )
 
 
 def _admits(constraints: dict[str, list] | None, session: Any) -> bool:

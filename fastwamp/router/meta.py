@@ -17,15 +17,16 @@ from .._core.uri import MATCH_EXACT, validate_uri
 from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
-from .broker import make_publish_filter
 from .ids import random_id
-from .options import is_reserved, match_policy, uri_over_limits
+from .member import CALLEE_CALLER_IDENTIFICATION
+from .options import is_reserved, make_publish_filter, match_policy, uri_over_limits
 from .session import ESTABLISHED, RouterSession
 from .sizes import estimate_size
 
 if TYPE_CHECKING:
     from .broker import Subscription
     from .dealer import Registration
+    from .member import Member
     from .realm import Realm
 
 log = logging.getLogger("fastwamp.meta")
@@ -81,18 +82,19 @@ class ServiceSession(RouterSession):
     def __init__(self, realm: Realm, meta: MetaApi) -> None:
         super().__init__(realm.router, _NullSink(), {"type": "internal", "peer": "router"})
         self.meta = meta
-        self.id = realm.router.new_session_id()
-        self.authid = "fastwamp"
-        self.authrole = "trusted"
+        member = self.member
+        member.id = realm.router.new_session_id()
+        member.authid = "fastwamp"
+        member.authrole = "trusted"
+        member.features = CALLEE_CALLER_IDENTIFICATION
         self.authmethod = "internal"
         self.authprovider = "fastwamp"
-        self.roles = {"callee": {"features": {"caller_identification": True}},
-                      "publisher": {"features": {}}}
         self.state = ESTABLISHED
         self.realm = realm
 
     def deliver(self) -> None:
-        out, self.outbox = self.outbox, []
+        member = self.member
+        out, member.outbox = member.outbox, []
         for msg in out:
             if msg[0] == m.INVOCATION:
                 self.meta.invoke(self, msg)
@@ -137,7 +139,7 @@ class MetaApi:
     def start(self) -> None:
         """Register every meta procedure through the realm's dealer."""
         dealer = self.realm.dealer
-        service = self.service
+        service = self.service.member
         for request, uri in enumerate(self._handlers, 1):
             dealer.register(service, [m.REGISTER, request, {"disclose_caller": True}, uri])
             reply = service.outbox.pop()
@@ -202,34 +204,33 @@ class MetaApi:
     def session_left(self, session: RouterSession) -> None:
         self._publish("wamp.session.on_leave", [session.id, session.authid, session.authrole])
 
-    def registration_created(self, session: RouterSession, reg: Registration) -> None:
-        if session is not self.service:
-            self._publish("wamp.registration.on_create", [session.id, reg.details()])
+    # Realm events (see fastwamp.router.events): the router's own registrations and
+    # subscriptions to meta topics ("wamp.*") raise no meta events.
 
-    def registration_added(self, session: RouterSession, reg: Registration) -> None:
-        if session is not self.service:
-            self._publish("wamp.registration.on_register", [session.id, reg.id])
+    def registration_created(self, member: Member, reg: Registration) -> None:
+        if not member.is_service:
+            self._publish("wamp.registration.on_create", [member.id, reg.details()])
 
-    def registration_removed(self, session: RouterSession, reg: Registration,
-                             deleted: bool) -> None:
-        if session is self.service:
+    def registration_added(self, member: Member, reg: Registration) -> None:
+        if not member.is_service:
+            self._publish("wamp.registration.on_register", [member.id, reg.id])
+
+    def registration_removed(self, member: Member, reg: Registration, deleted: bool) -> None:
+        if member.is_service:
             return
-        self._publish("wamp.registration.on_unregister", [session.id, reg.id])
+        self._publish("wamp.registration.on_unregister", [member.id, reg.id])
         if deleted:
-            self._publish("wamp.registration.on_delete", [session.id, reg.id])
+            self._publish("wamp.registration.on_delete", [member.id, reg.id])
 
-    # Subscriptions to meta topics ("wamp.*") raise no meta events themselves.
-
-    def subscription_created(self, session: RouterSession, sub: Subscription) -> None:
+    def subscription_created(self, session: Member, sub: Subscription) -> None:
         if not sub.uri.startswith("wamp."):
             self._publish("wamp.subscription.on_create", [session.id, sub.details()])
 
-    def subscription_added(self, session: RouterSession, sub: Subscription) -> None:
+    def subscription_added(self, session: Member, sub: Subscription) -> None:
         if not sub.uri.startswith("wamp."):
             self._publish("wamp.subscription.on_subscribe", [session.id, sub.id])
 
-    def subscription_removed(self, session: RouterSession, sub: Subscription,
-                             deleted: bool) -> None:
+    def subscription_removed(self, session: Member, sub: Subscription, deleted: bool) -> None:
         if sub.uri.startswith("wamp."):
             return
         self._publish("wamp.subscription.on_unsubscribe", [session.id, sub.id])
@@ -248,13 +249,16 @@ class MetaApi:
 
     # -- testaments ------------------------------------------------------------------------
 
-    def publish_testaments(self, session: RouterSession) -> None:
+    def publish_testaments(self, session: Member) -> None:
         """The session left abnormally: publish its testaments, detached then destroyed."""
+        held = session.testaments
+        if held is None:
+            return
         broker = self.realm.broker
         details = {"publisher": session.id, "publisher_authid": session.authid,
                    "publisher_authrole": session.authrole}
         for scope in TESTAMENT_SCOPES:
-            testaments, session.testaments[scope] = session.testaments[scope], []
+            testaments, held[scope] = held[scope], []
             for topic, args, kwargs, receiver_filter, disclose, _size in testaments:
                 broker.deliver(topic, random_id(), [args, kwargs], receiver_filter, details,
                                disclose or self.realm.config.disclosure == "always")
@@ -287,31 +291,38 @@ class MetaApi:
             publish_options = {}
         elif type(publish_options) is not dict:
             raise MetaError(uris.INVALID_ARGUMENT, "testament publish_options must be a dict")
-        held = caller.testaments
+        member = caller.member
+        held = member.testaments
+        if held is None:
+            held = member.testaments = {"detached": [], "destroyed": []}
         if len(held["detached"]) + len(held["destroyed"]) >= config.testaments_per_session:
             raise MetaError(uris.LIMIT_EXCEEDED, f"a session may hold at most "
                             f"{config.testaments_per_session} testaments "
                             "(testaments_per_session)")
-        room = config.testament_bytes_per_session - caller.testament_bytes
+        room = config.testament_bytes_per_session - member.testament_bytes
         size = estimate_size([topic, args, kwargs, publish_options], room)
         if size > room:
             raise MetaError(uris.LIMIT_EXCEEDED, f"a session's testaments may hold at most "
                             f"{config.testament_bytes_per_session} bytes "
                             "(testament_bytes_per_session)")
         try:
-            receiver_filter = make_publish_filter(caller, publish_options,
+            receiver_filter = make_publish_filter(member, publish_options,
                                                   config.max_list_length)
         except ValueError as exc:
             raise MetaError(uris.INVALID_ARGUMENT, str(exc)) from exc
         disclose = publish_options.get("disclose_me") is True
         held[scope].append((topic, args, kwargs, receiver_filter, disclose, size))
-        caller.testament_bytes += size
+        member.testament_bytes += size
 
     def flush_testaments(self, caller: RouterSession, scope: str = "destroyed") -> None:
         """Forget the testaments of ``scope`` (the spec: no return value)."""
         scope = self._check_scope(scope)
-        dropped, caller.testaments[scope] = caller.testaments[scope], []
-        caller.testament_bytes -= sum(t[5] for t in dropped)
+        member = caller.member
+        held = member.testaments
+        if held is None:
+            return
+        dropped, held[scope] = held[scope], []
+        member.testament_bytes -= sum(t[5] for t in dropped)
 
     # -- session procedures ------------------------------------------------------------
 
@@ -492,7 +503,7 @@ class MetaApi:
     def subscription_get_events(self, caller: RouterSession, sub_id: int,
                                 **filters: Any) -> list:
         sub = self._subscription(sub_id)
-        history = self.realm.broker.history
+        history = self.realm.history
         rule = history.rules.get((sub.uri, sub.match)) if history is not None else None
         if rule is None:
             raise MetaError(HISTORY_UNAVAILABLE,

@@ -1,21 +1,40 @@
-"""A realm: a routing namespace with its own sessions, dealer and broker."""
+"""A realm: a routing namespace with its own sessions, dealer, broker and observers.
+
+Every message of an established session enters the realm through one door,
+:meth:`Realm.dispatch`: (authorize) → handler → (count).  Authorization and
+metrics are one hook each there (``authorize``, ``count``), so they need no
+change to the dealer or broker.  The dealer and broker are built from plain
+values (their options, the router's clock, the realm's events); the realm
+composes the observers of those events: the meta API first, event history next.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import RealmConfig
 from ..wamp import messages as m
 from .broker import Broker
 from .dealer import Dealer
+from .events import RealmEvents
+from .history import EventHistory
 from .meta import MetaApi
+from .options import BrokerOptions, DealerOptions
 
 if TYPE_CHECKING:
+    from .member import Member
     from .router import Router
     from .session import RouterSession
 
 log = logging.getLogger("fastwamp.realm")
+
+#: ``authorize(member, code, msg)``: True to let the message through; False when it was
+#: refused (the hook answered the client).
+Authorizer = Callable[["Member", int, list], bool]
+#: ``count(member, code, msg)``: called after the handler.
+Counter = Callable[["Member", int, list], None]
 
 
 class Realm:
@@ -26,16 +45,26 @@ class Realm:
         self.config = config
         self.name = config.name
         self.sessions: dict[int, RouterSession] = {}
-        #: The meta API publisher, or None when meta events are off.
-        self.meta: Any = None
-        self.dealer = Dealer(self)
-        self.broker = Broker(self)
+        self.events = RealmEvents()
+        router_config = router.config
+        self.dealer = Dealer(DealerOptions.from_config(config, router_config), router.clock,
+                             self.events)
+        self.broker = Broker(BrokerOptions.from_config(config, router_config), router.clock,
+                             self.events)
+        self.history: EventHistory | None = None
+        if config.event_history:
+            self.history = EventHistory(
+                [{"uri": h.uri, "match": h.match, "limit": h.limit, "max_age": h.max_age}
+                 for h in config.event_history],
+                config.history_store,
+                config.history_bytes_max,
+            )
         self.welcome_roles: dict[str, Any] = {
             "broker": {"features": self.broker.features()},
             "dealer": {"features": self.dealer.features()},
         }
         dealer, broker = self.dealer, self.broker
-        self._handlers = {
+        self._handlers: dict[int, Callable[[Member, list], None]] = {
             m.CALL: dealer.call,
             m.YIELD: dealer.yield_,
             m.REGISTER: dealer.register,
@@ -46,23 +75,38 @@ class Realm:
             m.SUBSCRIBE: broker.subscribe,
             m.UNSUBSCRIBE: broker.unsubscribe,
         }
-        self._strict_request_ids = router.config.strict_request_ids
+        self._strict_request_ids = router_config.strict_request_ids
+        #: The pipeline's hooks (None: nothing to do).
+        self.authorize: Authorizer | None = None
+        self.count: Counter | None = None
+        # Observers of realm events, in order: the meta API, then event history.
         self.meta = MetaApi(self)
+        self.events.add(self.meta)
+        if self.history is not None:
+            self.events.add(self.history)
         self.meta.start()
 
-    def dispatch(self, session: RouterSession, code: int, msg: list) -> None:
-        """Route one message of an established session (already checked by check_message)."""
+    def dispatch(self, member: Member, code: int, msg: list) -> None:
+        """Route one message of an established session (already checked by check_message):
+        the single path every such message takes."""
         if self._strict_request_ids and code != m.YIELD and code != m.ERROR:
-            self._check_request_id(session, code, msg)
-        self._handlers[code](session, msg)
+            self._check_request_id(member, code, msg)
+        authorize = self.authorize
+        if authorize is not None and not authorize(member, code, msg):
+            return
+        self._handlers[code](member, msg)
+        count = self.count
+        if count is not None:
+            count(member, code, msg)
 
-    def _check_request_id(self, session: RouterSession, code: int, msg: list) -> None:
+    def _check_request_id(self, member: Member, code: int, msg: list) -> None:
+        session = member.owner
         request_id = msg[1]
         expected = session.last_request_id + 1
         if request_id == expected:
             session.last_request_id = request_id
             return
-        if code == m.CALL and request_id in session.calls:
+        if code == m.CALL and request_id in member.calls:
             return  # progressive call continuation (checked by the dealer)
         if code == m.CANCEL:
             return  # CANCEL carries the CALL's request id
@@ -71,10 +115,10 @@ class Realm:
             f"(expected {expected})"
         )
 
-    def _on_error(self, session: RouterSession, msg: list) -> None:
+    def _on_error(self, member: Member, msg: list) -> None:
         request_type = msg[1]
         if request_type == m.INVOCATION or request_type == m.INTERRUPT:
-            self.dealer.invocation_error(session, msg)
+            self.dealer.invocation_error(member, msg)
         else:
             raise m.ProtocolViolation(f"ERROR for request type {request_type} is not allowed")
 
@@ -95,9 +139,15 @@ class Realm:
         """Remove every trace of ``session``: registrations, subscriptions, calls."""
         self.sessions.pop(session.id, None)
         self.router.sessions.pop(session.id, None)
-        self.dealer.detach(session)
-        self.broker.detach(session)
+        member = session.member
+        self.dealer.detach(member)
+        self.broker.detach(member)
         if abnormal:
-            self.meta.publish_testaments(session)
+            self.meta.publish_testaments(member)
         self.meta.session_left(session)
         log.debug("realm %s: session %s left", self.name, session.id)
+
+    def close(self) -> None:
+        """The router stops: release what the realm holds outside memory."""
+        if self.history is not None:
+            self.history.close()

@@ -11,28 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from .. import __version__
 from ..config import Config
 from ..wamp import uris
+from .clock import Clock, Scheduler
 from .ids import random_id
+from .member import Member
 from .realm import Realm
 from .session import RouterSession, Sink
 
 log = logging.getLogger("fastwamp.router")
-
-
-class TimerHandle(Protocol):
-    def cancel(self) -> None: ...
-
-
-class Scheduler(Protocol):
-    """Time as an input: the server's event loop, or a fake in tests."""
-
-    def time(self) -> float: ...
-
-    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle: ...
 
 
 class Router:
@@ -42,12 +32,13 @@ class Router:
 
     def __init__(self, config: Config, scheduler: Scheduler | None = None) -> None:
         self.config = config
-        self.scheduler = scheduler
+        #: Time and timers for the core; the server (or a test) sets the scheduler.
+        self.clock = Clock(scheduler)
         self.realms: dict[str, Realm] = {}
         #: Every session that has joined a realm, by id.
         self.sessions: dict[int, RouterSession] = {}
-        #: Sessions with queued output, in the order they got it.
-        self.pending: list[RouterSession] = []
+        #: Members (sessions' routing records) with queued output, in the order they got it.
+        self.pending: list[Member] = []
         self._anonymous_count = 0
         #: ``loop.call_soon``, set by the server: lets transports defer the flush to the
         #: end of the loop iteration, so each transport gets one write per iteration.
@@ -70,6 +61,15 @@ class Router:
         for realm_config in config.realms:
             self.realms[realm_config.name] = Realm(self, realm_config)
 
+    @property
+    def scheduler(self) -> Scheduler | None:
+        """The loop's (or a fake) timers; None in a bare core."""
+        return self.clock.scheduler
+
+    @scheduler.setter
+    def scheduler(self, scheduler: Scheduler | None) -> None:
+        self.clock.scheduler = scheduler
+
     def attach(self, sink: Sink, transport_info: dict[str, Any]) -> RouterSession:
         """A new connection is ready; return the session to feed its messages to."""
         return RouterSession(self, sink, transport_info)
@@ -83,7 +83,8 @@ class Router:
         pending = self.pending
         while pending:
             self.pending = []
-            for session in pending:
+            for member in pending:
+                session = member.owner
                 try:
                     session.deliver()
                 except Exception:
@@ -91,6 +92,10 @@ class Router:
                                   session.peer, session.id)
                     session.delivery_failed()
             pending = self.pending
+
+    def queue_delivery(self, member: Member) -> None:
+        """``member`` has output (or a close) for the next flush."""
+        self.pending.append(member)
 
     def flush_soon(self) -> None:
         """Flush once the event loop has run the other callbacks of this iteration.
@@ -117,11 +122,10 @@ class Router:
         for realm in self.realms.values():
             for session in list(realm.sessions.values()):
                 session.goodbye(uris.CLOSE_SYSTEM_SHUTDOWN, "the router is shutting down")
-                session._request_close()
+                session.request_close()
         self.flush()
         for realm in self.realms.values():
-            if realm.broker.history is not None:
-                realm.broker.history.close()
+            realm.close()
 
     # -- identifiers -----------------------------------------------------------
 

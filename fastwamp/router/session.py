@@ -19,6 +19,7 @@ from ..logsafe import LogBudget, clip
 from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.messages import ProtocolViolation, check_message
+from .member import FEATURE_BITS, Member, feature_flags
 
 if TYPE_CHECKING:
     from .realm import Realm
@@ -71,7 +72,12 @@ class Sink(Protocol):
 
 
 class RouterSession:
-    """One client connection's WAMP session, as the router sees it."""
+    """One client connection's WAMP session, as the router sees it.
+
+    It keeps the state machine, the handshake, the identity and the transport
+    (``sink``); what routing needs lives in its :class:`Member` (``member``),
+    which the realm's dealer and broker work on.
+    """
 
     #: True only for the router's own session in each realm (it may use "wamp.").
     is_service = False
@@ -81,42 +87,38 @@ class RouterSession:
         self.sink = sink
         self.transport_info = transport_info
         self.state = HANDSHAKE
-        self.id = 0
         self.realm: Realm | None = None
-        self.authid = ""
-        self.authrole = ""
         self.authmethod = ""
         self.authprovider = ""
         self.authextra: dict[str, Any] = {}
-        #: Client roles and their announced features: {"caller": {"call_canceling": True}, ...}
-        self.roles: dict[str, dict[str, Any]] = {}
-        self.outbox: list[list] = []
+        #: The routing record: identity, features, outbox, calls, registrations...
+        self.member = Member(self, router.queue_delivery, self.is_service)
         self.close_requested = False
         self._sink_closed = False
         #: Highest client request id seen (for strict request-id checking).
         self.last_request_id = 0
-        # Dealer and broker bookkeeping, owned by them:
-        self.callee: Any = None  # _core Callee, created on first REGISTER
-        self.registrations: set[int] = set()
-        self.subscriptions: set[int] = set()
-        self.invocations: dict[int, Any] = {}  # as callee: invocation id -> Invocation
-        self.calls: dict[int, Any] = {}  # as caller: CALL request id -> Invocation
-        self.last_invocation_id = 0  # router -> callee request id counter
-        self.testaments: dict[str, list] = {"detached": [], "destroyed": []}
-        #: Estimated bytes held by ``testaments`` (testament_bytes_per_session).
-        self.testament_bytes = 0
         #: Log lines this session's bad input may still cause (created on first use).
         self._log_budget: LogBudget | None = None
 
-    # -- features -----------------------------------------------------------
+    # -- identity (kept on the member, which routing reads) ----------------------
+
+    @property
+    def id(self) -> int:
+        return self.member.id
+
+    @property
+    def authid(self) -> str:
+        return self.member.authid
+
+    @property
+    def authrole(self) -> str:
+        return self.member.authrole
 
     def has_feature(self, role: str, feature: str) -> bool:
-        """Whether the client announced ``feature`` for ``role`` in HELLO."""
-        r = self.roles.get(role)
-        if not r:
-            return False
-        features = r.get("features")
-        return type(features) is dict and features.get(feature) is True
+        """Whether the client announced ``feature`` for ``role`` in HELLO (the features
+        routing acts on, :data:`~fastwamp.router.member.FEATURE_BITS`)."""
+        bit = FEATURE_BITS.get((role, feature), 0)
+        return bool(self.member.features & bit)
 
     # -- logging ------------------------------------------------------------
 
@@ -134,39 +136,35 @@ class RouterSession:
         budget.log(log, level, "%s session %s: " + msg, self.peer, self.id,
                    *[clip(v, limit) for v in values])
 
-    # -- output -------------------------------------------------------------
-
-    def send(self, msg: list) -> None:
-        """Queue ``msg`` for this session; the router delivers it on flush."""
-        if self.state is CLOSED:
-            return
-        outbox = self.outbox
-        if not outbox:
-            self.router.pending.append(self)
-        outbox.append(msg)
-
-    def send_error(
-        self,
-        request_type: int,
-        request_id: int,
-        error: str,
-        args: list | None = None,
-        kwargs: dict | None = None,
-    ) -> None:
+    def refused(self, request_type: int, error: str, message: object) -> None:
+        """A request of this session is answered with ``error``: bad-input errors are
+        logged and counted."""
         if error in _BAD_INPUT_ERRORS:
             stats = self.router.stats
             stats["refused_requests"] += 1
             if error in _LIMIT_ERRORS:
                 stats["limits_hit"] += 1
             self.log_bad_input("%s refused with %s: %s",
-                               m.MESSAGE_NAMES.get(request_type, request_type), error,
-                               args[0] if args else "")
-        msg: list = [m.ERROR, request_type, request_id, {}, error]
-        if args is not None or kwargs is not None:
-            msg.append(args if args is not None else [])
-            if kwargs is not None:
-                msg.append(kwargs)
-        self.send(msg)
+                               m.MESSAGE_NAMES.get(request_type, request_type), error, message)
+
+    # -- backpressure -----------------------------------------------------------
+
+    def pause_input(self) -> None:
+        self.sink.pause_input()
+
+    def resume_input(self) -> None:
+        if not self._sink_closed:
+            self.sink.resume_input()
+
+    # -- output -------------------------------------------------------------
+
+    def send(self, msg: list) -> None:
+        """Queue ``msg`` for this session; the router delivers it on flush."""
+        self.member.send(msg)
+
+    def send_error(self, request_type: int, request_id: int, error: str,
+                   args: list | None = None, kwargs: dict | None = None) -> None:
+        self.member.send_error(request_type, request_id, error, args, kwargs)
 
     def undeliverable(self, msg: list, error: str, reason: str) -> None:
         """The transport could not send ``msg`` to this peer and dropped it.
@@ -178,7 +176,7 @@ class RouterSession:
         message the peer waits for (WELCOME, a reply to REGISTER, SUBSCRIBE...) aborts
         the session, since the peer could not go on without it.
         """
-        code = msg[0] if msg else None
+        code: int = msg[0] if msg else 0
         stats = self.router.stats
         stats["undeliverable_messages"] += 1
         self.log_bad_input("could not send %s: %s", m.MESSAGE_NAMES.get(code, code), reason)
@@ -188,29 +186,31 @@ class RouterSession:
         elif realm is None:
             return
         elif code == m.INVOCATION:
-            realm.dealer.invocation_undeliverable(self, msg[1], error, reason)
+            realm.dealer.invocation_undeliverable(self.member, msg[1], error, reason)
         elif code == m.RESULT or (code == m.ERROR and msg[1] == m.CALL):
             if code == m.ERROR and msg[4] in (uris.PAYLOAD_SIZE_EXCEEDED, uris.UNENCODABLE):
                 return  # the replacement itself cannot be sent: nothing smaller to say
-            realm.dealer.result_undeliverable(self, msg[1] if code == m.RESULT else msg[2],
+            realm.dealer.result_undeliverable(self.member,
+                                              msg[1] if code == m.RESULT else msg[2],
                                               error, reason)
         elif code != m.INTERRUPT and code != m.ABORT and code != m.GOODBYE:
             # WELCOME, or the reply to a request: without it the peer would wait forever.
             self.abort(error, f"the router could not send a {m.MESSAGE_NAMES.get(code, code)} "
                        f"message to this client: {reason}")
 
-    def _request_close(self) -> None:
+    def request_close(self) -> None:
+        """Close the connection once the output queued so far is delivered."""
         if not self.close_requested:
             self.close_requested = True
-            if not self.outbox:
-                self.router.pending.append(self)
+            if not self.member.outbox:
+                self.router.queue_delivery(self.member)
 
     def delivery_failed(self) -> None:
         """Handing output to the sink raised (a bug): drop the output, leave, close."""
-        self.outbox = []
+        self.member.outbox = []
         if self.state is not CLOSED:
             self._leave(abnormal=True)
-            self.state = CLOSED
+            self._mark_closed()
         if not self._sink_closed:
             self._sink_closed = True
             try:
@@ -220,9 +220,10 @@ class RouterSession:
 
     def deliver(self) -> None:
         """Hand queued output to the sink (called by Router.flush)."""
-        out = self.outbox
+        member = self.member
+        out = member.outbox
         if out:
-            self.outbox = []
+            member.outbox = []
             if not self._sink_closed:
                 self.sink.send_messages(out)
         if self.close_requested and not self._sink_closed:
@@ -248,7 +249,7 @@ class RouterSession:
                 elif code == m.ABORT:
                     self._on_abort(msg)
                 else:
-                    self.realm.dispatch(self, code, msg)  # type: ignore[union-attr]
+                    self.realm.dispatch(self.member, code, msg)  # type: ignore[union-attr]
             elif state is HANDSHAKE:
                 if code == m.HELLO:
                     self._on_hello(msg)
@@ -278,10 +279,11 @@ class RouterSession:
             return
         if self.state is ESTABLISHED:
             log.info("%s session %s: connection lost without GOODBYE (%d calls, %d invocations "
-                     "in flight)", self.peer, self.id, len(self.calls), len(self.invocations))
+                     "in flight)", self.peer, self.id, len(self.member.calls),
+                     len(self.member.invocations))
         self._sink_closed = True
         self._leave(abnormal=True)
-        self.state = CLOSED
+        self._mark_closed()
 
     # -- handlers -------------------------------------------------------------
 
@@ -307,24 +309,25 @@ class RouterSession:
             self.abort(uris.LIMIT_EXCEEDED, f"realm {realm_name!r} has reached its limit of "
                        f"{realm.config.max_sessions} sessions")
             return
-        self.roles = clean_roles
         authmethods = details.get("authmethods")
         if authmethods is None:
             authmethods = ["anonymous"]
         if type(authmethods) is not list:
             raise ProtocolViolation("HELLO.Details.authmethods must be a list")
+        member = self.member
         if realm.config.allow_anonymous and "anonymous" in authmethods:
             self.authmethod = "anonymous"
             self.authprovider = "static"
-            self.authrole = "anonymous"
-            self.authid = self.router.new_anonymous_authid()
+            member.authrole = "anonymous"
+            member.authid = self.router.new_anonymous_authid()
         else:
             self.abort(
                 uris.NO_MATCHING_AUTH_METHOD,
                 f"none of the authmethods {authmethods!r} is accepted on realm {realm_name!r}",
             )
             return
-        self.id = self.router.new_session_id()
+        member.features = feature_flags(clean_roles)
+        member.id = self.router.new_session_id()
         self.state = ESTABLISHED
         realm.join(self)
         self.send(
@@ -365,16 +368,20 @@ class RouterSession:
     def _on_goodbye(self, msg: list) -> None:
         self.send([m.GOODBYE, {}, uris.CLOSE_GOODBYE_AND_OUT])
         self._leave(abnormal=False)
-        self.state = CLOSED
-        self._request_close()
+        self._mark_closed()
+        self.request_close()
 
     def _on_abort(self, msg: list) -> None:
         self.log_bad_input("client aborted: %s %s", msg[2], msg[1].get("message", ""))
         self._leave(abnormal=True)
-        self.state = CLOSED
-        self._request_close()
+        self._mark_closed()
+        self.request_close()
 
     # -- closing ---------------------------------------------------------------
+
+    def _mark_closed(self) -> None:
+        self.state = CLOSED
+        self.member.closed = True  # nothing more is queued for it
 
     def protocol_violation(self, message: str) -> None:
         """Abort the session with ``wamp.error.protocol_violation``."""
@@ -388,8 +395,8 @@ class RouterSession:
             return
         self.send([m.ABORT, {"message": message}, reason])
         self._leave(abnormal=True)
-        self.state = CLOSED
-        self._request_close()
+        self._mark_closed()
+        self.request_close()
 
     def goodbye(self, reason: str, message: str | None = None) -> None:
         """Start a router-initiated close (kill, shutdown): GOODBYE, then wait for the reply."""
@@ -409,13 +416,13 @@ class RouterSession:
     def _goodbye_timed_out(self) -> None:
         if self.state is CLOSING:
             log.info("%s session %s: no GOODBYE reply; closing", self.peer, self.id)
-            self.state = CLOSED
-            self._request_close()
+            self._mark_closed()
+            self.request_close()
 
     def _finish(self) -> None:
         self._leave(abnormal=False)
-        self.state = CLOSED
-        self._request_close()
+        self._mark_closed()
+        self.request_close()
 
     def _leave(self, abnormal: bool) -> None:
         realm = self.realm

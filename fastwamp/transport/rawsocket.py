@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from fastwamp.config import ListenerConfig
 from fastwamp.transport.base import BaseConnection, ConnectionLimits, RouterLike, _monotonic
@@ -95,7 +97,7 @@ class RawSocketConnection(BaseConnection):
         for name in listener.serializers:
             self._supported[make_serializer(name).rawsocket_id] = name
         self._buffer = bytearray()
-        self._decode = None
+        self._decode: Callable[[Any], Any] | None = None
         #: Largest message we accept once the session is established (announced).
         self._max_in_open = min(listener.max_message_size, MAX_LENGTH)
         #: Largest message we accept now (checked on input): smaller until WELCOME.

@@ -150,7 +150,7 @@ def test_invocation_that_cannot_be_sent_ends_the_call():
     err = caller.take_one()
     assert err[:5] == [m.ERROR, m.CALL, 5, {}, uris.PAYLOAD_SIZE_EXCEEDED]
     assert callee.take()[0][0] == m.INTERRUPT
-    assert not caller.session.calls and not callee.session.invocations
+    assert not caller.session.member.calls and not callee.session.member.invocations
     callee.send([m.YIELD, inv[1], {}, []])  # a late answer is dropped
     assert caller.take() == []
 
@@ -345,7 +345,7 @@ def test_testaments_are_bounded():
     assert call(p, "wamp.session.add_testament", ["com.t", ["x"], {}])[4] == \
         uris.LIMIT_EXCEEDED
     assert call(p, "wamp.session.flush_testaments", [])[0] == m.RESULT
-    assert p.session.testament_bytes == 0
+    assert p.session.member.testament_bytes == 0
     assert call(p, "wamp.session.add_testament", ["com.t", ["x"], {}])[0] == m.RESULT
 
 
@@ -357,7 +357,7 @@ def test_history_is_bounded_in_bytes():
     p = peer()
     for i in range(100):
         p.send([m.PUBLISH, rid(), {}, "com.a" if i % 2 else "com.b", ["x" * 500]])
-    history = router.realms["realm1"].broker.history
+    history = router.realms["realm1"].history
     assert history is not None and 0 < history.bytes <= 20_000
     kept = [len(r.events) for r in history.rules.values()]
     assert all(kept) and sum(kept) < 100

@@ -82,7 +82,7 @@ def test_sqlite_history_survives_a_restart(tmp_path):
     pub = _peer(router)
     for i in range(7):
         pub.send([m.PUBLISH, i + 1, {}, "com.hist", [i], {"b": b"\x00\x01"}])
-    router.realms["realm1"].broker.history.close()
+    router.realms["realm1"].history.close()
     restarted = _router(store)
     reader = _peer(restarted)
     sub = _subscribe(reader, "com.hist")

@@ -1,0 +1,149 @@
+"""A session as its realm's dealer and broker see it: a slotted routing record.
+
+:class:`Member` carries what routing needs and nothing of the handshake: the
+session's id and identity, the features it announced (as bit flags), its
+outbox, and the dealer's and broker's bookkeeping (calls, invocations,
+registrations, subscriptions, testaments; the sets are created on first use).
+:class:`~fastwamp.router.session.RouterSession` owns one and keeps the state
+machine, the handshake and the transport.
+
+Output: :meth:`Member.send` appends to the outbox and, on the first message,
+hands the record to ``on_output`` (the router's delivery queue); the router
+later passes the outbox to the transport.  Everything else a member needs from
+its session (logging a refusal, pausing its input) goes through ``owner``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..wamp import messages as m
+
+# Features a client announced in HELLO that routing acts on, as bits of Member.features.
+CALLER_PROGRESSIVE_CALL_INVOCATIONS = 1
+CALLEE_PROGRESSIVE_CALL_INVOCATIONS = 2
+CALLEE_PROGRESSIVE_CALL_RESULTS = 4
+CALLEE_CALL_CANCELING = 8
+CALLEE_CALL_TIMEOUT = 16
+CALLEE_CALLER_IDENTIFICATION = 32
+
+#: (role, feature) -> bit, for the features above.
+FEATURE_BITS: dict[tuple[str, str], int] = {
+    ("caller", "progressive_call_invocations"): CALLER_PROGRESSIVE_CALL_INVOCATIONS,
+    ("callee", "progressive_call_invocations"): CALLEE_PROGRESSIVE_CALL_INVOCATIONS,
+    ("callee", "progressive_call_results"): CALLEE_PROGRESSIVE_CALL_RESULTS,
+    ("callee", "call_canceling"): CALLEE_CALL_CANCELING,
+    ("callee", "call_timeout"): CALLEE_CALL_TIMEOUT,
+    ("callee", "caller_identification"): CALLEE_CALLER_IDENTIFICATION,
+}
+
+
+def feature_flags(roles: dict[str, Any]) -> int:
+    """The bits of :data:`FEATURE_BITS` that HELLO.Details.roles announces (``True`` only)."""
+    flags = 0
+    for (role, feature), bit in FEATURE_BITS.items():
+        info = roles.get(role)
+        if type(info) is dict:
+            features = info.get("features")
+            if type(features) is dict and features.get(feature) is True:
+                flags |= bit
+    return flags
+
+
+class Owner(Protocol):
+    """What a member asks of the session that owns it."""
+
+    @property
+    def peer(self) -> str: ...
+
+    def refused(self, request_type: int, error: str, message: object) -> None: ...
+
+    def log_bad_input(self, msg: str, *values: object, level: int = ...) -> None: ...
+
+    def pause_input(self) -> None: ...
+
+    def resume_input(self) -> None: ...
+
+
+class Member:
+    """One session's routing record (see the module docstring)."""
+
+    __slots__ = (
+        "id", "authid", "authrole", "features", "is_service", "outbox", "closed", "owner",
+        "on_output", "callee", "registrations", "subscriptions", "invocations", "calls",
+        "last_invocation_id", "testaments", "testament_bytes",
+    )
+
+    def __init__(self, owner: Any, on_output: Any, is_service: bool = False) -> None:
+        self.id = 0
+        self.authid = ""
+        self.authrole = ""
+        #: FEATURE_BITS announced in HELLO.
+        self.features = 0
+        #: True only for the router's own session in each realm (it may use "wamp.").
+        self.is_service = is_service
+        self.outbox: list[list] = []
+        #: Set once the session is closed: nothing more is queued for it.
+        self.closed = False
+        self.owner = owner
+        #: Called with this member when its outbox gets its first message.
+        self.on_output = on_output
+        #: The dealer's and broker's bookkeeping.
+        self.callee: Any = None  # _core Callee, created on first REGISTER
+        self.registrations: set[int] | None = None
+        self.subscriptions: set[int] | None = None
+        self.invocations: dict[int, Any] = {}  # as callee: invocation id -> Invocation
+        self.calls: dict[int, Any] = {}  # as caller: CALL request id -> Invocation
+        self.last_invocation_id = 0  # router -> callee request id counter
+        #: {"detached": [...], "destroyed": [...]}, created on the first testament.
+        self.testaments: dict[str, list] | None = None
+        self.testament_bytes = 0
+
+    # -- output -------------------------------------------------------------
+
+    def send(self, msg: list) -> None:
+        """Queue ``msg`` for this session; the router delivers it on flush."""
+        if self.closed:
+            return
+        outbox = self.outbox
+        if not outbox:
+            self.on_output(self)
+        outbox.append(msg)
+
+    def send_error(
+        self,
+        request_type: int,
+        request_id: int,
+        error: str,
+        args: list | None = None,
+        kwargs: dict | None = None,
+    ) -> None:
+        """Answer a request with ERROR (bad-input errors are also logged and counted)."""
+        self.owner.refused(request_type, error, args[0] if args else "")
+        msg: list = [m.ERROR, request_type, request_id, {}, error]
+        if args is not None or kwargs is not None:
+            msg.append(args if args is not None else [])
+            if kwargs is not None:
+                msg.append(kwargs)
+        self.send(msg)
+
+    # -- what the owning session does for routing -----------------------------------
+
+    @property
+    def peer(self) -> str:
+        """The client's address, for log lines."""
+        return self.owner.peer
+
+    def log_bad_input(self, msg: str, *values: object, level: int = 20) -> None:
+        """Log a line about this session's input (rate-limited, values clipped)."""
+        self.owner.log_bad_input(msg, *values, level=level)
+
+    def pause_input(self) -> None:
+        """Backpressure: read no further message from this session until resumed."""
+        self.owner.pause_input()
+
+    def resume_input(self) -> None:
+        self.owner.resume_input()
+
+    def __repr__(self) -> str:
+        return f"<Member {self.id} {self.authid!r}>"
