@@ -22,7 +22,7 @@ from ..wamp.serializers import SharedMessage
 from .clock import Clock, utcnow_iso
 from .events import RealmEvents
 from .history import pattern_matches
-from .ids import IdPool, random_id
+from .ids import IdPool, publication_id
 from .options import (
     RESERVED_PREFIXES,
     BrokerOptions,
@@ -47,7 +47,8 @@ FANOUT_CHUNK = 2000
 class Subscription:
     """A topic URI with a match policy, and the sessions subscribed to it."""
 
-    __slots__ = ("id", "uri", "match", "match_name", "subscribers", "created", "want_publisher")
+    __slots__ = ("id", "uri", "match", "match_name", "subscribers", "created", "want_publisher",
+                 "_receivers")
 
     def __init__(self, sub_id: int, uri: str, match: int, match_name: str) -> None:
         self.id = sub_id
@@ -56,9 +57,23 @@ class Subscription:
         self.match_name = match_name
         #: session id -> session, in subscription order
         self.subscribers: dict[int, Member] = {}
+        #: The subscribers as a list, made on the first delivery after a change.
+        self._receivers: list[Member] | None = None
         self.created = utcnow_iso()
         #: ids of subscribers that asked for publisher disclosure (SUBSCRIBE get_publisher)
         self.want_publisher: set[int] = set()
+
+    def receivers(self) -> list[Member]:
+        """The subscribers in subscription order (one shared list until they change;
+        never modified in place, so a queued delivery keeps its snapshot)."""
+        receivers = self._receivers
+        if receivers is None:
+            receivers = self._receivers = list(self.subscribers.values())
+        return receivers
+
+    def changed(self) -> None:
+        """The subscribers changed: the next delivery makes a new list."""
+        self._receivers = None
 
     def details(self) -> dict[str, Any]:
         """SubscriptionDetails as the meta API describes it."""
@@ -174,6 +189,7 @@ class Broker:
                 self._send_retained(session, sub)
             return
         sub.subscribers[session.id] = session
+        sub.changed()
         held = session.subscriptions
         if held is None:
             held = session.subscriptions = set()
@@ -229,6 +245,7 @@ class Broker:
 
     def _remove_subscriber(self, sub: Subscription, session: Member) -> None:
         del sub.subscribers[session.id]
+        sub.changed()
         sub.want_publisher.discard(session.id)
         if session.subscriptions is not None:
             session.subscriptions.discard(sub.id)
@@ -280,7 +297,7 @@ class Broker:
             if acknowledge:
                 publisher.send_error(m.PUBLISH, request, uris.INVALID_ARGUMENT, [str(exc)])
             return
-        publication = random_id()
+        publication = publication_id()
         if acknowledge:
             publisher.send([m.PUBLISHED, request, publication])
         publisher_details: dict[str, Any] | None = None
@@ -343,7 +360,7 @@ class Broker:
         if topic.startswith(RESERVED_PREFIXES):
             subs = [s for s in subs if s.match == MATCH_EXACT or is_reserved(s.uri)]
         if not publication:
-            publication = random_id()
+            publication = publication_id()
         for sub in subs:
             receivers = sub.subscribers
             n = len(receivers)
@@ -363,14 +380,13 @@ class Broker:
             if not disclose and publisher is not None and want:
                 disclosed = SharedMessage(
                     [m.EVENT, sub.id, publication, {**details, **publisher}, *payload])
-            jobs.append((receivers, event, disclosed, want))
+            jobs.append((sub.receivers(), event, disclosed, want))
             total += n
         if not self._backlog and total <= self._turn_room:
             if total > 1:
                 self._spend_turn(total)
             for receivers, event, disclosed, want in jobs:
-                send_to(list(receivers.values()), 0, len(receivers), event, disclosed, want,
-                        receiver_filter)
+                send_to(receivers, 0, len(receivers), event, disclosed, want, receiver_filter)
             return total
         # Over this turn's room: deliver in chunks on later turns, and read nothing more
         # from the publisher until its publication is out (its last job carries it).
@@ -378,8 +394,7 @@ class Broker:
         backlog = self._backlog
         for receivers, event, disclosed, want in jobs:
             size = payload_size + SLOT * len(receivers)
-            backlog.append([list(receivers.values()), 0, event, disclosed, want,
-                            receiver_filter, size, None])
+            backlog.append([receivers, 0, event, disclosed, want, receiver_filter, size, None])
             self.backlog_bytes += size
         if source is not None and jobs:
             backlog[-1][7] = source

@@ -269,14 +269,15 @@ class Dealer:
         if streaming and not caller.features & CALLER_PROGRESSIVE_CALL_INVOCATIONS:
             raise ProtocolViolation(
                 "CALL.Options.progress used without announcing progressive_call_invocations")
-        if (not validate_uri(uri, MATCH_EXACT, self._strict)
-                or uri_over_limits(uri, self._max_uri_length, self._max_uri_components)):
-            caller.send_error(m.CALL, request, uris.INVALID_URI,
-                              [f"invalid procedure URI {clip(uri)!r}"])
-            return
-        reg = self.trie.match_best(uri)
-        if reg is not None and reg.match != MATCH_EXACT and is_reserved(uri):
-            reg = None  # patterns outside wamp.*/fastwamp.* never capture calls inside them
+        reg = self.trie.match_best(uri)  # exact first: a registered URI is a valid one
+        if reg is None or reg.match != MATCH_EXACT:
+            if (not validate_uri(uri, MATCH_EXACT, self._strict)
+                    or uri_over_limits(uri, self._max_uri_length, self._max_uri_components)):
+                caller.send_error(m.CALL, request, uris.INVALID_URI,
+                                  [f"invalid procedure URI {clip(uri)!r}"])
+                return
+            if reg is not None and is_reserved(uri):
+                reg = None  # patterns outside wamp.*/fastwamp.* never capture calls inside
         if reg is None:
             caller.send_error(m.CALL, request, uris.NO_SUCH_PROCEDURE,
                               [f"no callee registered for procedure {uri!r}"])

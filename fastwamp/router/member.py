@@ -71,7 +71,7 @@ class Member:
     __slots__ = (
         "id", "authid", "authrole", "features", "is_service", "outbox", "closed", "owner",
         "on_output", "callee", "registrations", "subscriptions", "invocations", "calls",
-        "last_invocation_id", "testaments", "testament_bytes",
+        "last_invocation_id", "testaments", "testament_bytes", "exclude_me_filter",
     )
 
     def __init__(self, owner: Any, on_output: Any, is_service: bool = False) -> None:
@@ -98,6 +98,9 @@ class Member:
         #: {"detached": [...], "destroyed": [...]}, created on the first testament.
         self.testaments: dict[str, list] | None = None
         self.testament_bytes = 0
+        #: The receiver filter of this member's publications without list options
+        #: (exclude_me only), made once.
+        self.exclude_me_filter: Any = None
 
     # -- output -------------------------------------------------------------
 

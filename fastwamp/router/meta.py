@@ -17,7 +17,7 @@ from .._core.uri import MATCH_EXACT, validate_uri
 from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
-from .ids import random_id
+from .ids import publication_id
 from .member import CALLEE_CALLER_IDENTIFICATION
 from .options import is_reserved, make_publish_filter, match_policy, uri_over_limits
 from .session import ESTABLISHED, RouterSession
@@ -260,7 +260,7 @@ class MetaApi:
         for scope in TESTAMENT_SCOPES:
             testaments, held[scope] = held[scope], []
             for topic, args, kwargs, receiver_filter, disclose, _size in testaments:
-                broker.deliver(topic, random_id(), [args, kwargs], receiver_filter, details,
+                broker.deliver(topic, publication_id(), [args, kwargs], receiver_filter, details,
                                disclose or self.realm.config.disclosure == "always")
         session.testament_bytes = 0
 

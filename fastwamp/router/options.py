@@ -137,6 +137,9 @@ LIST_FILTERS = (
 )
 
 
+_LIST_KEYS = frozenset(key for keys in LIST_FILTERS for key in keys[:2])
+
+
 def make_publish_filter(publisher: Member, options: dict[str, Any],
                         max_list: int) -> ReceiverFilter | None:
     """The receiver filter of a PUBLISH, or None when every subscriber receives it.
@@ -146,6 +149,14 @@ def make_publish_filter(publisher: Member, options: dict[str, Any],
             ``max_list`` (``max_list_length``).
     """
     exclude_me = options.get("exclude_me", True) is not False
+    if _LIST_KEYS.isdisjoint(options):  # the usual PUBLISH: no lists
+        if not exclude_me:
+            return None
+        own = publisher.exclude_me_filter
+        if own is None:
+            own = publisher.exclude_me_filter = ReceiverFilter(
+                publisher.id, None, None, None, None, None, None)
+        return own
     sets: list[frozenset | None] = []
     for eligible_key, exclude_key, item_type in LIST_FILTERS:
         for key in (eligible_key, exclude_key):
