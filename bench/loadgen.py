@@ -80,6 +80,52 @@ _unpackb = msgpack.unpackb
 
 #: RawSocket client handshake: max receive length 2**(9+15) = 16 MiB, serializer 2 (msgpack).
 HANDSHAKE = bytes((0x7F, 0xF2, 0, 0))
+#: RawSocket serializer ids and WebSocket subprotocols.
+RAWSOCKET_SERIALIZERS = {"json": 1, "msgpack": 2}
+WS_SUBPROTOCOLS = {"json": "wamp.2.json", "msgpack": "wamp.2.msgpack"}
+
+
+def _json_dumps(msg: Any) -> bytes:
+    return json.dumps(msg, separators=(",", ":")).encode()
+
+
+def _json_int(value: int) -> bytes:
+    return b"%d" % value
+
+
+class Codec:
+    """One serializer: whole messages, and the pieces hot messages are built from."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        if name == "msgpack":
+            self.encode: Callable[[Any], bytes] = _packb
+            self.decode: Callable[[bytes], Any] = _unpackb
+            #: Encodes one int (request id, sequence, timestamp) as an array element.
+            self.int: Callable[[int], bytes] = _packb
+        elif name == "json":
+            self.encode = _json_dumps
+            self.decode = json.loads
+            self.int = _json_int
+        else:
+            raise ValueError(f"unknown serializer {name!r}")
+
+    def head(self, length: int, code: int) -> bytes:
+        """The bytes before element 1 of an array of ``length`` starting with ``code``."""
+        return bytes((0x90 | length, code)) if self.name == "msgpack" else b"[%d," % code
+
+    def tail(self, *elements: Any) -> bytes:
+        """Encoded ``elements`` to follow element 1 (the request id) up to the end."""
+        if self.name == "msgpack":
+            return b"".join(_packb(e) for e in elements)
+        return b"".join(b"," + _json_dumps(e) for e in elements) + b"]"
+
+    def sep(self) -> bytes:
+        """What goes between two elements (nothing in msgpack)."""
+        return b"" if self.name == "msgpack" else b","
+
+
+_CODECS = {name: Codec(name) for name in ("msgpack", "json")}
 #: Small constant payloads (args) for calls and results.
 CALL_ARGS = ["hello", 42]
 RESULT_ARGS = ["ok"]
@@ -91,10 +137,23 @@ class WampError(Exception):
 
 @dataclass
 class Wire:
-    """How sessions reach the router: ``rawsocket``, or ``websocket`` on ``path``."""
+    """How sessions reach the router: ``rawsocket``, or ``websocket`` on ``path``;
+    the serializer (``msgpack`` or ``json``); and the write pattern:
+
+    * ``batch``: everything a session has to send while handling one read goes
+      out in one ``write`` (a pipelining client);
+    * ``each``: every message is written as soon as it is made, one ``write``
+      per CALL, YIELD or PUBLISH (as Autobahn|Python and wampy.js do).
+    """
 
     transport: str = "rawsocket"
     path: str = "/ws"
+    serializer: str = "msgpack"
+    write: str = "batch"
+
+    def label(self) -> str:
+        short = {"rawsocket": "rs", "websocket": "ws"}.get(self.transport, self.transport)
+        return f"{short}/{self.serializer}/{self.write}"
 
 
 #: The wire of the sessions of this process (set by the worker from its spec).
@@ -108,20 +167,23 @@ _WS_HEAD64 = struct.Struct("!BBQ")
 _U16 = struct.Struct("!H")
 
 
-def ws_upgrade_request(host: str, port: int, path: str) -> tuple[bytes, bytes]:
-    """A WebSocket opening handshake offering ``wamp.2.msgpack``, and the
-    ``Sec-WebSocket-Accept`` value the server must answer with."""
+def ws_upgrade_request(
+    host: str, port: int, path: str, subprotocol: str = WS_SUBPROTOCOL
+) -> tuple[bytes, bytes]:
+    """A WebSocket opening handshake offering ``subprotocol`` (default
+    ``wamp.2.msgpack``), and the ``Sec-WebSocket-Accept`` value the server must
+    answer with."""
     key = base64.b64encode(os.urandom(16))
     accept = base64.b64encode(hashlib.sha1(key + _WS_GUID).digest())
     request = (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
-        f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {WS_SUBPROTOCOL}\r\n\r\n"
+        f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {subprotocol}\r\n\r\n"
     ).encode()
     return request, accept
 
 
-def ws_check_response(head: bytes, accept: bytes) -> str | None:
+def ws_check_response(head: bytes, accept: bytes, subprotocol: str = WS_SUBPROTOCOL) -> str | None:
     """Why the HTTP response ``head`` (up to the blank line) refuses the upgrade; None if OK."""
     lines = head.decode("latin-1").split("\r\n")
     if not lines[0].startswith("HTTP/1.1 101"):
@@ -132,7 +194,7 @@ def ws_check_response(head: bytes, accept: bytes) -> str | None:
         headers[name.strip().lower()] = value.strip()
     if headers.get("sec-websocket-accept", "").encode() != accept:
         return "WebSocket upgrade: wrong Sec-WebSocket-Accept"
-    if headers.get("sec-websocket-protocol") != WS_SUBPROTOCOL:
+    if headers.get("sec-websocket-protocol") != subprotocol:
         return f"WebSocket upgrade: subprotocol {headers.get('sec-websocket-protocol')!r}"
     return None
 
@@ -142,10 +204,13 @@ def ws_check_response(head: bytes, accept: bytes) -> str | None:
 
 
 class WampSession(asyncio.Protocol):
-    """One WAMP session over RawSocket/msgpack: handshake, HELLO/WELCOME, setup requests.
+    """One WAMP session over RawSocket or WebSocket (``WIRE``, default RawSocket,
+    msgpack, batched writes): handshake, HELLO/WELCOME, setup requests.
 
     Subclasses override the hot-path handlers (``on_result``, ``on_invocation``,
-    ``on_event``) and ``after_batch``.
+    ``on_event``) and ``after_batch``.  ``_put(payload)`` queues (``batch``) or
+    writes (``each``) one encoded message; ``flush()`` writes what is queued.
+    ``codec`` encodes and decodes messages in the wire's serializer.
     """
 
     def __init__(self, realm: str = REALM) -> None:
@@ -157,6 +222,9 @@ class WampSession(asyncio.Protocol):
         self._out: list[bytes] = []
         #: Appends one encoded message, framed for the wire, to the output.
         self._put: Callable[[bytes], None]
+        self.codec = _CODECS[WIRE.serializer]
+        self._decode = self.codec.decode
+        self._each = WIRE.write == "each"
         self._websocket = WIRE.transport == "websocket"
         if self._websocket:
             self._put = self._put_websocket
@@ -165,8 +233,9 @@ class WampSession(asyncio.Protocol):
             self._ws_frames: dict[int, tuple[bytes, int]] = {}
             self._ws_accept = b""
             self._ws_close_sent = False
+            self._ws_opcode = 0x82 if WIRE.serializer == "msgpack" else 0x81
         else:
-            self._put = self._put_rawsocket
+            self._put = self._put_rawsocket_each if self._each else self._put_rawsocket
         self._request = 0
         self._pending: dict[int, asyncio.Future[list[Any]]] = {}
         loop = asyncio.get_running_loop()
@@ -191,10 +260,13 @@ class WampSession(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         if self._websocket:
             host, port = transport.get_extra_info("peername")[:2]
-            request, self._ws_accept = ws_upgrade_request(host, port, WIRE.path)
+            request, self._ws_accept = ws_upgrade_request(
+                host, port, WIRE.path, WS_SUBPROTOCOLS[WIRE.serializer]
+            )
             transport.write(request)  # type: ignore[attr-defined]
         else:
-            transport.write(HANDSHAKE)  # type: ignore[attr-defined]
+            handshake = bytes((0x7F, 0xF0 | RAWSOCKET_SERIALIZERS[WIRE.serializer], 0, 0))
+            transport.write(handshake)  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
         err = exc or ConnectionError("connection closed by the router")
@@ -223,7 +295,7 @@ class WampSession(asyncio.Protocol):
             if n < 4:
                 self._buf = data
                 return
-            if data[0] != 0x7F or data[1] & 0x0F != 2:
+            if data[0] != 0x7F or data[1] & 0x0F != RAWSOCKET_SERIALIZERS[WIRE.serializer]:
                 self._fail(f"RawSocket handshake refused: {data[:4].hex()}")
                 return
             self._handshaken = True
@@ -231,6 +303,7 @@ class WampSession(asyncio.Protocol):
             pos = 4
         self.before_batch()
         handlers = self._handlers
+        decode = self._decode
         while n - pos >= 4:
             (word,) = _unpack_word(data, pos)
             end = pos + 4 + (word & 0xFFFFFF)
@@ -238,12 +311,14 @@ class WampSession(asyncio.Protocol):
                 break
             kind = word >> 24
             if kind == 0:
-                msg = _unpackb(data[pos + 4 : end])
+                msg = decode(data[pos + 4 : end])
                 handler = handlers.get(msg[0])
                 if handler is not None:
                     handler(msg)
             elif kind == 1:  # PING: answer with a PONG carrying the same payload
                 self._out.append(_pack_word((2 << 24) | (end - pos - 4)) + data[pos + 4 : end])
+                if self._each:
+                    self.flush()
             elif kind != 2:
                 self._fail(f"bad RawSocket frame header {word:#010x}")
                 return
@@ -260,7 +335,9 @@ class WampSession(asyncio.Protocol):
             if end < 0:
                 self._buf = data
                 return
-            refused = ws_check_response(data[:end], self._ws_accept)
+            refused = ws_check_response(
+                data[:end], self._ws_accept, WS_SUBPROTOCOLS[WIRE.serializer]
+            )
             if refused:
                 self._fail(refused)
                 return
@@ -269,6 +346,7 @@ class WampSession(asyncio.Protocol):
             pos = end + 4
         self.before_batch()
         handlers = self._handlers
+        decode = self._decode
         while n - pos >= 2:
             b0 = data[pos]
             length = data[pos + 1]  # server frames are not masked: the MASK bit is 0
@@ -290,8 +368,8 @@ class WampSession(asyncio.Protocol):
             end = start + length
             if end > n:
                 break
-            if b0 == 0x82:  # final binary frame: one message
-                msg = _unpackb(data[start:end])
+            if b0 == 0x82 or b0 == 0x81:  # final binary or text frame: one message
+                msg = decode(data[start:end])
                 handler = handlers.get(msg[0])
                 if handler is not None:
                     handler(msg)
@@ -315,16 +393,23 @@ class WampSession(asyncio.Protocol):
     # -- sending ------------------------------------------------------------
 
     def _send(self, msg: list[Any]) -> None:
-        self._put(_packb(msg))
+        self._put(self.codec.encode(msg))
 
     def _put_rawsocket(self, payload: bytes) -> None:
         self._out.append(_pack_word(len(payload)))
         self._out.append(payload)
 
-    def _put_websocket(self, payload: bytes, first: int = 0x82) -> None:
-        """Append a masked frame (default: final, binary) carrying ``payload``."""
+    def _put_rawsocket_each(self, payload: bytes) -> None:
+        self.transport.write(_pack_word(len(payload)) + payload)  # type: ignore[union-attr]
+
+    def _put_websocket(self, payload: bytes, first: int | None = None) -> None:
+        """Append a masked frame carrying ``payload`` (default: final, binary for
+        msgpack, text for json), or write it at once with ``each``."""
         n = len(payload)
-        frame = self._ws_frames.get(n) if first == 0x82 else None
+        data = first is None or first == self._ws_opcode
+        if first is None:
+            first = self._ws_opcode
+        frame = self._ws_frames.get(n) if data else None
         if frame is None:
             key = self._mask_key
             if n < 126:
@@ -334,9 +419,14 @@ class WampSession(asyncio.Protocol):
             else:
                 head = _WS_HEAD64.pack(first, 0xFF, n) + key
             frame = (head, int.from_bytes((key * (n // 4 + 1))[:n], "big"))
-            if first == 0x82 and len(self._ws_frames) < 4096:
+            if data and len(self._ws_frames) < 4096:
                 self._ws_frames[n] = frame
         head, mask = frame
+        if self._each:
+            self.transport.write(  # type: ignore[union-attr]
+                head + (int.from_bytes(payload, "big") ^ mask).to_bytes(n, "big")
+            )
+            return
         self._out.append(head)
         self._out.append((int.from_bytes(payload, "big") ^ mask).to_bytes(n, "big"))
 
@@ -444,8 +534,10 @@ class CallerSession(WampSession):
         self.window = window
         # CALL = [48, Request, {}, Procedure, Args]: a fixarray of 5, code 48, then the
         # request id, then a pre-packed constant tail.
-        self._call_head = b"\x95\x30"
-        self._call_tail = _packb({}) + _packb(procedure) + _packb(CALL_ARGS)
+        codec = self.codec
+        self._int = codec.int
+        self._call_head = codec.head(5, CALL)
+        self._call_tail = codec.tail({}, procedure, CALL_ARGS)
         self.running = False
         self.outstanding = 0
         self.completed = 0
@@ -474,7 +566,7 @@ class CallerSession(WampSession):
         request = self._request
         self._sent_at[request] = self._now
         self.outstanding += 1
-        self._put(self._call_head + _packb(request) + self._call_tail)
+        self._put(self._call_head + self._int(request) + self._call_tail)
 
     def before_batch(self) -> None:
         self._now = time.monotonic_ns()
@@ -508,13 +600,14 @@ class CalleeSession(WampSession):
     def __init__(self) -> None:
         super().__init__()
         # YIELD = [70, Request, {}, Args]
-        self._yield_head = b"\x94\x46"
-        self._yield_tail = _packb({}) + _packb(RESULT_ARGS)
+        self._int = self.codec.int
+        self._yield_head = self.codec.head(4, YIELD)
+        self._yield_tail = self.codec.tail({}, RESULT_ARGS)
         self.invocations = 0
 
     def on_invocation(self, msg: list[Any]) -> None:
         self.invocations += 1
-        self._put(self._yield_head + _packb(msg[1]) + self._yield_tail)
+        self._put(self._yield_head + self._int(msg[1]) + self._yield_tail)
 
 
 class SubscriberStats:
@@ -587,8 +680,14 @@ class PublisherSession(WampSession):
     def __init__(self, topic: str, window: int, sessions_per_reader: list[int]) -> None:
         super().__init__()
         self.window = window
-        self._head = b"\x95\x10"  # [16, Request, {}, Topic, Args]
-        self._tail_opts_topic = _packb({}) + _packb(topic)
+        codec = self.codec
+        self._head = codec.head(5, PUBLISH)  # [16, Request, {}, Topic, Args]
+        if codec.name == "msgpack":
+            self._tail_opts_topic = _packb({}) + _packb(topic)
+            self._args = lambda now, seq: _packb([now, seq])
+        else:
+            self._tail_opts_topic = b",{}," + _json_dumps(topic) + b","
+            self._args = lambda now, seq: b"[%d,%d]]" % (now, seq)
         self.published = 0
         self.running = False
         self.sessions = sessions_per_reader
@@ -612,10 +711,11 @@ class PublisherSession(WampSession):
             return
         now = time.monotonic_ns()
         head, tail, put = self._head, self._tail_opts_topic, self._put
+        req, args = self.codec.int, self._args
         while self.published < limit:
             self.published += 1
             self._request += 1
-            put(head + _packb(self._request) + tail + _packb([now, self.published]))
+            put(head + req(self._request) + tail + args(now, self.published))
         self.flush()
 
     def on_progress(self, index: int, received: int) -> None:
@@ -735,10 +835,6 @@ async def _caller(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict
 
 async def _callee(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict[str, Any]:
     sessions: list[CalleeSession] = []
-    filler: WampSession | None = None
-    if spec.get("filler"):
-        filler = await connect(host, port, WampSession)
-        await register_filler(filler, spec["filler"])
     for _ in range(spec["sessions"]):
         session = await connect(host, port, CalleeSession)
         assert isinstance(session, CalleeSession)
@@ -756,12 +852,90 @@ async def _callee(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict
     await _recv(conn)  # "stop"
     for session in sessions:
         session.close()
-    if filler is not None:
-        filler.close()
     return {
         "cpu": snap.get("cpu1", 0.0) - snap.get("cpu0", 0.0),
         "invocations": [b - a for a, b in zip(counts0, counts1, strict=False)],
     }
+
+
+#: Registrations or subscriptions one filler session holds (fastwamp's default
+#: per-session cap is 1,000).
+FILLER_PER_SESSION = 500
+
+
+def filler_topics(count: int) -> list[tuple[str, str]]:
+    """``count`` (topic, match) pairs, a third each exact, prefix and wildcard,
+    none of which matches TOPIC (``bench.pubsub.topic``)."""
+    topics: list[tuple[str, str]] = []
+    for i in range(count):
+        kind = i % 3
+        if kind == 0:
+            topics.append((f"bench.sub.e{i}.topic", "exact"))
+        elif kind == 1:
+            topics.append((f"bench.sub.q{i}.", "prefix"))
+        else:
+            topics.append((f"bench..s{i}", "wildcard"))
+    return topics
+
+
+async def _filler(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict[str, Any]:
+    """Sessions that hold ``registrations`` and ``subscriptions`` nobody uses,
+    at most FILLER_PER_SESSION of each per session."""
+    sessions: list[WampSession] = []
+    for kind, uris in (
+        (REGISTER, filler_uris(spec.get("registrations", 0))),
+        (SUBSCRIBE, filler_topics(spec.get("subscriptions", 0))),
+    ):
+        for start in range(0, len(uris), FILLER_PER_SESSION):
+            if len(sessions) <= start // FILLER_PER_SESSION:
+                sessions.append(await connect(host, port, WampSession))
+            session = sessions[start // FILLER_PER_SESSION]
+            futs = [
+                session.request(kind, {"match": match} if match != "exact" else {}, uri)
+                for uri, match in uris[start : start + FILLER_PER_SESSION]
+            ]
+            session.flush()
+            await asyncio.gather(*futs)
+    conn.send(("ready", {}))
+    await _recv(conn)  # "go"
+    await _recv(conn)  # "stop"
+    for session in sessions:
+        session.close()
+    return {"cpu": 0.0, "sessions": len(sessions)}
+
+
+async def _connector(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict[str, Any]:
+    """Session establishment: at "go", open ``count`` sessions (connect, transport
+    handshake, HELLO, WELCOME), ``concurrency`` at a time; keep them idle until
+    "stop", then close them all."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    warm = await connect(host, port, WampSession)
+    conn.send(("ready", {}))
+    window = Window(*(await _recv(conn))[1:])
+    await _sleep_until(window.go)
+    count, concurrency = spec["count"], spec["concurrency"]
+    sessions: list[WampSession] = []
+    remaining = count
+    cpu0 = _cpu()
+
+    async def opener() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            sessions.append(await connect(host, port, WampSession))
+
+    await asyncio.gather(*(opener() for _ in range(min(concurrency, count))))
+    conn.send(("connected", {"done": time.monotonic(), "cpu": _cpu() - cpu0}))
+    await _recv(conn)  # "stop"
+    for session in sessions:
+        session.close()
+    warm.close()
+    await asyncio.sleep(0.2)
+    return {"sessions": len(sessions), "cpu": _cpu() - cpu0}
 
 
 def filler_uris(count: int) -> list[tuple[str, str]]:
@@ -894,6 +1068,8 @@ async def _publisher(host: str, port: int, spec: dict[str, Any], conn: Any) -> d
 
 
 _ROLE_MAINS = {
+    "filler": _filler,
+    "connector": _connector,
     "caller": _caller,
     "callee": _callee,
     "subscriber": _subscriber,
@@ -934,15 +1110,17 @@ class Scenario:
 
     name: str
     description: str
-    kind: str = "rpc"  # "rpc" or "pubsub"
+    kind: str = "rpc"  # "rpc", "pubsub" or "sessions"
     callers: int = 1  # caller processes, one session each
     callee_sessions: int = 1  # all in one callee process
     procedure: str = RPC_PROCEDURE  # what callers call
     registration: str = RPC_PROCEDURE  # what callees register
     register_options: dict[str, Any] | None = None
-    filler: int = 0  # other registrations held by a separate session
+    filler: int = 0  # other registrations, held by filler sessions (500 each)
+    filler_subscriptions: int = 0  # other subscriptions, ditto
     subscribers: int = 0
     subscriber_procs: int = 2
+    window: int | None = None  # outstanding CALLs per caller, if not the run's window
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -964,9 +1142,29 @@ SCENARIOS: dict[str, Scenario] = {
             register_options={"match": "prefix"},
             filler=10_000,
         ),
+        Scenario("rpc1", "as rpc, 1 call in flight (sequential round trip)", window=1),
+        Scenario(
+            "rpc_full",
+            "as rpc, 1,000 other registrations and 1,000 other subscriptions on the realm",
+            filler=1000,
+            filler_subscriptions=1000,
+        ),
         Scenario("pubsub10", "1 publisher, 10 subscribers", kind="pubsub", subscribers=10),
         Scenario("pubsub100", "1 publisher, 100 subscribers", kind="pubsub", subscribers=100),
         Scenario("pubsub1000", "1 publisher, 1000 subscribers", kind="pubsub", subscribers=1000),
+        Scenario(
+            "pubsub10_full",
+            "as pubsub10, 1,000 other registrations and 1,000 other subscriptions on the realm",
+            kind="pubsub",
+            subscribers=10,
+            filler=1000,
+            filler_subscriptions=1000,
+        ),
+        Scenario(
+            "sessions",
+            "open idle sessions (connect, HELLO, WELCOME), 2 processes; rate and memory",
+            kind="sessions",
+        ),
     ]
 }
 
@@ -1065,18 +1263,35 @@ def run_scenario(
     router_cpu: Callable[[], float] | None = None,
     setup_timeout: float = 120.0,
     wire: Wire | None = None,
+    router_rss: Callable[[], int] | None = None,
+    sessions: int = 10_000,
+    settle: float = 1.0,
 ) -> Result:
     """Run one scenario against the router at host:port and return its figures.
 
     ``router_cpu`` returns the router's cumulative CPU seconds; it is sampled at
     the start and the end of the measurement window.  ``wire``: RawSocket
-    (default) or WebSocket.
+    (default) or WebSocket.  The ``sessions`` scenario opens ``sessions`` idle
+    sessions and needs ``router_rss`` (the router's resident bytes) as well; see
+    :func:`run_sessions`.
     """
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("the load generator only targets the local machine")
+    if scenario.kind == "sessions":
+        return run_sessions(
+            host, port, sessions, router_cpu, router_rss, wire, settle, setup_timeout
+        )
     with _Workers(wire or Wire()) as workers:
         servers: list[Any] = []  # callees / subscribers: answer "stop"
         drivers: list[Any] = []  # callers / publisher: finish by themselves
+        fillers: list[Any] = []  # hold registrations and subscriptions; answer "stop"
+        if scenario.filler or scenario.filler_subscriptions:
+            spec = {
+                "registrations": scenario.filler,
+                "subscriptions": scenario.filler_subscriptions,
+            }
+            fillers.append(workers.start("filler", host, port, spec))
+            _Workers.expect(fillers[0], "ready", setup_timeout)
         if scenario.kind == "rpc":
             servers.append(
                 workers.start(
@@ -1087,7 +1302,6 @@ def run_scenario(
                         "sessions": scenario.callee_sessions,
                         "procedure": scenario.registration,
                         "options": scenario.register_options or {},
-                        "filler": scenario.filler,
                     },
                 )
             )
@@ -1095,7 +1309,10 @@ def run_scenario(
             for _ in range(scenario.callers):
                 drivers.append(
                     workers.start(
-                        "caller", host, port, {"procedure": scenario.procedure, "window": window}
+                        "caller",
+                        host,
+                        port,
+                        {"procedure": scenario.procedure, "window": scenario.window or window},
                     )
                 )
         else:
@@ -1139,7 +1356,7 @@ def run_scenario(
 
         go = time.monotonic() + 0.2
         win = Window(go, go + warmup, go + warmup + duration)
-        for conn in servers + drivers:
+        for conn in servers + drivers + fillers:
             conn.send(("go", win.go, win.start, win.end))
         # The router's CPU time is sampled here, the operations are counted in the
         # workers.  If this process wakes up late on a busy machine, the CPU delta
@@ -1153,9 +1370,11 @@ def run_scenario(
         t1 = time.monotonic()
         busy1 = machine_busy_ticks()
         driver_results = [_Workers.expect(c, "result", duration + 30) for c in drivers]
-        for conn in servers:
+        for conn in servers + fillers:
             conn.send(("stop",))
         server_results = [_Workers.expect(c, "result", 60) for c in servers]
+        for conn in fillers:
+            _Workers.expect(conn, "result", 60)
 
     gen_cpu = sum(r["cpu"] for r in driver_results + server_results)
     extra: dict[str, Any] = {}
@@ -1202,6 +1421,115 @@ def run_scenario(
     )
 
 
+def run_sessions(
+    host: str,
+    port: int,
+    count: int,
+    router_cpu: Callable[[], float] | None,
+    router_rss: Callable[[], int] | None,
+    wire: Wire | None = None,
+    settle: float = 1.0,
+    setup_timeout: float = 120.0,
+    procs: int = 2,
+    concurrency: int = 64,
+) -> Result:
+    """Open ``count`` idle sessions from ``procs`` processes, as fast as the
+    router takes them (``concurrency`` handshakes in flight per process).
+
+    Figures: sessions/s (wall clock, from "go" to the last WELCOME), router CPU
+    per session established, and the router's RSS before, with all sessions
+    idle (``settle`` s after the last WELCOME), and ``2 * settle`` s after they
+    all closed.  Every process holds one warm session, opened before the
+    baseline, so first-use costs are not counted per session.
+    """
+    with _Workers(wire or Wire()) as workers:
+        per_proc = [count // procs + (1 if i < count % procs else 0) for i in range(procs)]
+        conns = [
+            workers.start("connector", host, port, {"count": n, "concurrency": concurrency})
+            for n in per_proc
+            if n
+        ]
+        for conn in conns:
+            _Workers.expect(conn, "ready", setup_timeout)
+        time.sleep(settle / 2)
+        rss0 = router_rss() if router_rss else None
+        go = time.monotonic() + 0.1
+        cpu0 = router_cpu() if router_cpu else None
+        busy0 = machine_busy_ticks()
+        for conn in conns:
+            conn.send(("go", go, go, go))
+        done = [_Workers.expect(c, "connected", setup_timeout) for c in conns]
+        cpu1 = router_cpu() if router_cpu else None
+        busy1 = machine_busy_ticks()
+        elapsed = max(d["done"] for d in done) - go
+        time.sleep(settle)
+        rss1 = router_rss() if router_rss else None
+        for conn in conns:
+            conn.send(("stop",))
+        results = [_Workers.expect(c, "result", 60) for c in conns]
+        time.sleep(2 * settle)
+        rss2 = router_rss() if router_rss else None
+    opened = sum(r["sessions"] for r in results)
+    cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
+    extra: dict[str, Any] = {"sessions": opened, "elapsed_s": round(elapsed, 3)}
+    if rss0 is not None and rss1 is not None and rss2 is not None:
+        extra.update(
+            rss_before=rss0,
+            rss_idle=rss1,
+            rss_after=rss2,
+            kib_per_session=round((rss1 - rss0) / opened / 1024, 2) if opened else None,
+        )
+    busy_ticks, total_ticks = busy1[0] - busy0[0], busy1[1] - busy0[1]
+    return Result(
+        scenario="sessions",
+        ops=opened,
+        duration=elapsed,
+        ops_per_s=opened / elapsed if elapsed > 0 else 0.0,
+        errors=count - opened,
+        router_cpu=cpu,
+        router_cpu_util=cpu / elapsed if cpu is not None and elapsed > 0 else None,
+        router_cpu_us_per_op=cpu / opened * 1e6 if cpu is not None and opened else None,
+        loadgen_cpu_us_per_op=sum(d["cpu"] for d in done) / opened * 1e6 if opened else 0.0,
+        machine_busy=(busy_ticks / total_ticks * (os.cpu_count() or 1)) if total_ticks else None,
+        latency_p50_ms=None,
+        latency_p99_ms=None,
+        extra=extra,
+    )
+
+
+def proc_tree_rss(root: int) -> int:
+    """Resident bytes of ``root`` and all its descendants, from /proc."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid in [root, *_descendants(root)]:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * page
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live descendant of ``root`` (from /proc), children first."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    found: list[int] = []
+    frontier = [root]
+    while frontier:
+        children = [pid for pid, ppid in parents.items() if ppid in frontier]
+        found += children
+        frontier = children
+    return found
+
+
 # ---------------------------------------------------------------------------
 # Stand-alone command line
 
@@ -1243,6 +1571,14 @@ def main(argv: list[str] | None = None) -> int:
         "--transport", choices=("rawsocket", "websocket"), default="rawsocket", help="the wire"
     )
     parser.add_argument("--path", default="/ws", help="WebSocket: the HTTP path")
+    parser.add_argument("--serializer", choices=("msgpack", "json"), default="msgpack")
+    parser.add_argument(
+        "--write",
+        choices=("each", "batch"),
+        default="batch",
+        help="each: one write per message as made; batch: one write per read (default)",
+    )
+    parser.add_argument("--sessions", type=int, default=10_000, help="sessions scenario: count")
     parser.add_argument(
         "--scenario", default="rpc", help=f"one of: {', '.join(SCENARIOS)} (comma-separated)"
     )
@@ -1253,6 +1589,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--router-pid", type=int, help="sample this process tree's CPU time")
     args = parser.parse_args(argv)
     sampler = (lambda: proc_tree_cpu(args.router_pid)) if args.router_pid else None
+    rss = (lambda: proc_tree_rss(args.router_pid)) if args.router_pid else None
     for name in args.scenario.split(","):
         result = run_scenario(
             SCENARIOS[name],
@@ -1263,7 +1600,9 @@ def main(argv: list[str] | None = None) -> int:
             args.window,
             args.pub_window,
             sampler,
-            wire=Wire(args.transport, args.path),
+            wire=Wire(args.transport, args.path, args.serializer, args.write),
+            router_rss=rss,
+            sessions=args.sessions,
         )
         print(json.dumps(asdict(result)))
         sys.stdout.flush()

@@ -1,0 +1,96 @@
+"""A short run of the end-to-end benchmark, so that it never rots.
+
+``bench/e2e.py`` against fastwamp and the bare relay (no Crossbar, no chart), every
+kind of scenario once, both transports, both serializers and both write patterns
+at least once, with tiny durations (about 10 seconds in all).  It checks that the
+run completes, that every run's calls and events went through without errors, and
+that the tables are printed.  It never looks at a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+E2E = REPO / "bench" / "e2e.py"
+
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
+    pytest.mark.timeout(180),
+]
+
+
+def test_e2e_smoke(tmp_path: Path) -> None:
+    pytest.importorskip("uvloop")
+    out_json = tmp_path / "e2e.json"
+    argv = [
+        sys.executable,
+        str(E2E),
+        "--quick",
+        "--routers",
+        "fastwamp,relay",
+        "--scenarios",
+        "rpc,rpc1,pubsub10,rpc_full,sessions",
+        "--configs",
+        "rs/msgpack/each,ws/json/batch",
+        "--transports",
+        "rawsocket,websocket",
+        "--duration",
+        "0.2",
+        "--warmup",
+        "0.1",
+        "--sessions",
+        "50",
+        "--settle",
+        "0.1",
+        "--json",
+        str(out_json),
+    ]
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=170)
+    report = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 0, report
+    assert "FAILED" not in proc.stderr, report
+    out = proc.stdout
+    assert "Targets (issue 8)" in out, report
+    for figure in (
+        "router CPU µs per routed call, RawSocket+msgpack, write each",
+        "router CPU µs per routed call, WebSocket+json, write batch",
+        "sequential round trip p50",
+        "router CPU µs per delivered event, 10 subscribers",
+        "sessions/s on one core",
+        "KiB per idle session, RawSocket",
+        "KiB per idle session, WebSocket",
+        "1,000 regs + 1,000 subs / empty realm",
+    ):
+        assert figure in out, f"{figure!r} missing\n{report}"
+
+    data = json.loads(out_json.read_text())
+    assert data["failures"] == []
+    seen = {(r["scenario"], r["wire"], r["router"]) for r in data["results"]}
+    expected = {
+        ("rpc", "rs/msgpack/each", "fastwamp"),
+        ("rpc", "rs/msgpack/each", "relay"),
+        ("rpc", "ws/json/batch", "fastwamp"),
+        ("rpc", "ws/json/batch", "relay"),
+        ("rpc1", "rs/msgpack/each", "fastwamp"),
+        ("rpc1", "rs/msgpack/each", "relay"),
+        ("pubsub10", "rs/msgpack/each", "fastwamp"),
+        ("pubsub10", "rs/msgpack/each", "relay"),
+        ("rpc_full", "rs/msgpack/each", "fastwamp"),  # the relay has no realm to fill
+        ("sessions", "rs/msgpack/batch", "fastwamp"),
+        ("sessions", "rs/msgpack/batch", "relay"),
+        ("sessions", "ws/msgpack/batch", "fastwamp"),
+        ("sessions", "ws/msgpack/batch", "relay"),
+    }
+    assert seen == expected, report
+    for r in data["results"]:
+        assert r["ops"] > 0 and r["errors"] == 0, (r, report)
+        assert r["router_cpu"] is not None, (r, report)
+        if r["scenario"] == "sessions":
+            assert r["extra"]["sessions"] == 50, (r, report)
+            assert r["extra"]["rss_idle"] > 0, (r, report)
