@@ -16,6 +16,16 @@ that (rate-limited, counted as ``accept_failures``) instead of a traceback per
 attempt.  uvloop (libuv) accepts and at once closes pending connections while
 no descriptor is free, without telling anyone; the transports log a warning when
 an accepted socket's descriptor comes within ``FD_HEADROOM`` of the limit.
+
+Memory after many connections close.  The C allocator keeps what the
+connections freed unless it is at the top of its heap, and Python's set of
+open connections keeps the table of its largest size; so every
+``RELEASE_CHECK_INTERVAL`` seconds the server checks whether at least
+``RELEASE_MIN_CLOSED`` connections (and a quarter of the most it had open)
+have closed since the last check that found it so, and if they have, compacts
+that set and hands free memory back to the system (glibc's ``malloc_trim``,
+a few milliseconds; nothing where there is none).  Python's own arenas (1 MiB
+each) go back as they empty, whatever this does.
 """
 
 from __future__ import annotations
@@ -49,6 +59,28 @@ BACKLOG = 1024
 ACCEPT_LOG_RATE = 1.0
 #: accept() errors that mean the process or the system is out of descriptors.
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+#: Seconds between checks whether many connections closed (module docstring).
+RELEASE_CHECK_INTERVAL = 5.0
+#: Connections that must have closed since the peak before memory is released.
+RELEASE_MIN_CLOSED = 1000
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None where the C library has none: macOS, musl, Windows)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, ImportError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim  # type: ignore[no-any-return]
+
+
+_malloc_trim = _find_malloc_trim()
 
 
 def raise_fd_limit() -> int | None:
@@ -72,6 +104,29 @@ def raise_fd_limit() -> int | None:
         return None
     log.debug("open-files limit (RLIMIT_NOFILE) raised to %d", soft)
     return soft
+
+
+class ConnectionSet(set):  # type: ignore[type-arg]
+    """The open connections (they add and remove themselves), with the most there
+    have been at once since :meth:`compact`."""
+
+    __slots__ = ("peak",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peak = 0
+
+    def add(self, conn: Any) -> None:
+        super().add(conn)
+        if len(self) > self.peak:
+            self.peak = len(self)
+
+    def compact(self) -> None:
+        """Rebuild the table at the current size (a set keeps its largest); reset the peak."""
+        live = list(self)
+        self.clear()
+        self.update(live)
+        self.peak = len(self)
 
 
 @dataclass
@@ -102,10 +157,43 @@ class Server:
         self.router = router
         self.listeners: list[Listener] = []
         #: Open client connections (they add and remove themselves).
-        self.connections: set[BaseConnection] = set()
+        self.connections: ConnectionSet = ConnectionSet()
         #: What the connections share: limits, counts per address, log budgets.
         self.limits = ConnectionLimits(config, getattr(router, "stats", None))
         self._shutdown_started = False
+        #: Closed connections (since that peak) that make the check release memory.
+        self.release_min_closed = RELEASE_MIN_CLOSED
+        self._release_timer: asyncio.TimerHandle | None = None
+
+    def start_memory_checks(self, interval: float = RELEASE_CHECK_INTERVAL) -> None:
+        """Run :meth:`release_memory_if_idle` every ``interval`` seconds (see the module doc)."""
+        loop = asyncio.get_running_loop()
+
+        def check() -> None:
+            self.release_memory_if_idle()
+            self._release_timer = loop.call_later(interval, check)
+
+        self.stop_memory_checks()
+        self._release_timer = loop.call_later(interval, check)
+
+    def stop_memory_checks(self) -> None:
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
+
+    def release_memory_if_idle(self) -> bool:
+        """If many connections closed since the peak, compact the set of open
+        connections and give free memory back to the system; True if it did."""
+        connections = self.connections
+        open_now = len(connections)
+        peak = connections.peak
+        if peak - open_now < max(self.release_min_closed, peak // 4, 1):
+            return False
+        connections.compact()
+        if _malloc_trim is not None:
+            _malloc_trim(0)
+        log.debug("%d connections closed: memory released", peak - open_now)
+        return True
 
     @property
     def urls(self) -> list[str]:
@@ -158,6 +246,7 @@ class Server:
         if self._shutdown_started:
             return
         self._shutdown_started = True
+        self.stop_memory_checks()
         self.close_listeners()
         try:
             self.router.shutdown()
@@ -180,6 +269,7 @@ class Server:
 
     def abort(self) -> None:
         """Drop everything at once (second signal, tests)."""
+        self.stop_memory_checks()
         self.close_listeners()
         for conn in list(self.connections):
             conn._abort()
@@ -231,6 +321,7 @@ async def serve(
     except BaseException:
         server.close_listeners()
         raise
+    server.start_memory_checks()
     return server
 
 

@@ -101,6 +101,7 @@ the router's stats (``fastwamp.router.get_stats``): ``connections_refused``,
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
 import socket
@@ -199,6 +200,11 @@ def peer_address(transport: asyncio.BaseTransport) -> str | None:
     return None
 
 
+def write_limit(listener: ListenerConfig) -> int:
+    """Bytes of output waiting for one peer beyond which it is dropped (see WRITE_BUFFER_LIMIT)."""
+    return max(WRITE_BUFFER_LIMIT, 2 * listener.max_message_size)
+
+
 def soft_fd_limit() -> int:
     """The soft RLIMIT_NOFILE (0 where unknown)."""
     try:
@@ -242,6 +248,84 @@ def enable_keepalive(sock: Any, interval: float, timeout: float) -> None:
         pass  # not a TCP socket (Unix socket, test double): nothing to keep alive
 
 
+class Watchdogs:
+    """Every connection's watchdog deadline on one event-loop timer.
+
+    A per-connection ``call_later`` handle costs about 600 bytes (the handle,
+    uvloop's timer and its libuv struct) for as long as the connection lives,
+    and an established connection always has a deadline (the auto-ping).  Here
+    a deadline costs an entry in the bucket of its tick (``1 / TICKS`` s,
+    rounded up), the buckets' ticks sit in a heap, and one timer is armed for
+    the earliest.  When it fires, each connection of every bucket that is due
+    gets its ``_watch()`` (which acts on what is due and schedules its next
+    deadline); a deadline is so honoured at most one tick late, never early.
+    """
+
+    __slots__ = ("_buckets", "_ticks", "_handle", "_armed")
+
+    #: Buckets per second.
+    TICKS = 64
+
+    def __init__(self) -> None:
+        #: tick -> the connections whose deadline falls in it (a dict: ordered).
+        self._buckets: dict[int, dict[BaseConnection, None]] = {}
+        self._ticks: list[int] = []  # heap of the buckets' ticks
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed = _INF  # the tick the timer is set for
+
+    def __len__(self) -> int:
+        return sum(map(len, self._buckets.values()))
+
+    def add(self, conn: BaseConnection, when: float, loop: asyncio.AbstractEventLoop) -> None:
+        """Call ``conn._watch()`` at ``when`` (``time.monotonic()``), or up to one tick later."""
+        tick = math.ceil(when * self.TICKS)
+        bucket = self._buckets.get(tick)
+        if bucket is None:
+            bucket = self._buckets[tick] = {}
+            heapq.heappush(self._ticks, tick)
+            if tick < self._armed:
+                self._arm(tick, loop)
+        bucket[conn] = None
+
+    def remove(self, conn: BaseConnection, when: float) -> None:
+        """Undo :meth:`add` (``when`` as given to it)."""
+        buckets = self._buckets
+        tick = math.ceil(when * self.TICKS)
+        bucket = buckets.get(tick)
+        if bucket is not None:
+            bucket.pop(conn, None)
+            if not bucket:
+                # Empty buckets go at once (they would pin memory while many
+                # connections leave); their ticks leave the heap when due, or
+                # now if they are most of it.
+                del buckets[tick]
+                ticks = self._ticks
+                if len(ticks) > 2 * len(buckets) + 64:
+                    self._ticks = list(buckets)
+                    heapq.heapify(self._ticks)
+
+    def _arm(self, tick: int, loop: asyncio.AbstractEventLoop) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._armed = tick
+        self._handle = loop.call_later(max(tick / self.TICKS - _monotonic(), 0.0), self._fire, loop)
+
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._handle = None
+        self._armed = _INF
+        ticks, buckets = self._ticks, self._buckets
+        # A connection's _watch() treats a deadline within _EPSILON as due.
+        due = (_monotonic() + _EPSILON) * self.TICKS
+        while ticks and ticks[0] <= due:
+            for conn in buckets.pop(heapq.heappop(ticks), ()):
+                try:
+                    conn._watch()
+                except Exception:  # pragma: no cover - one connection's bug spares the rest
+                    log.exception("%s: watchdog failed", conn.peer)
+        if ticks and not loop.is_closed():
+            self._arm(ticks[0], loop)
+
+
 class ConnectionLimits:
     """The limits of one server's connections and what those connections share.
 
@@ -272,6 +356,8 @@ class ConnectionLimits:
             self.stats.setdefault(key, 0)
         self.fd_alarm = 0
         self.refresh_fd_limit()
+        #: The connections' deadlines, on one timer.
+        self.watchdogs = Watchdogs()
 
     def refresh_fd_limit(self) -> None:
         """Re-read the descriptor limit (after raising it)."""
@@ -318,11 +404,12 @@ class ConnectionLimits:
 
 
 class OutputQueue:
-    """What a connection holds while its transport's writing is paused, and the limits.
+    """What a connection holds while its transport's writing is paused.
 
-    ``held`` is ``(type code, payload)`` oldest first: the encoded message, or a
-    list of framed bytes for type ``_FRAMED``.  Kept apart from the connection
-    (few instance attributes keep the connection's attribute access fast).
+    Created the first time writing pauses or an overflow is counted (most
+    connections never need one); the limits stay on the connection.  ``held``
+    is ``(type code, payload)`` oldest first: the encoded message, or a list of
+    framed bytes for type ``_FRAMED``.
     """
 
     __slots__ = (
@@ -330,10 +417,6 @@ class OutputQueue:
         "bytes",
         "messages",
         "events",
-        "max_bytes",
-        "max_messages",
-        "policy",
-        "on_overflow",
         "after_drain",
         "episode_messages",
         "episode_bytes",
@@ -342,14 +425,9 @@ class OutputQueue:
         "last_report",
     )
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self) -> None:
         self.held: deque[tuple[int, Any]] = deque()
         self.bytes = self.messages = self.events = 0
-        # Until the session sets its limits: as many bytes as the hard cap, then disconnect.
-        self.max_bytes = max_bytes
-        self.max_messages = sys.maxsize
-        self.policy = "disconnect"
-        self.on_overflow: OverflowCallback | None = None
         #: Runs once the held output is written (a close that must not overtake it).
         self.after_drain: Callable[[], None] | None = None
         # The current overflow episode (from the first drop until the queue drains),
@@ -357,9 +435,6 @@ class OutputQueue:
         self.episode_messages = self.episode_bytes = 0
         self.unreported_messages = self.unreported_bytes = 0
         self.last_report = 0.0
-
-    def over(self) -> bool:
-        return self.bytes > self.max_bytes or self.messages > self.max_messages
 
     def clear(self) -> None:
         self.held.clear()
@@ -380,7 +455,53 @@ class BaseConnection(asyncio.Protocol):
     ``self._write_paused``, and report messages they cannot send with
     :meth:`_unencodable` / :meth:`_too_large`.  They also provide
     :meth:`_send_ping` and :meth:`_on_established` (raise the input size limit).
+
+    Memory: an idle connection holds only what it must (slots, no instance
+    dict; subclasses declare ``__slots__`` too): the output queue, input
+    buffers and timers are created when first needed, and the serializer is
+    the process's shared one.
     """
+
+    __slots__ = (
+        "__weakref__",
+        "_router",
+        "_listener",
+        "_connections",
+        "_limits",
+        "_transport",
+        "_loop",
+        "_session",
+        "_serializer",
+        "_encode",
+        "_max_out",
+        "peer",
+        "_detached",
+        "_closing",
+        "_closing_at",
+        "_lost",
+        "_reading",
+        "_write_paused",
+        "_timer",
+        "_queue",
+        "_held_max_bytes",
+        "_held_max_messages",
+        "_policy",
+        "_on_overflow",
+        "_watch_at",
+        "_established",
+        "_opened_at",
+        "_last_read",
+        "_ping_sent",
+        "_partial_since",
+        "_write_mark",
+        "_pingable",
+        "_input_paused",
+        "_deferred",
+        "_read_paused",
+        "_deferred_handle",
+        "_address",
+        "_refused",
+    )
 
     #: ``transport_info["type"]`` for the router.
     transport_type = ""
@@ -409,16 +530,21 @@ class BaseConnection(asyncio.Protocol):
         self._reading = True  # False once input must be ignored (failed, invalid, closing)
         self._write_paused = False
         self._timer: asyncio.TimerHandle | None = None  # closing handshake, draining
-        self._write_limit = max(WRITE_BUFFER_LIMIT, 2 * listener.max_message_size)
         #: The session's serializer's encode, set once the transport handshake chose it.
         self._encode: Callable[[list], bytes] | None = None
         #: Largest message the peer accepts (RawSocket: announced in its handshake).
         self._max_out = listener.max_message_size
         self.peer = "unknown"
-        #: Output held while writing is paused, and its limits.
-        self._queue = OutputQueue(self._write_limit)
-        # Time limits: one timer (the watchdog) per connection, see _watch().
-        self._watchdog: asyncio.TimerHandle | None = None
+        #: Output held while writing is paused (created when first needed).
+        self._queue: OutputQueue | None = None
+        # Its limits: until the session sets them, as many bytes as the hard cap,
+        # then disconnect (see set_output_limits).
+        self._held_max_bytes = write_limit(listener)
+        self._held_max_messages = sys.maxsize
+        self._policy = "disconnect"
+        self._on_overflow: OverflowCallback | None = None
+        # Time limits: one deadline (the watchdog) per connection, see _watch(),
+        # kept by the server's Watchdogs (one timer for every connection).
         self._watch_at = _INF  # when the watchdog fires next
         self._established = False  # WELCOME was sent
         self._opened_at = 0.0
@@ -458,11 +584,10 @@ class BaseConnection(asyncio.Protocol):
             raise ValueError(f"unknown overflow policy {policy!r}")
         if max_bytes < 1 or max_messages < 1:
             raise ValueError("output limits must be >= 1")
-        q = self._queue
-        q.max_bytes = max_bytes
-        q.max_messages = max_messages
-        q.policy = policy
-        q.on_overflow = on_overflow
+        self._held_max_bytes = max_bytes
+        self._held_max_messages = max_messages
+        self._policy = policy
+        self._on_overflow = on_overflow
 
     def pause_input(self) -> None:
         """Feed no further message to the session until :meth:`resume_input` (the
@@ -492,6 +617,7 @@ class BaseConnection(asyncio.Protocol):
         limits = self._limits
         address = peer_address(transport)
         if address is not None:
+            address = sys.intern(address)  # one string per client address, not per connection
             if limits.acquire(address):
                 self._address = address
             else:
@@ -540,15 +666,17 @@ class BaseConnection(asyncio.Protocol):
         self._deferred = False
         self._closing = True
         self._reading = False
-        self._queue.clear()
         if self._address is not None:
             self._limits.release(self._address)
             self._address = None
         if self._connections is not None:
             self._connections.discard(self)
-        if self._queue.episode_messages:
-            self._log_episode_end("the connection was lost")
-        self._report(False)
+        q = self._queue
+        if q is not None:
+            q.clear()
+            if q.episode_messages:
+                self._log_episode_end("the connection was lost")
+            self._report(False)
         self._detach()
 
     def pause_writing(self) -> None:
@@ -561,6 +689,9 @@ class BaseConnection(asyncio.Protocol):
         self._write_paused = False
         self._write_mark = -1
         q = self._queue
+        if q is None:
+            self._sync_reading()
+            return
         if q.held:
             self._drain()
             if self._write_paused:
@@ -661,7 +792,7 @@ class BaseConnection(asyncio.Protocol):
         if not parts:
             return
         q = self._queue
-        if q.held:
+        if q is not None and q.held:
             q.held.append((_FRAMED, parts))
             q.bytes += sum(map(len, parts))
         else:
@@ -671,6 +802,8 @@ class BaseConnection(asyncio.Protocol):
         """Keep ``framed`` output and the messages ``msgs`` until writing resumes,
         then apply the overflow policy if the held output is over a limit."""
         q = self._queue
+        if q is None:
+            q = self._queue = OutputQueue()
         held = q.held
         if framed:
             held.append((_FRAMED, framed))
@@ -690,17 +823,19 @@ class BaseConnection(asyncio.Protocol):
         q.bytes += size
         q.messages += count
         q.events += events
-        if q.over():
-            self._overflow()
+        if self._over(q):
+            self._overflow(q)
 
-    def _overflow(self) -> None:
+    def _over(self, q: OutputQueue) -> bool:
+        return q.bytes > self._held_max_bytes or q.messages > self._held_max_messages
+
+    def _overflow(self, q: OutputQueue) -> None:
         """The held output is over a limit: drop the oldest EVENTs, or disconnect."""
-        q = self._queue
-        if q.policy == "drop_oldest":
-            dropped, size = self._drop_oldest_events()
+        if self._policy == "drop_oldest":
+            dropped, size = self._drop_oldest_events(q)
             q.unreported_messages += dropped
             q.unreported_bytes += size
-            if not q.over():
+            if not self._over(q):
                 first = not q.episode_messages
                 q.episode_messages += dropped
                 q.episode_bytes += size
@@ -709,8 +844,8 @@ class BaseConnection(asyncio.Protocol):
                         "%s: output queue full (limits: %d messages, %d bytes): dropping the "
                         "oldest events until the peer reads again",
                         self.peer,
-                        q.max_messages,
-                        q.max_bytes,
+                        self._held_max_messages,
+                        self._held_max_bytes,
                     )
                 if first or time.monotonic() - q.last_report >= OVERFLOW_REPORT_INTERVAL:
                     self._report(False)
@@ -724,8 +859,8 @@ class BaseConnection(asyncio.Protocol):
             self.peer,
             q.messages,
             q.bytes,
-            q.max_messages,
-            q.max_bytes,
+            self._held_max_messages,
+            self._held_max_bytes,
             reason,
         )
         q.unreported_messages += q.messages
@@ -734,13 +869,12 @@ class BaseConnection(asyncio.Protocol):
         self._report(True)
         self._abort()
 
-    def _drop_oldest_events(self) -> tuple[int, int]:
+    def _drop_oldest_events(self, q: OutputQueue) -> tuple[int, int]:
         """Drop held EVENTs, oldest first, until within the limits; (messages, bytes)."""
-        q = self._queue
         held = q.held
         kept = []
         dropped = size = 0
-        while q.events and q.over():
+        while q.events and self._over(q):
             item = held.popleft()
             if item[0] == EVENT:
                 n = len(item[1])
@@ -758,6 +892,7 @@ class BaseConnection(asyncio.Protocol):
     def _drain(self) -> None:
         """Frame and write held output in order until done or writing pauses again."""
         q = self._queue
+        assert q is not None
         held = q.held
         transport = self._transport
         parts: list[bytes] = []
@@ -791,19 +926,23 @@ class BaseConnection(asyncio.Protocol):
     def _report(self, disconnected: bool) -> None:
         """Tell the session what overflowed since the last report (if anything)."""
         q = self._queue
+        if q is None:
+            q = self._queue = OutputQueue()
         dropped, size = q.unreported_messages, q.unreported_bytes
         if not (dropped or size or disconnected):
             return
         q.unreported_messages = q.unreported_bytes = 0
         q.last_report = time.monotonic()
-        if q.on_overflow is not None:
+        on_overflow = self._on_overflow
+        if on_overflow is not None:
             try:
-                q.on_overflow(dropped, size, disconnected)
+                on_overflow(dropped, size, disconnected)
             except Exception:  # the router's bug must not break this flush
                 log.exception("%s: on_overflow callback failed", self.peer)
 
     def _log_episode_end(self, why: str) -> None:
         q = self._queue
+        assert q is not None
         log.warning(
             "%s: %s; %d events (%d bytes) were dropped while it was slow",
             self.peer,
@@ -815,8 +954,9 @@ class BaseConnection(asyncio.Protocol):
 
     def _close_after_output(self, close: Callable[[], None]) -> None:
         """Run ``close`` now, or once the held output is written (bounded by CLOSE_TIMEOUT)."""
-        if self._queue.held:
-            self._queue.after_drain = close
+        q = self._queue
+        if q is not None and q.held:
+            q.after_drain = close
             self._set_timer(CLOSE_TIMEOUT, self._close_timed_out)
         else:
             close()
@@ -849,13 +989,16 @@ class BaseConnection(asyncio.Protocol):
         transport = self._transport
         if self._write_paused and transport is not None:
             size = transport.get_write_buffer_size()
-            if size > self._write_limit:
+            if size > write_limit(self._listener):
                 log.warning(
                     "%s: dropping connection: peer does not read (%d bytes waiting)",
                     self.peer,
                     size,
                 )
-                self._queue.unreported_bytes += size
+                q = self._queue
+                if q is None:
+                    q = self._queue = OutputQueue()
+                q.unreported_bytes += size
                 self._report(True)
                 self._abort()
                 return True
@@ -864,7 +1007,8 @@ class BaseConnection(asyncio.Protocol):
     def _abort(self) -> None:
         self._closing = True
         self._reading = False
-        self._queue.clear()
+        if self._queue is not None:
+            self._queue.clear()
         if self._transport is not None:
             self._transport.abort()
 
@@ -958,8 +1102,7 @@ class BaseConnection(asyncio.Protocol):
         ``2 * CLOSE_TIMEOUT``.  The timer is rescheduled only here, when it fires
         (or when a deadline moves earlier), never per message.
         """
-        self._watchdog = None
-        self._watch_at = _INF
+        self._watch_at = _INF  # Watchdogs forgot it (or it was never armed)
         if self._lost or self._transport is None:
             return
         now = _monotonic()
@@ -1032,7 +1175,7 @@ class BaseConnection(asyncio.Protocol):
         if deadline < _INF:
             assert self._loop is not None
             self._watch_at = deadline
-            self._watchdog = self._loop.call_later(max(deadline - now, _EPSILON), self._watch)
+            self._limits.watchdogs.add(self, deadline, self._loop)
 
     def _poke_watchdog(self, when: float) -> None:
         """A deadline at ``when`` appeared: make the watchdog fire by then."""
@@ -1041,10 +1184,9 @@ class BaseConnection(asyncio.Protocol):
             self._arm(when, _monotonic())
 
     def _stop_watchdog(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-        self._watch_at = _INF
+        if self._watch_at < _INF:
+            self._limits.watchdogs.remove(self, self._watch_at)
+            self._watch_at = _INF
 
     def _check_welcome(self, msgs: list[list]) -> None:
         """Called with outgoing messages until the session is established (WELCOME)."""

@@ -71,10 +71,15 @@ from fastwamp.transport.base import (
 from fastwamp.transport.websocket import (
     WEBSOCKET_IMPLEMENTATIONS,
     _frame_header,
+    http_path,
     is_utf8,
+    received_headers,
     serializers_by_subprotocol,
 )
 from fastwamp.wamp.serializers import SerializationError
+
+#: What a handled request's and response's headers are replaced with (see on_ws_connected).
+_NO_HEADERS: Any = ()
 
 log = logging.getLogger("fastwamp.transport.picows")
 #: picows' own log; a child of the websockets engine's wire logger, so that the
@@ -86,8 +91,9 @@ _PING, _CLOSE = WSMsgType.PING, WSMsgType.CLOSE
 _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 #: Longest frame header (2 bytes, 8 of length, 4 of mask).
 _MAX_HEADER = 14
-#: Initial size of picows' read buffer per connection (it doubles when needed).
-READ_BUFFER_SIZE = 16 * 1024
+#: Initial size of picows' read buffer per connection (it doubles when needed;
+#: 2 KiB is picows' minimum, and holds most WAMP messages).
+READ_BUFFER_SIZE = 2048
 
 
 def _close_frame(code: int | None) -> bytes:
@@ -101,30 +107,101 @@ def _close_frame(code: int | None) -> bytes:
 _CLOSE_NORMAL = _close_frame(int(WSCloseCode.OK))  # type: ignore[call-overload]
 
 
-class _WireLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """picows' log for one connection, prefixed with the peer.
+class _WireLog:
+    """picows' log for one connection, prefixed with the peer (a logger's methods
+    picows calls, on two slots rather than a LoggerAdapter and its dict).
 
     Its per-connection INFO lines ("New connection accepted", "Disconnected") and
     its parser errors (the connection logs those itself) go out at DEBUG.
     """
+
+    __slots__ = ("peer",)
+
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging.Logger's name
+        return wire_log.isEnabledFor(level)
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
         if level == logging.INFO or (
             level == logging.ERROR and isinstance(msg, str) and msg.startswith("WS parser error")
         ):
             level = logging.DEBUG
-        super().log(level, msg, *args, **kwargs)
+        if wire_log.isEnabledFor(level):
+            kwargs.setdefault("stacklevel", 2)
+            wire_log.log(level, f"{self.peer}: {msg}", *args, **kwargs)
 
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        return f"{self.extra['peer']}: {msg}", kwargs  # type: ignore[index]
+    def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.DEBUG, msg, *args, **kwargs)
+
+    def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.INFO, msg, *args, **kwargs)
+
+    def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.WARNING, msg, *args, **kwargs)
+
+    def error(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, **kwargs)
+
+    def exception(self, msg: Any, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, exc_info=exc_info, **kwargs)
+
+    def critical(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        self.log(logging.CRITICAL, msg, *args, **kwargs)
 
 
-class PicowsConnection(BaseConnection, WSListener):
+class _Listener(WSListener):
+    """The picows listener of one connection.
+
+    picows wants a :class:`WSListener`, whose C layout cannot share a class with
+    the slotted :class:`BaseConnection`.  ``on_ws_frame`` is the connection's
+    own bound method, stored in a slot, so that picows calls it directly (its
+    dispatch to Python overrides finds the slot), with no frame in between.
+    """
+
+    __slots__ = ("on_ws_frame", "_conn")
+
+    def __init__(self, conn: PicowsConnection) -> None:
+        self.on_ws_frame = conn.on_ws_frame  # type: ignore[method-assign]
+        self._conn = conn
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self._conn.on_ws_connected(transport)
+
+
+class PicowsConnection(BaseConnection):
     """One WAMP-over-WebSocket client connection (engine: picows)."""
 
     transport_type = "websocket"
     #: Name under which :data:`WEBSOCKET_IMPLEMENTATIONS` lists this class.
     implementation = "picows"
+
+    __slots__ = (
+        "_serializers",
+        "_opcode",
+        "_text",
+        "_max_in",
+        "_inbox",
+        "_left",
+        "_tail",
+        "_unparsed",
+        "_frames_in_read",
+        "_pings",
+        "_parser",
+        "_info",
+        "_pending",
+        "_fragments",
+        "_fragments_text",
+        "_fed",
+        "_open",
+        "_failed",
+        "_logged",
+        "_close_sent",
+        "_close_rcvd",
+        "_eof",
+        "_received",
+    )
 
     def __init__(
         self,
@@ -140,17 +217,18 @@ class PicowsConnection(BaseConnection, WSListener):
         self._text = True  # the negotiated serializer takes text messages (JSON)
         #: Largest message accepted now: smaller until the session is established.
         self._max_in = min(listener.max_message_size, self._limits.max_handshake_message_size)
-        #: Messages waiting for a later turn (turn budget, pause_input): (payload, text).
-        self._inbox: deque[tuple[bytes, bool]] = deque()
+        #: Messages waiting for a later turn (turn budget, pause_input): (payload, text);
+        #: None until there is one.
+        self._inbox: deque[tuple[bytes, bool]] | None = None
         self._left = 0  # messages this read may still feed
         self._tail = -1  # tail_size of the last frame of the current chunk (-1: none)
         self._unparsed = 0  # bytes picows holds that are not a complete frame yet
         self._frames_in_read = False
         self._pings = 0
         self._parser: Any = None  # picows' WSProtocol, from connection_made on
-        self._info: dict[str, Any] = {}  # transport_info of the accepted upgrade
-        #: Control frames (PONG, CLOSE) to write with the next output.
-        self._pending: list[bytes] = []
+        self._info: dict[str, Any] | None = None  # transport_info of the accepted upgrade
+        #: Control frames (PONG, CLOSE) to write with the next output (None: none).
+        self._pending: list[bytes] | None = None
         self._fragments: bytearray | None = None
         self._fragments_text = False
         self._fed = False  # messages went to the session during this read
@@ -171,7 +249,7 @@ class PicowsConnection(BaseConnection, WSListener):
             ws_path=None,
             is_client_side=False,
             ws_listener_factory=self._upgrade,
-            logger=_WireLog(wire_log, {"peer": self.peer}),
+            logger=_WireLog(self.peer),
             disconnect_on_exception=True,
             websocket_handshake_timeout=None,  # handshake_timeout, in BaseConnection
             enable_auto_ping=False,
@@ -243,11 +321,19 @@ class PicowsConnection(BaseConnection, WSListener):
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._open = True
         self._tail = 0  # what picows holds now is the start of the first frame
-        serializer = self._serializer = self._serializers[self._info["websocket_protocol"]]
+        info = self._info
+        assert info is not None  # set by _upgrade
+        self._info = None
+        serializer = self._serializer = self._serializers[info["websocket_protocol"]]
         self._encode = serializer.encode
         self._opcode = _OP_BINARY if serializer.binary else _OP_TEXT
         self._text = not serializer.binary
-        self._attach(serializer.name, self._info)
+        # picows keeps the request and response for the connection's life: drop
+        # their headers (the request's are copied into the transport info).
+        for message in (transport.request, transport.response):
+            if message is not None:
+                message.headers = _NO_HEADERS
+        self._attach(serializer.name, info)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         self._tail = frame.tail_size
@@ -282,7 +368,7 @@ class PicowsConnection(BaseConnection, WSListener):
         elif opcode is _PING:
             if not self._close_sent:
                 payload = frame.get_payload_as_bytes()
-                self._pending.append(_frame_header(_OP_PONG, len(payload)) + payload)
+                self._control(_frame_header(_OP_PONG, len(payload)) + payload)
         elif opcode is _CLOSE:
             self._on_close_frame(frame)
         # PONG needs nothing.
@@ -301,7 +387,10 @@ class PicowsConnection(BaseConnection, WSListener):
         if not self._established:
             self._check_welcome(msgs)
         parts = self._pending
-        self._pending = []
+        if parts is None:
+            parts = []
+        else:
+            self._pending = None
         if self._write_paused:
             self._hold(parts, msgs)
             return
@@ -347,13 +436,15 @@ class PicowsConnection(BaseConnection, WSListener):
 
     def _feed_deferred(self) -> bool:
         inbox = self._inbox
+        if inbox is None:  # pragma: no cover - deferred input is always in the inbox
+            return False
         left = self._limits.messages_per_turn
         while inbox and left and not self._input_paused and self._reading:
             payload, text = inbox.popleft()
             left -= 1
             self._receive(payload, text)
-        if not self._reading:
-            inbox.clear()
+        if not self._reading or not inbox:
+            self._inbox = inbox = None
         self._finish_input()
         if inbox:
             return True
@@ -394,15 +485,11 @@ class PicowsConnection(BaseConnection, WSListener):
             self._refuse(400, self._limits.clip(reason))
             response = WSUpgradeResponse.create_error_response(400, reason.encode() + b"\n")
             return WSUpgradeResponseWithListener(response, None)
-        headers: dict[str, str] = {}
-        for name, value in request.headers.items():
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
         self._info = {
-            "http_headers_received": headers,
-            "http_path": path,
-            "websocket_protocol": chosen,
-            "websocket_extensions": [],
+            "http_headers_received": received_headers(request.headers.items()),
+            "http_path": http_path(path, self._listener),
+            "websocket_protocol": self._serializers[chosen].subprotocol,
+            "websocket_extensions": (),
         }
         # picows wants "Connection: upgrade" exactly; RFC 6455 allows a token list.
         tokens = {
@@ -413,7 +500,7 @@ class PicowsConnection(BaseConnection, WSListener):
         if "upgrade" in tokens:
             request.headers["Connection"] = "upgrade"
         response = WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": chosen})
-        return WSUpgradeResponseWithListener(response, self)
+        return WSUpgradeResponseWithListener(response, _Listener(self))
 
     def _refuse(self, status: int, reason: str) -> None:
         self._limits.log(
@@ -506,8 +593,9 @@ class PicowsConnection(BaseConnection, WSListener):
         if self._fed:
             self._fed = False
             self._router.flush_soon()
-        if self._pending:
-            pending, self._pending = self._pending, []
+        pending = self._pending
+        if pending:
+            self._pending = None
             self._write(pending)
         if self._eof:
             self._eof = False
@@ -519,6 +607,8 @@ class PicowsConnection(BaseConnection, WSListener):
         if self._session is None or not self._reading:
             return  # input closed: discard
         if self._inbox or not self._left or self._input_paused:
+            if self._inbox is None:
+                self._inbox = deque()
             self._inbox.append((payload, text))
             return
         self._left -= 1
@@ -569,9 +659,10 @@ class PicowsConnection(BaseConnection, WSListener):
     def _on_close_frame(self, frame: WSFrame) -> None:
         """The peer's CLOSE: answer it (unless ours went first), end TCP, detach."""
         inbox = self._inbox
-        while inbox and self._reading:  # what it sent before closing (one read at most)
-            self._receive(*inbox.popleft())
-        inbox.clear()
+        if inbox is not None:
+            while inbox and self._reading:  # what it sent before closing (one read at most)
+                self._receive(*inbox.popleft())
+            self._inbox = None
         self._reading = False
         self._close_rcvd = True
         self._failed = True  # nothing may follow a CLOSE frame
@@ -582,9 +673,7 @@ class PicowsConnection(BaseConnection, WSListener):
             self._close_sent = True
             payload = frame.get_payload_as_bytes()
             # Echo the status code (RFC 6455 §5.5.1), without the reason.
-            self._pending.append(
-                _close_frame(int.from_bytes(payload[:2], "big") if payload else None)
-            )
+            self._control(_close_frame(int.from_bytes(payload[:2], "big") if payload else None))
         # The server ends the TCP connection first (RFC 6455 §7.1.1).
         self._eof = True
         self._detach()
@@ -603,12 +692,19 @@ class PicowsConnection(BaseConnection, WSListener):
         self._logged = self._failed = True
         self._reading = False
         self._fragments = None
-        self._inbox.clear()
+        self._inbox = None
         if not self._close_sent:
             self._close_sent = True
             # picows' stub declares WSCloseCode a plain Enum; at runtime it is an IntEnum.
-            self._pending.append(_close_frame(int(code)))  # type: ignore[call-overload]
+            self._control(_close_frame(int(code)))  # type: ignore[call-overload]
         self._eof = True
+
+    def _control(self, frame: bytes) -> None:
+        """Queue a control frame for the next output."""
+        if self._pending is None:
+            self._pending = [frame]
+        else:
+            self._pending.append(frame)
 
     def _close_transport(self) -> None:
         self._cancel_timer()
@@ -620,8 +716,9 @@ class PicowsConnection(BaseConnection, WSListener):
         """Start the WebSocket closing handshake (all output is written)."""
         if self._open and not self._close_sent:
             self._close_sent = True
-            pending, self._pending = self._pending, []
-            pending.append(_CLOSE_NORMAL)
+            self._control(_CLOSE_NORMAL)
+            pending, self._pending = self._pending, None
+            assert pending is not None
             self._write(pending)
             self._set_timer(CLOSE_TIMEOUT, self._close_timed_out)
         elif not self._open and self._transport is not None:

@@ -26,7 +26,8 @@ client over ``max_connections_per_address`` gets the error reply
 
 Input is parsed in place: when no partial frame is pending, frames are cut
 straight out of the bytes ``data_received`` got; only an incomplete tail is
-copied into a ``bytearray`` buffer, which later reads extend.
+copied into a ``bytearray`` buffer, which later reads extend (and which is
+dropped once empty, so an idle connection holds no buffer).
 """
 
 from __future__ import annotations
@@ -73,6 +74,20 @@ def handshake_error(code: int) -> bytes:
     return bytes((MAGIC, code << 4, 0, 0))
 
 
+#: Largest message a client accepts, by the handshake's LLLL (shared int objects).
+_MAX_OUT = tuple(1 << (9 + exponent) for exponent in range(16))
+_SERIALIZER_IDS: dict[tuple[str, ...], dict[int, str]] = {}
+
+
+def serializer_ids(serializers: list[str]) -> dict[int, str]:
+    """RawSocket serializer id -> name, for a listener's serializers (one dict per listener)."""
+    key = tuple(serializers)
+    ids = _SERIALIZER_IDS.get(key)
+    if ids is None:
+        ids = _SERIALIZER_IDS[key] = {make_serializer(name).rawsocket_id: name for name in key}
+    return ids
+
+
 def frame_header(msg_type: int, length: int) -> bytes:
     """The 4-byte header of a frame of ``msg_type`` carrying ``length`` bytes (<= 2**24)."""
     if length == MAX_LENGTH:
@@ -85,6 +100,17 @@ class RawSocketConnection(BaseConnection):
 
     transport_type = "rawsocket"
 
+    __slots__ = (
+        "_supported",
+        "_buffer",
+        "_decode",
+        "_max_in_open",
+        "_max_in",
+        "_stalled",
+        "_pings",
+        "_out",
+    )
+
     def __init__(
         self,
         router: RouterLike,
@@ -93,10 +119,9 @@ class RawSocketConnection(BaseConnection):
         limits: ConnectionLimits | None = None,
     ) -> None:
         super().__init__(router, listener, connections, limits)
-        self._supported = {}
-        for name in listener.serializers:
-            self._supported[make_serializer(name).rawsocket_id] = name
-        self._buffer = bytearray()
+        self._supported = serializer_ids(listener.serializers)
+        #: Input not parsed yet (handshake, an incomplete frame); None when there is none.
+        self._buffer: bytearray | None = None
         self._decode: Callable[[Any], Any] | None = None
         #: Largest message we accept once the session is established (announced).
         self._max_in_open = min(listener.max_message_size, MAX_LENGTH)
@@ -109,8 +134,8 @@ class RawSocketConnection(BaseConnection):
         #: Largest message the client accepts (announced in its handshake).
         self._max_out = 512
         #: Output produced while reading (handshake reply, PONGs), written at the
-        #: end of the read together with the router's replies.
-        self._out: list[bytes] = []
+        #: end of the read together with the router's replies (None: nothing).
+        self._out: list[bytes] | None = None
 
     # asyncio.Protocol callbacks.
 
@@ -120,26 +145,32 @@ class RawSocketConnection(BaseConnection):
             return
         buf = self._buffer
         if self._deferred:
+            assert buf is not None
             buf += data  # behind input that waits for its turn (reading is paused)
             return
-        if buf or self._decode is None:
-            buf += data
+        if buf is not None or self._decode is None:
+            if buf is None:
+                buf = self._buffer = bytearray(data)
+            else:
+                buf += data
             if self._decode is None and not self._handshake(buf):
                 self._write_out()
                 return
             consumed = self._parse(buf)
             if consumed:
                 del buf[:consumed]
+            if not buf and not self._stalled:
+                self._buffer = buf = None
         else:
             consumed = self._parse(data)
-            if consumed < len(data):
-                buf += memoryview(data)[consumed:]
+            if consumed < len(data) and self._reading:
+                self._buffer = buf = bytearray(memoryview(data)[consumed:])
         if self._out:
             self._write_out()
         if self._stalled:
             self._defer_input()
         elif self._reading:
-            self._note_partial(bool(buf), consumed > 0, now)
+            self._note_partial(buf is not None, consumed > 0, now)
 
     def eof_received(self) -> bool:
         return False  # let the transport close itself
@@ -155,7 +186,7 @@ class RawSocketConnection(BaseConnection):
                 len(self._buffer),
                 logger=log,
             )
-        self._buffer = bytearray()
+        self._buffer = None
         super().connection_lost(exc)
 
     # Sink methods called by the router during flush().
@@ -171,7 +202,11 @@ class RawSocketConnection(BaseConnection):
             return
         if not self._established:
             self._check_welcome(msgs)
-        parts, self._out = self._out, []
+        parts = self._out
+        if parts is None:
+            parts = []
+        else:
+            self._out = None
         if self._write_paused:
             self._hold(parts, msgs)
             return
@@ -218,6 +253,8 @@ class RawSocketConnection(BaseConnection):
 
     def _feed_deferred(self) -> bool:
         buf = self._buffer
+        if buf is None:  # pragma: no cover - deferred input is always buffered
+            return False
         consumed = self._parse(buf)
         if consumed:
             del buf[:consumed]
@@ -225,6 +262,8 @@ class RawSocketConnection(BaseConnection):
             self._write_out()
         if self._stalled:
             return True
+        if not buf:
+            self._buffer = None
         if self._reading:
             self._note_partial(bool(buf), consumed > 0, _monotonic())
         return False
@@ -251,7 +290,7 @@ class RawSocketConnection(BaseConnection):
         if len(buf) < 4:
             return False
         if self._refused:  # max_connections_per_address (logged when it connected)
-            self._out.append(handshake_error(ERROR_CONNECTION_COUNT))
+            self._output(handshake_error(ERROR_CONNECTION_COUNT))
             self._fail(None)
             return False
         octet = buf[1]
@@ -266,8 +305,8 @@ class RawSocketConnection(BaseConnection):
             )
             return False
         del buf[:4]
-        self._max_out = 1 << (9 + (octet >> 4))
-        self._out.append(handshake_reply(serializer_id, self._max_in_open))
+        self._max_out = _MAX_OUT[octet >> 4]
+        self._output(handshake_reply(serializer_id, self._max_in_open))
         serializer = self._serializer = make_serializer(name)
         self._decode = serializer.decode
         self._encode = serializer.encode
@@ -352,8 +391,7 @@ class RawSocketConnection(BaseConnection):
                         logger=log,
                     )
                 else:
-                    self._out.append(frame_header(MSG_PONG, length))
-                    self._out.append(bytes(payload))
+                    self._output(frame_header(MSG_PONG, length), bytes(payload))
         if fed:
             self._router.flush_soon()
         return pos
@@ -363,7 +401,7 @@ class RawSocketConnection(BaseConnection):
             "rawsocket_refused", logging.WARNING, "%s: %s; refusing the connection",
             self.peer, reason, logger=log,
         )
-        self._out.append(handshake_error(code))
+        self._output(handshake_error(code))
         self._fail(None)
 
     def _fail(self, reason: str | None) -> None:
@@ -375,7 +413,7 @@ class RawSocketConnection(BaseConnection):
             )
         self._reading = False
         self._stalled = False
-        self._buffer = bytearray()
+        self._buffer = None
         self._write_out()
         self._start_closing()
         self._close_after_output(self._close_transport)
@@ -384,7 +422,15 @@ class RawSocketConnection(BaseConnection):
         if self._transport is not None:
             self._transport.close()
 
+    def _output(self, *parts: bytes) -> None:
+        """Queue ``parts`` for the end of this read (see ``_out``)."""
+        if self._out is None:
+            self._out = list(parts)
+        else:
+            self._out.extend(parts)
+
     def _write_out(self) -> None:
-        if self._out:
-            parts, self._out = self._out, []
+        parts = self._out
+        if parts:
+            self._out = None
             self._write(parts)

@@ -34,15 +34,18 @@ from __future__ import annotations
 import importlib
 import logging
 import struct
-from collections.abc import Sequence
+import sys
+import uuid
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from websockets.exceptions import NegotiationError
 from websockets.extensions.permessage_deflate import enable_server_permessage_deflate
 from websockets.frames import BINARY, CLOSE, CONT, TEXT, CloseCode, Frame
 from websockets.http11 import Request
-from websockets.protocol import CONNECTING, OPEN, SEND_EOF
+from websockets.protocol import CONNECTING, OPEN, SEND_EOF, Protocol
 from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
 from websockets.typing import Subprotocol
 
 from fastwamp.config import ListenerConfig
@@ -107,10 +110,88 @@ def _set_max_size(ws: ServerProtocol, size: int) -> None:
         ws.max_size = size  # type: ignore[attr-defined]
 
 
+_BY_SUBPROTOCOL: dict[tuple[str, ...], dict[str, Serializer]] = {}
+
+
 def serializers_by_subprotocol(listener: ListenerConfig) -> dict[str, Serializer]:
-    """A new serializer for each of the listener's serializers, by WAMP subprotocol."""
-    serializers = (make_serializer(name) for name in listener.serializers)
-    return {serializer.subprotocol: serializer for serializer in serializers}
+    """The listener's serializers by WAMP subprotocol (one shared dict per list of names)."""
+    key = tuple(listener.serializers)
+    found = _BY_SUBPROTOCOL.get(key)
+    if found is None:
+        serializers = (make_serializer(name) for name in key)
+        found = _BY_SUBPROTOCOL[key] = {s.subprotocol: s for s in serializers}
+    return found
+
+
+_PROTOCOL_SETUP: dict[tuple[tuple[str, ...], bool], tuple[list[Subprotocol], Any]] = {}
+
+
+def _protocol_setup(listener: ListenerConfig) -> tuple[list[Subprotocol], Any]:
+    """websockets' subprotocols and extension factories for a listener (shared, read-only)."""
+    key = (tuple(listener.serializers), listener.compression)
+    found = _PROTOCOL_SETUP.get(key)
+    if found is None:
+        subprotocols = [Subprotocol(p) for p in serializers_by_subprotocol(listener)]
+        extensions = enable_server_permessage_deflate(None) if listener.compression else None
+        found = _PROTOCOL_SETUP[key] = (subprotocols, extensions)
+    return found
+
+
+class _ServerProtocol(ServerProtocol):
+    """websockets' server protocol, choosing the WAMP subprotocol (:func:`_select_subprotocol`)
+    without a bound method per connection."""
+
+    def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
+        return _select_subprotocol(self, subprotocols)
+
+
+#: Request headers that serve the opening handshake only (RFC 6455 §4.2.1, §9.1,
+#: §11.3.4, and HTTP caching directives): not kept in ``http_headers_received``.
+HANDSHAKE_ONLY_HEADERS = frozenset({
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "pragma",
+    "cache-control",
+})
+
+
+def received_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The request headers kept for the session's ``transport_info["http_headers_received"]``.
+
+    Names lowercased (and shared between connections), repeated headers joined
+    with ", ", the handshake-only ones (:data:`HANDSHAKE_ONLY_HEADERS`) left
+    out: they are not needed once the connection is open, and every byte kept
+    here is kept for the life of the session.
+    """
+    headers: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        if key in HANDSHAKE_ONLY_HEADERS:
+            continue
+        key = sys.intern(key)
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
+
+
+def http_path(path: str, listener: ListenerConfig) -> str:
+    """``path``, or the listener's equal string (shared by its connections)."""
+    return listener.path if path == listener.path else path
+
+
+#: Replaces each connection's random ``ServerProtocol.id`` (only websockets'
+#: asyncio layer logs it; a UUID per connection costs 170 bytes).
+_NO_ID = uuid.UUID(int=0)
+#: The negotiated extensions of a connection that has none (never changed after
+#: the handshake).
+_NO_EXTENSIONS: list[Any] = []
+#: StreamReader.at_eof: where websockets' frame parser waits between frames.
+_AT_EOF_CODE = StreamReader.at_eof.__code__
+#: End of an HTTP request's header block.
+_END_OF_HEAD = b"\r\n\r\n"
 
 
 class WebSocketConnection(BaseConnection):
@@ -119,6 +200,22 @@ class WebSocketConnection(BaseConnection):
     transport_type = "websocket"
     #: Name under which :data:`WEBSOCKET_IMPLEMENTATIONS` lists this class.
     implementation = "websockets"
+
+    __slots__ = (
+        "_serializers",
+        "_ws",
+        "_opcode",
+        "_text",
+        "_fast_frames",
+        "_fragments",
+        "_fragments_text",
+        "_failed_logged",
+        "_request_started",
+        "_head",
+        "_events",
+        "_events_pos",
+        "_pings",
+    )
 
     def __init__(
         self,
@@ -129,14 +226,15 @@ class WebSocketConnection(BaseConnection):
     ) -> None:
         super().__init__(router, listener, connections, limits)
         self._serializers = serializers_by_subprotocol(listener)
-        self._ws = ServerProtocol(
-            subprotocols=[Subprotocol(p) for p in self._serializers],
-            select_subprotocol=_select_subprotocol,
-            extensions=enable_server_permessage_deflate(None) if listener.compression else None,
+        subprotocols, extensions = _protocol_setup(listener)
+        self._ws = ws = _ServerProtocol(
+            subprotocols=subprotocols,
+            extensions=extensions,
             # Until WELCOME; the listener's max_message_size after (_on_established).
             max_size=min(listener.max_message_size, self._limits.max_handshake_message_size),
             logger=wire_log,
         )
+        ws.id = _NO_ID
         self._serializer: Any = None
         self._opcode = TEXT
         self._text = True  # the negotiated serializer takes text messages (JSON)
@@ -145,8 +243,11 @@ class WebSocketConnection(BaseConnection):
         self._fragments_text = False
         self._failed_logged = False
         self._request_started = False
+        #: Until the HTTP request is complete: its last bytes (to find its end across
+        #: reads); None after.
+        self._head: bytes | None = b""
         #: Events of a read not handled yet (turn budget, pause_input), from _events_pos.
-        self._events: list[Any] = []
+        self._events: list[Any] | None = None
         self._events_pos = 0
         self._pings = 0
 
@@ -155,11 +256,14 @@ class WebSocketConnection(BaseConnection):
     def data_received(self, data: bytes) -> None:
         self._last_read = now = _monotonic()
         ws = self._ws
-        if self._session is None:
+        if self._head is not None:
             self._request_started = True
-        ws.receive_data(data)
-        events = ws.events_received()
+            data = self._receive_request(data)
         more = False
+        events = None
+        if data:
+            ws.receive_data(data)
+            events = ws.events_received()
         if events:
             if self._events:  # behind events waiting for their turn (reading is paused)
                 self._events.extend(events)
@@ -174,6 +278,37 @@ class WebSocketConnection(BaseConnection):
             self._note_partial(
                 bool(ws.reader.buffer) or self._fragments is not None, bool(events), now
             )
+
+    def _receive_request(self, data: bytes) -> bytes:
+        """Feed the HTTP request to websockets, up to its end and no further; once
+        it is complete, handle it and return what follows it (else ``b""``).
+
+        After the handshake, websockets' parser stays suspended in the generator
+        that parsed the request, and so keeps the request (its headers) alive for
+        the life of the connection: it is replaced by a fresh frame parser, which
+        is only equivalent at a frame boundary, hence the exact split.
+        """
+        tail = self._head
+        assert tail is not None
+        joined = tail + data if tail else data
+        end = joined.find(_END_OF_HEAD)
+        ws = self._ws
+        if end < 0:
+            self._head = joined[-3:]
+            ws.receive_data(data)
+            if ws.state is not CONNECTING:  # refused, failed: no request to wait for
+                self._head = None
+            return b""
+        self._head = None
+        split = end + 4 - len(tail)
+        ws.receive_data(data[:split] if split < len(data) else data)
+        events = ws.events_received()
+        if events:
+            self._handle_events(events, 0)
+        if ws.state is OPEN:
+            ws.parser = Protocol.parse(ws)  # the frame parser alone, without the request
+            next(ws.parser)
+        return data[split:]
 
     def _handle_events(self, events: list[Any], pos: int) -> bool:
         """Handle ``events[pos:]``: at most ``messages_per_turn`` messages, none once
@@ -225,10 +360,12 @@ class WebSocketConnection(BaseConnection):
         if pos < end:
             self._events, self._events_pos = events, pos
             return True
-        self._events, self._events_pos = [], 0
+        self._events, self._events_pos = None, 0
         return False
 
     def _feed_deferred(self) -> bool:
+        if not self._events:  # pragma: no cover - deferred input is always kept here
+            return False
         more = self._handle_events(self._events, self._events_pos)
         ws = self._ws
         self._write(ws.data_to_send())
@@ -325,12 +462,34 @@ class WebSocketConnection(BaseConnection):
     def _send_ping(self) -> None:
         ws = self._ws
         if ws.state is OPEN:
+            self._fresh_parser()  # the peer has been idle: drop its last frame
             self._pings = (self._pings + 1) & 0xFFFFFFFF
             ws.send_ping(struct.pack("!I", self._pings))
             self._write(ws.data_to_send())
 
     def _on_established(self) -> None:
         _set_max_size(self._ws, self._listener.max_message_size)
+        self._fresh_parser()  # drop the HELLO frame
+
+    def _fresh_parser(self) -> None:
+        """Replace websockets' frame parser by a new one if it waits between frames.
+
+        Its generator keeps the last frame it parsed (a local variable) until
+        the next frame arrives: an idle connection would keep its last message
+        (the HELLO, or a large payload) for good.  Done when the session is
+        established and when an idle peer gets a PING, not per message (a new
+        parser costs about a microsecond).
+        """
+        ws = self._ws
+        waiting = getattr(ws.parser, "gi_yieldfrom", None)
+        if (
+            ws.state is OPEN
+            and waiting is not None
+            and waiting.gi_code is _AT_EOF_CODE
+            and not ws.reader.buffer
+        ):
+            ws.parser = Protocol.parse(ws)
+            next(ws.parser)
 
     # Internals.
 
@@ -369,17 +528,17 @@ class WebSocketConnection(BaseConnection):
         self._opcode = BINARY if serializer.binary else TEXT
         self._text = not serializer.binary
         self._fast_frames = not ws.extensions
-        headers: dict[str, str] = {}
-        for name, value in request.headers.raw_items():
-            key = name.lower()
-            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        # Shared objects where websockets made one per connection.
+        ws.subprotocol = Subprotocol(serializer.subprotocol)
+        if not ws.extensions:
+            ws.extensions = _NO_EXTENSIONS
         self._attach(
             serializer.name,
             {
-                "http_headers_received": headers,
-                "http_path": request.path,
-                "websocket_protocol": ws.subprotocol,
-                "websocket_extensions": [ext.name for ext in ws.extensions],
+                "http_headers_received": received_headers(request.headers.raw_items()),
+                "http_path": http_path(request.path, self._listener),
+                "websocket_protocol": serializer.subprotocol,
+                "websocket_extensions": tuple(ext.name for ext in ws.extensions),
             },
         )
 

@@ -155,7 +155,15 @@ def _check(value: Any, undefined: object = None) -> Any:
 
 
 class Serializer:
-    """Base of the serializers: ``encode`` encodes a :class:`SharedMessage` once."""
+    """Base of the serializers: ``encode`` encodes a :class:`SharedMessage` once.
+
+    A serializer keeps no per-connection state: :func:`make_serializer` gives
+    every connection of the process the same instance per format (the
+    MessagePack one owns the process's one ``Packer``; the router runs in one
+    thread, and a pack neither releases the GIL nor calls back into Python).
+    Subclasses provide ``_encode`` (raising :class:`SerializationError`) and
+    ``decode``.
+    """
 
     name = ""
     #: WebSocket subprotocol, and whether its frames are binary (else text).
@@ -174,6 +182,23 @@ class Serializer:
         raise NotImplementedError
 
 
+def _json_encoder(shared_encode: Any) -> Any:
+    """JSON ``encode``: one Python frame per message (the library call inlined)."""
+    if orjson is not None:
+        dumps = orjson.dumps
+
+        def encode(msg: list) -> bytes:
+            if type(msg) is SharedMessage:
+                return shared_encode(msg)
+            try:
+                return dumps(msg, default=_bytes_to_json)
+            except Exception as exc:  # TypeError, ValueError, RecursionError, MemoryError
+                raise SerializationError(f"cannot encode as JSON: {exc}") from exc
+
+        return encode
+    return shared_encode  # pragma: no cover - orjson is a declared dependency
+
+
 class JsonSerializer(Serializer):
     """``wamp.2.json``: text frames on WebSocket, serializer id 1 on RawSocket."""
 
@@ -181,6 +206,12 @@ class JsonSerializer(Serializer):
     subprotocol = "wamp.2.json"
     rawsocket_id = 1
     binary = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encode = _json_encoder(self.encode)
+        if orjson is not None:
+            self.decode = self._decode_orjson  # type: ignore[method-assign]
 
     def _encode(self, msg: list) -> bytes:
         try:
@@ -209,12 +240,40 @@ class JsonSerializer(Serializer):
             binary = "\\u0000" in data
         else:
             deep = len(data) > 2 * MAX_DEPTH and data.count(b"[") + data.count(b"{") > MAX_DEPTH
-            binary = b"\\u0000" in data
+            binary = data.find(b"\\u0000") >= 0
         if deep or orjson is None:  # the standard library reads big integers too
             _check(value)
         if binary:  # only walk the message when it may hold a binary value
             value = _unpack_binary(value)
         return value
+
+    @staticmethod
+    def _decode_orjson(data: Any) -> Any:
+        """``decode`` on orjson (what the transports give: bytes)."""
+        try:
+            value = _orjson_loads(data)
+        except Exception as exc:  # JSONDecodeError, RecursionError, MemoryError, ...
+            raise SerializationError(f"invalid JSON: {exc}") from exc
+        if type(data) is str:
+            if len(data) > _DEEP_LENGTH and data.count("[") + data.count("{") > MAX_DEPTH:
+                _check(value)
+            return _unpack_binary(value) if "\\u0000" in data else value
+        if (
+            len(data) > _DEEP_LENGTH
+            and data.count(b"[") + data.count(b"{") > MAX_DEPTH
+            and (problem := value_problem(value, MAX_DEPTH, None)) is not None
+        ):
+            raise SerializationError(problem)
+        # Only walk the message when it may hold a binary value (find: ``in`` on
+        # bytes first tries the needle as an integer, which costs ~100 ns).
+        if data.find(b"\\u0000") >= 0:
+            return _unpack_binary(value)
+        return value
+
+
+#: A JSON message shorter than this cannot nest MAX_DEPTH + 1 levels.
+_DEEP_LENGTH = 2 * MAX_DEPTH
+_orjson_loads = orjson.loads if orjson is not None else None
 
 
 def _msgpack_ext_hook(code: int, data: bytes) -> None:
@@ -235,27 +294,43 @@ class MsgpackSerializer(Serializer):
     binary = True
 
     def __init__(self) -> None:
+        self._packer = packer = msgpack.Packer(use_bin_type=True)
         super().__init__()
-        self._packer = msgpack.Packer(use_bin_type=True)
+        pack, reset, shared_encode = packer.pack, packer.reset, self.encode
+
+        def encode(msg: list) -> bytes:
+            if type(msg) is SharedMessage:
+                return shared_encode(msg)
+            try:
+                return pack(msg)
+            except Exception as exc:  # TypeError, ValueError, OverflowError, MemoryError
+                reset()  # a failed pack may leave partial output in the buffer
+                raise SerializationError(f"cannot encode as MessagePack: {exc}") from exc
+
+        self.encode = encode
 
     def _encode(self, msg: list) -> bytes:
         try:
             return self._packer.pack(msg)
         except Exception as exc:  # TypeError, ValueError, OverflowError, MemoryError
-            # A failed pack may leave partial output in the packer's buffer.
-            self._packer = msgpack.Packer(use_bin_type=True)
+            self._packer.reset()  # a failed pack may leave partial output in the buffer
             raise SerializationError(f"cannot encode as MessagePack: {exc}") from exc
 
-    def decode(self, data: bytes) -> Any:
+    @staticmethod
+    def decode(data: bytes) -> Any:
         try:
-            # strict_map_key: only str (and bytes, refused by _check) keys, so no
+            # strict_map_key: only str (and bytes, refused by the check) keys, so no
             # client can build a map of colliding integer hashes.
-            value = msgpack.unpackb(
-                data, raw=False, strict_map_key=True, ext_hook=_msgpack_ext_hook
-            )
+            value = _unpackb(data, raw=False, strict_map_key=True, ext_hook=_msgpack_ext_hook)
         except Exception as exc:  # msgpack raises several unrelated types
             raise SerializationError(f"invalid MessagePack: {exc}") from exc
-        return _check(value)
+        problem = value_problem(value, MAX_DEPTH, None)
+        if problem is not None:
+            raise SerializationError(problem)
+        return value
+
+
+_unpackb = msgpack.unpackb
 
 
 def _cbor_refuse(*args: object) -> None:
@@ -310,13 +385,23 @@ class CborSerializer(Serializer):
         return _check(value, cbor2.undefined)
 
 
-SERIALIZERS: dict[str, type] = {
+SERIALIZERS: dict[str, type[Serializer]] = {
     "json": JsonSerializer,
     "msgpack": MsgpackSerializer,
     "cbor": CborSerializer,
 }
 
 
-def make_serializer(name: str):
-    """Return a new serializer for ``name`` ("json", "msgpack" or "cbor")."""
-    return SERIALIZERS[name]()
+_SHARED: dict[str, Serializer] = {}
+
+
+def make_serializer(name: str) -> Serializer:
+    """The process's serializer for ``name`` ("json", "msgpack" or "cbor").
+
+    One instance per format, shared by every connection (see :class:`Serializer`);
+    instantiate the classes of :data:`SERIALIZERS` for one of your own.
+    """
+    serializer = _SHARED.get(name)
+    if serializer is None:
+        serializer = _SHARED[name] = SERIALIZERS[name]()
+    return serializer

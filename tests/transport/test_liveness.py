@@ -139,7 +139,9 @@ def test_pings_off(run):
             (conn,) = server.connections
             await asyncio.sleep(0.4)  # past the opening deadline, which was armed
             assert client.pings == []
-            assert conn._watchdog is None  # established, nothing pending: no timer at all
+            # Established, nothing pending: no deadline at all (and no timer armed).
+            assert conn._watch_at == float("inf")
+            assert len(server.limits.watchdogs) == 0
             client.close()
 
     run(main)

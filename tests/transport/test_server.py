@@ -237,3 +237,35 @@ def test_port_in_use_exits_1(tmp_path):
         sock.close()
     assert result.returncode == 1
     assert "cannot start" in result.stderr
+
+
+def test_memory_released_after_many_connections_close(run, monkeypatch):
+    """Once enough connections have closed since the peak, the server rebuilds its
+    set of connections (a set keeps its largest table) and calls malloc_trim;
+    not before, and not again until as many more have closed."""
+    import fastwamp.server as server_module
+
+    trims: list[int] = []
+    monkeypatch.setattr(server_module, "_malloc_trim", trims.append)
+
+    async def main():
+        async with running(ListenerConfig("rawsocket", port=0)) as (server, router):
+            server.release_min_closed = 8
+            port = server.listeners[0].port
+            streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
+            await wait_for(lambda: len(server.connections) == 20)
+            assert not server.release_memory_if_idle()  # the peak: 20
+            for _, writer in streams[:6]:
+                writer.close()
+            await wait_for(lambda: len(server.connections) == 14)
+            assert not server.release_memory_if_idle() and trims == []  # 6 < 8 closed
+            for _, writer in streams[6:12]:
+                writer.close()
+            await wait_for(lambda: len(server.connections) == 8)
+            assert server.release_memory_if_idle() and trims == [0]
+            assert len(server.connections) == 8 and server.connections.peak == 8
+            assert not server.release_memory_if_idle()  # nothing more closed
+            for _, writer in streams[12:]:
+                writer.close()
+
+    run(main)

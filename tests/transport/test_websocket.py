@@ -59,8 +59,13 @@ def test_handshake_json_echo(run, ws_listener):
                 assert info["type"] == "websocket"
                 assert info["serializer"] == "json"
                 assert info["peer"].startswith("tcp4:127.0.0.1:")
-                assert info["http_headers_received"]["sec-websocket-protocol"] == "wamp.2.json"
-                assert "host" in info["http_headers_received"]
+                assert info["websocket_protocol"] == "wamp.2.json"
+                assert info["http_path"] == "/ws"
+                headers = info["http_headers_received"]
+                assert "host" in headers
+                # The handshake-only headers are not kept for the session's life.
+                assert "sec-websocket-protocol" not in headers
+                assert "sec-websocket-key" not in headers and "upgrade" not in headers
             await wait_for(lambda: session.detach_count == 1)
             assert session.received == [[1, "realm1", {}]]
 
@@ -300,7 +305,7 @@ def test_compression_only_when_configured(run, compression, ws_listener, ws_impl
                     ["m", i] for i in range(3)
                 ]
             extensions = router.sessions[0].info["websocket_extensions"]
-            assert extensions == (["permessage-deflate"] if compression else [])
+            assert extensions == (("permessage-deflate",) if compression else ())
 
     run(main)
 
@@ -595,7 +600,116 @@ def test_connection_header_token_list_is_accepted(run, ws_listener):
             [frame] = client.events_received()
             assert json.loads(frame.data) == [7]
             headers = router.sessions[0].info["http_headers_received"]
-            assert headers["connection"] == "keep-alive, Upgrade"
+            assert "connection" not in headers  # a handshake-only header
+            writer.close()
+
+    run(main)
+
+
+def _request(port: int, *extra: str) -> bytes:
+    """A client's opening handshake, with ``extra`` header lines."""
+    lines = [
+        "GET /ws HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Protocol: wamp.2.json",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> bytes:
+    """The HTTP response head (checked: 101)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return head
+
+
+async def _read_text(reader: asyncio.StreamReader) -> bytes:
+    """The payload of one unmasked, unfragmented server frame of < 126 bytes."""
+    b0, b1 = await asyncio.wait_for(reader.readexactly(2), 5)
+    assert b0 == 0x81 and b1 < 126, (b0, b1)
+    return await reader.readexactly(b1)
+
+
+def test_request_headers_kept_for_the_session(run, ws_listener):
+    """transport_info keeps the request's headers but the handshake-only ones:
+    lowercased, repeated ones joined."""
+
+    async def main():
+        async with running(ws_listener()) as (server, router):
+            port = server.listeners[0].port
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(_request(port, "X-Forwarded-For: 10.0.0.1", "Cookie: a=1",
+                                  "X-Custom: one", "x-custom: two", "Pragma: no-cache"))
+            await _read_response(reader)
+            writer.write(_raw_frame(TEXT, b"[1]"))
+            assert await _read_text(reader) == b"[1]"
+            info = router.sessions[0].info
+            assert info["http_headers_received"] == {
+                "host": f"127.0.0.1:{port}",
+                "x-forwarded-for": "10.0.0.1",
+                "cookie": "a=1",
+                "x-custom": "one, two",
+            }
+            writer.close()
+
+    run(main)
+
+
+@pytest.mark.parametrize("split", ["one_write", "byte_by_byte"])
+def test_request_and_frames_pipelined(run, ws_listener, split):
+    """Frames sent right behind the request (RFC 6455 says to wait for the
+    response; some clients do not) are read, however the bytes are cut: the
+    request's end is found across reads and the frames after it parsed."""
+
+    async def main():
+        async with running(ws_listener()) as (server, router):
+            port = server.listeners[0].port
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.transport.set_write_buffer_limits(0)
+            data = _request(port) + _raw_frame(TEXT, b"[1]") + _raw_frame(TEXT, b"[2]")
+            if split == "one_write":
+                writer.write(data)
+            else:
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for i in range(len(data)):
+                    writer.write(data[i : i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(0)
+            await _read_response(reader)
+            assert await _read_text(reader) == b"[1]"
+            assert await _read_text(reader) == b"[2]"
+            assert router.sessions[0].received == [[1], [2]]
+            writer.close()
+
+    run(main)
+
+
+def test_websockets_engine_keeps_no_request_and_no_last_frame(run):
+    """websockets' parser keeps what it parsed last in its generator: the engine
+    swaps it for a fresh one after the request and once the session is
+    established, so an idle session holds neither the request nor the HELLO."""
+
+    async def main():
+        listener = ListenerConfig("websocket", port=0, implementation="websockets")
+        async with running(listener) as (server, router):
+            port = server.listeners[0].port
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(_request(port, "X-Big: " + "x" * 1000))
+            await _read_response(reader)
+            (conn,) = server.connections
+            parser = conn._ws.parser
+            assert "request" not in parser.gi_frame.f_locals
+            writer.write(_raw_frame(TEXT, b'["welcome", "' + b"y" * 100 + b'"]'))
+            await asyncio.wait_for(reader.readexactly(2 + 8), 5)  # [2,1,{}]
+            assert conn._established
+            locals_ = conn._ws.parser.gi_frame.f_locals
+            assert "frame" not in locals_
             writer.close()
 
     run(main)
