@@ -434,8 +434,10 @@ def _answer(draw: st.DrawFn) -> list:
         return [m.YIELD, 0, draw(weighted(
             (3, st.fixed_dictionaries({}, optional={"progress": st.booleans()})),
             (1, options))), *_payload(draw)]
+    # (Not wamp.error.internal_error: the router relays a callee's error URI as it is, and
+    # the tests take that URI from the router as the sign of a bug.)
     error = draw(weighted((2, st.sampled_from(["wamp.error.unavailable", "wamp.error.canceled",
-                                               "com.app.error", "wamp.error.internal_error"])),
+                                               "com.app.error", "wamp.error.timeout"])),
                           (1, uris)))
     return [m.ERROR, m.INVOCATION, 0, draw(options), error, *_payload(draw)]
 

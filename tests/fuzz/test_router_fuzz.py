@@ -66,6 +66,7 @@ from .strategies import (
     materialize,
     pattern_requests,
     publication,
+    weighted,
 )
 
 POLICIES = ["roundrobin", "random", "first", "last", "least_inflight", "p2c"]
@@ -627,8 +628,9 @@ class RouterFuzz(RuleBasedStateMachine):
     def hostile_calls(self, data):
         """A CALL of a URI as deep as the deepest pattern, or of the good procedure."""
         h = self._hostile(data)
-        uri = data.draw(st.sampled_from([BIGS[1], PROC, "com.good.final.0", "wamp.nope"]),
-                        label="uri")
+        uri = data.draw(weighted((1, st.just(BIGS[1])), (9, st.sampled_from(
+            [PROC, "com.good.final.0", "com.hist.a", "wamp.nope", "fastwamp.nope"]))),
+            label="uri")
         options = data.draw(st.sampled_from([{}, {"timeout": 1}, {"receive_progress": True}]),
                             label="options")
         h.send(materialize([m.CALL, next(self.hostile_requests), options, uri, ["x"]], {}))
@@ -644,8 +646,8 @@ class RouterFuzz(RuleBasedStateMachine):
     @step
     def hostile_answers(self, data):
         """A hostile callee answers (or half-answers) one of its invocations."""
-        h = data.draw(st.sampled_from([h for h in self.hostiles
-                                       if self.hostile_invs.get(key(h))]), label="hostile")
+        callees = [h for h in self.hostiles if self.hostile_invs.get(key(h))]
+        h = callees[data.draw(st.sampled_from(range(len(callees))), label="hostile callee")]
         invs = self.hostile_invs[key(h)]
         invocation = data.draw(st.sampled_from(invs), label="invocation")
         msg = materialize(data.draw(answers, label="message"), self._ids(h))
