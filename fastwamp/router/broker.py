@@ -43,6 +43,12 @@ log = logging.getLogger("fastwamp.broker")
 #: is delivered in chunks, so one huge fan-out does not stall every other session.
 FANOUT_CHUNK = 2000
 
+#: A departed session's subscriptions are removed at once up to TEARDOWN_AT_ONCE (the
+#: default max_subscriptions_per_session), else TEARDOWN_SLICE per turn of the loop
+#: (each ≈ 3.5 us of CPU, meta events included).
+TEARDOWN_AT_ONCE = 1000
+TEARDOWN_SLICE = 500
+
 
 class Subscription:
     """A topic URI with a match policy, and the sessions subscribed to it."""
@@ -257,11 +263,40 @@ class Broker:
         self._events.subscription_removed(session, sub, deleted)
 
     def detach(self, session: Member) -> None:
-        """Remove every subscription of a session that left."""
+        """Remove every subscription of a session that left.
+
+        Up to TEARDOWN_AT_ONCE go at once (every session within the default
+        max_subscriptions_per_session); beyond that they go TEARDOWN_SLICE per turn of the
+        loop, so a session holding many does not stall the others.  Meanwhile its lingering
+        subscriptions deliver nothing to it (the realm marked the member closed) and
+        meta queries may still list it.
+        """
         self._paused_publishers.pop(session.id, None)
-        for sub_id in list(session.subscriptions or ()):
+        held = session.subscriptions
+        if not held:
+            return
+        if len(held) > TEARDOWN_AT_ONCE and self._clock.scheduler is not None:
+            self._detach_slice(session)
+            return
+        for sub_id in list(held):
             sub = self.subscriptions.get(sub_id)
             if sub is not None:
+                self._remove_subscriber(sub, session)
+
+    def _detach_slice(self, session: Member) -> None:
+        """Remove TEARDOWN_SLICE subscriptions of a departed session; schedule the rest."""
+        held = session.subscriptions
+        if not held:
+            return
+        # Rescheduled first: a failure below must not leave the rest held forever.
+        if len(held) > TEARDOWN_SLICE:
+            self._clock.call_later(0, lambda: self._detach_slice(session))
+        subscriptions = self.subscriptions
+        pop = held.pop
+        for _ in range(min(TEARDOWN_SLICE, len(held))):
+            sub = subscriptions.get(pop())
+            # (a new session with the same id would be another member: left alone)
+            if sub is not None and sub.subscribers.get(session.id) is session:
                 self._remove_subscriber(sub, session)
 
     # -- publications ----------------------------------------------------------------

@@ -140,6 +140,9 @@ class Realm:
         self.sessions.pop(session.id, None)
         self.router.sessions.pop(session.id, None)
         member = session.member
+        # Routing sends it nothing more (its GOODBYE or ABORT is queued already), also
+        # while the broker removes a large set of subscriptions over several turns.
+        member.closed = True
         self.dealer.detach(member)
         self.broker.detach(member)
         if abnormal:

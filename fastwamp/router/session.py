@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fastwamp.session")
 
+#: Lines about connections lost without GOODBYE, for all sessions together: one client
+#: dropping many connections at once (or a flood of connect-and-drop) must not spend
+#: the loop on a log line each (≈ 15-40 us per line).
+_LOST_LOG = LogBudget(20.0)
+
 CLIENT_ROLES = ("publisher", "subscriber", "caller", "callee")
 
 #: Seconds a peer has to answer the router's GOODBYE before its connection is closed.
@@ -278,9 +283,9 @@ class RouterSession:
         if self.state is CLOSED:
             return
         if self.state is ESTABLISHED:
-            log.info("%s session %s: connection lost without GOODBYE (%d calls, %d invocations "
-                     "in flight)", self.peer, self.id, len(self.member.calls),
-                     len(self.member.invocations))
+            _LOST_LOG.log(log, logging.INFO, "%s session %s: connection lost without GOODBYE "
+                          "(%d calls, %d invocations in flight)", self.peer, self.id,
+                          len(self.member.calls), len(self.member.invocations))
         self._sink_closed = True
         self._leave(abnormal=True)
         self._mark_closed()
