@@ -104,9 +104,10 @@ class ListenerConfig:
     max_message_size: int = 16 * 1024 * 1024
     #: WebSocket only: negotiate permessage-deflate (off: it costs ~10 us per small message).
     compression: bool = False
-    #: WebSocket only: the engine, "websockets" (the default) or "picows" (optional
-    #: dependency ``fastwamp[picows]``; no compression).
-    implementation: str = "websockets"
+    #: WebSocket only: the engine. "auto" (the default): picows, the faster, unless
+    #: ``compression`` is on (picows has no permessage-deflate), then websockets;
+    #: "picows" (refused with compression) or "websockets" to choose one.
+    implementation: str = "auto"
     #: Seconds of silence from a peer after which the router pings it (WebSocket PING,
     #: RawSocket PING); 0 = never.
     auto_ping_interval: float = 30.0
@@ -182,8 +183,8 @@ RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
 MATCH_POLICIES = ("exact", "prefix", "wildcard")
 #: Accepted values of ``RealmConfig.disclosure``.
 DISCLOSURE_MODES = ("always", "on_request", "never")
-#: Accepted values of ``ListenerConfig.implementation`` (WebSocket engines).
-WEBSOCKET_IMPLEMENTATIONS = ("websockets", "picows")
+#: Accepted values of ``ListenerConfig.implementation`` (WebSocket engines, or "auto").
+WEBSOCKET_IMPLEMENTATIONS = ("auto", "picows", "websockets")
 #: Listener keys that mean nothing to a RawSocket listener.
 _WEBSOCKET_ONLY_KEYS = ("path", "compression", "implementation")
 #: Loose WAMP URI rule (realm names are URIs): non-empty components, no spaces or '#'.
@@ -456,10 +457,22 @@ def validate_config(config: Config) -> None:
 
 
 def websocket_implementation_missing(name: str) -> str | None:
-    """Why the WebSocket engine ``name`` cannot run here (None: it can)."""
+    """Why the WebSocket engine ``name`` cannot run here (None: it can; "auto" always can)."""
     if name == "picows" and importlib.util.find_spec("picows") is None:
-        return "picows is not installed (pip install 'fastwamp[picows]')"
+        return "picows is not installed (pip install picows)"
     return None
+
+
+def websocket_engine(listener: ListenerConfig, name: str | None = None) -> str:
+    """The WebSocket engine a listener runs on: ``name`` (an override) or its
+    ``implementation``, with "auto" resolved: "websockets" when the listener
+    negotiates compression or picows cannot be imported here, else "picows"."""
+    name = name or listener.implementation
+    if name != "auto":
+        return name
+    if listener.compression or websocket_implementation_missing("picows") is not None:
+        return "websockets"
+    return "picows"
 
 
 def _check_implementation(key: str, lst: ListenerConfig) -> None:
@@ -472,7 +485,8 @@ def _check_implementation(key: str, lst: ListenerConfig) -> None:
     if name == "picows" and lst.compression:
         raise ConfigError(
             f"{key}.compression",
-            'the picows implementation does not support compression (use "websockets")',
+            'the picows engine has no permessage-deflate: set implementation = "websockets" '
+            '(or "auto", which picks it when compression is on)',
         )
     missing = websocket_implementation_missing(name)
     if missing is not None:

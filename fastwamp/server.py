@@ -39,7 +39,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fastwamp.config import Config, ConfigError, ListenerConfig, websocket_implementation_missing
+from fastwamp.config import (
+    Config,
+    ConfigError,
+    ListenerConfig,
+    websocket_engine,
+    websocket_implementation_missing,
+)
 from fastwamp.transport.base import FD_HEADROOM, BaseConnection, ConnectionLimits, RouterLike
 from fastwamp.transport.loop import LoopScheduler, loop_factory
 from fastwamp.transport.rawsocket import RawSocketConnection
@@ -206,15 +212,15 @@ class Server:
         """Bind one listener on the running loop (port 0: the OS picks one).
 
         A WebSocket listener uses the engine named by ``websocket_impl``, else by
-        its ``implementation``.
+        its ``implementation`` ("auto": see :func:`fastwamp.config.websocket_engine`).
 
         Raises:
-            ImportError: that engine's optional dependency is not installed.
+            ImportError: that engine's package is not installed.
         """
         loop = asyncio.get_running_loop()
         cls: type[BaseConnection]
         if config.type == "websocket":
-            cls = websocket_connection_class(websocket_impl or config.implementation)
+            cls = websocket_connection_class(websocket_engine(config, websocket_impl))
         else:
             cls = RawSocketConnection
         router, connections, limits = self.router, self.connections, self.limits
@@ -302,7 +308,7 @@ async def serve(
     """
     for i, listener_config in enumerate(config.listeners):
         if listener_config.type == "websocket":
-            name = websocket_impl or listener_config.implementation
+            name = websocket_engine(listener_config, websocket_impl)
             missing = websocket_implementation_missing(name)
             if missing is not None:  # refused before anything starts
                 raise ConfigError(f"listeners[{i}].implementation", missing)

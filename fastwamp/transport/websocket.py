@@ -23,10 +23,11 @@ HTTP 503; the router PINGs a silent peer (``auto_ping_interval``).  At most
 rest of the events of a read wait in ``_events``.
 
 Implementations are chosen by name (:data:`WEBSOCKET_IMPLEMENTATIONS`, see
-:func:`websocket_connection_class`, and the listener's ``implementation``):
+:func:`websocket_connection_class`, and the listener's ``implementation``,
+whose default "auto" is picows unless the listener negotiates compression):
 another engine is a class with the same constructor and sink methods.  The
-picows one (:mod:`fastwamp.transport.picows_ws`) registers itself when its
-optional dependency is first needed.
+picows one (:mod:`fastwamp.transport.picows_ws`, the default) registers itself
+when it is first needed.
 """
 
 from __future__ import annotations
@@ -644,7 +645,7 @@ class WebSocketConnection(BaseConnection):
 WEBSOCKET_IMPLEMENTATIONS: dict[str, type[BaseConnection]] = {
     WebSocketConnection.implementation: WebSocketConnection,
 }
-#: Engines on optional dependencies: the module that registers each when imported.
+#: Engines imported when first needed: the module that registers each.
 OPTIONAL_IMPLEMENTATIONS = {"picows": "fastwamp.transport.picows_ws"}
 
 
@@ -653,7 +654,7 @@ def websocket_connection_class(name: str = "websockets") -> type[BaseConnection]
 
     Raises:
         KeyError: no such implementation.
-        ImportError: the implementation's optional dependency is not installed.
+        ImportError: the implementation's package is not installed.
     """
     cls = WEBSOCKET_IMPLEMENTATIONS.get(name)
     if cls is None and name in OPTIONAL_IMPLEMENTATIONS:

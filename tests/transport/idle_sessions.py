@@ -369,6 +369,28 @@ def client_main(args: argparse.Namespace) -> None:
 # In-memory sessions (no sockets).
 
 
+class _MemSocket:
+    """What picows and the keepalive setup ask of a socket."""
+
+    def setsockopt(self, *args: Any) -> None:
+        pass
+
+    def getsockopt(self, *args: Any) -> int:
+        return 0
+
+    def fileno(self) -> int:
+        return -1
+
+    def getpeername(self) -> tuple[str, int]:
+        return ("127.0.0.1", 40000)
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", 8080)
+
+
+_MEM_SOCKET = _MemSocket()
+
+
 class MemTransport:
     """The part of an asyncio transport the connections use; writes are dropped."""
 
@@ -392,7 +414,10 @@ class MemTransport:
         return self.closed
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
+        if name == "peername":
+            return ("127.0.0.1", 40000)
+        return _MEM_SOCKET if name == "socket" else default
+
 
     def get_write_buffer_size(self) -> int:
         return 0

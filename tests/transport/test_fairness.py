@@ -173,7 +173,7 @@ def test_pause_and_resume_inside_the_same_message(run, engine):
     run(main)
 
 
-@pytest.mark.parametrize("engine", ["rawsocket", "websockets"])
+@pytest.mark.parametrize("engine", ENGINES)
 def test_reading_resumes_only_when_no_reason_to_pause_holds(run, engine):
     async def main():
         router = StubRouter()
@@ -183,9 +183,10 @@ def test_reading_resumes_only_when_no_reason_to_pause_holds(run, engine):
             conn.connection_made(transport)
             conn.data_received(b"\x7f\xf1\x00\x00")
         else:
-            from fastwamp.transport.websocket import WebSocketConnection
+            from fastwamp.transport.websocket import websocket_connection_class
 
-            conn = WebSocketConnection(router, ListenerConfig("websocket"))
+            listener = ListenerConfig("websocket", implementation=engine)
+            conn = websocket_connection_class(engine)(router, listener)
             conn.connection_made(transport)
         conn.pause_writing()
         assert transport.paused

@@ -25,7 +25,7 @@ from websockets.uri import parse_uri
 from fastwamp.config import ListenerConfig
 from fastwamp.transport import base
 from fastwamp.transport.rawsocket import RawSocketConnection
-from fastwamp.transport.websocket import WebSocketConnection
+from fastwamp.transport.websocket import websocket_connection_class
 from fastwamp.wamp.serializers import make_serializer
 
 from .conftest import FakeTransport, StubRouter, rs_frame, running, wait_for
@@ -89,9 +89,12 @@ class Peer:
             self.conn.connection_made(self.transport)
             self.conn.data_received(b"\x7f\xf1\x00\x00")  # JSON, 16 MiB
             self._buffer = b""
-        else:
-            listener = ListenerConfig("websocket", compression=compression)
-            self.conn = WebSocketConnection(self.router, listener)
+        else:  # "websocket" (the websockets engine) or "picows"
+            engine = "picows" if kind == "picows" else "websockets"
+            listener = ListenerConfig(
+                "websocket", compression=compression, implementation=engine
+            )
+            self.conn = websocket_connection_class(engine)(self.router, listener)
             self.transport.protocol = self.conn
             self.conn.connection_made(self.transport)
             self.client = ClientProtocol(
@@ -154,7 +157,8 @@ class Peer:
         return [payload for kind, payload in self.frames() if kind == "msg"]
 
 
-KINDS = pytest.mark.parametrize("kind", ["rawsocket", "websocket"])
+#: RawSocket, and WebSocket on each engine ("websocket": the websockets engine).
+KINDS = pytest.mark.parametrize("kind", ["rawsocket", "websocket", "picows"])
 
 
 @KINDS

@@ -88,11 +88,14 @@ def test_port_zero_and_urls(run):
 
 @needs_router
 @pytest.mark.parametrize("serializer", list(SERIALIZERS))
-def test_real_router_over_both_transports(run, serializer):
+def test_real_router_over_both_transports(run, serializer, ws_impl):
     ser_id, encode, decode = SERIALIZERS[serializer]
 
     async def main():
-        listeners = [ListenerConfig("websocket", port=0), ListenerConfig("rawsocket", port=0)]
+        listeners = [
+            ListenerConfig("websocket", port=0, implementation=ws_impl),
+            ListenerConfig("rawsocket", port=0),
+        ]
         config_router = Router(_config(listeners))
         async with running(*listeners, router=config_router) as (server, router):
             async with connect(server.urls[0], subprotocols=[f"wamp.2.{serializer}"]) as ws:

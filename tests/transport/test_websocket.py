@@ -756,7 +756,7 @@ def test_implementation_config_key():
         return f'[[listeners]]\ntype = "websocket"\nport = 0\n{extra}\n'
 
     config = config_from_toml(listener(""))
-    assert config.listeners[0].implementation == "websockets"
+    assert config.listeners[0].implementation == "auto"
     with pytest.raises(ConfigError, match=r"listeners\[0\]\.implementation: must be one of"):
         config_from_toml(listener('implementation = "tornado"'))
     with pytest.raises(ConfigError, match=r"listeners\[0\]\.implementation: applies to websocket"):
@@ -791,6 +791,53 @@ def test_picows_refused_when_not_installed(run, monkeypatch):
         config = make_config(ListenerConfig("websocket", port=0, implementation="picows"))
         with pytest.raises(ConfigError, match=r"listeners\[0\]\.implementation: picows is not"):
             await serve(config, router=StubRouter())
+        # "auto" falls back to the websockets engine.
+        config = make_config(ListenerConfig("websocket", port=0))
+        server = await serve(config, router=StubRouter())
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
+            await wait_for(lambda: len(server.connections) == 1)
+            assert type(next(iter(server.connections))) is WebSocketConnection
+            writer.close()
+        finally:
+            server.abort()
+            server.close_listeners()
+
+    run(main)
+
+
+@pytest.mark.parametrize(
+    "implementation, compression, engine",
+    [
+        ("auto", False, "picows"),
+        ("auto", True, "websockets"),
+        ("websockets", False, "websockets"),
+        ("websockets", True, "websockets"),
+        ("picows", False, "picows"),
+    ],
+)
+def test_default_engine_is_picows_but_for_compression(run, implementation, compression, engine):
+    """implementation = "auto" (the default) runs picows, or websockets when the
+    listener negotiates compression; permessage-deflate works either way it is asked."""
+    from fastwamp.config import websocket_engine
+
+    listener = ListenerConfig("websocket", port=0, implementation=implementation,
+                              compression=compression)
+    assert websocket_engine(listener) == engine
+    assert ListenerConfig("websocket").implementation == "auto"
+
+    async def main():
+        async with running(listener) as (server, router), connect(
+            server.urls[0],
+            subprotocols=["wamp.2.json"],
+            compression="deflate" if compression else None,
+        ) as ws:
+            await ws.send(json.dumps(["x" * 200]))
+            assert json.loads(await ws.recv()) == ["x" * 200]
+            negotiated = [e.name for e in ws.protocol.extensions]
+            assert negotiated == (["permessage-deflate"] if compression else [])
+            (conn,) = server.connections
+            assert type(conn) is websocket_connection_class(engine)
 
     run(main)
 
