@@ -42,6 +42,10 @@ log = logging.getLogger("fastwamp.broker")
 #: Receivers served per turn of the event loop: a publication to more subscribers
 #: is delivered in chunks, so one huge fan-out does not stall every other session.
 FANOUT_CHUNK = 2000
+#: What one turn of the loop may deliver at once: events, and distinct receivers (a
+#: receiver costs a socket write per turn however many events it gets, so repeated
+#: publications to the same subscription count their receivers once per turn).
+TURN_EVENTS = 20000
 
 #: A departed session's subscriptions are removed at once up to TEARDOWN_AT_ONCE (the
 #: default max_subscriptions_per_session), else TEARDOWN_SLICE per turn of the loop
@@ -147,6 +151,9 @@ class Broker:
         #: Receivers that may still be served at once in this turn of the loop; the
         #: rest of the turn's publications go through the backlog.
         self._turn_room = FANOUT_CHUNK
+        self._turn_events = TURN_EVENTS
+        #: Subscriptions already delivered to in this turn (their receivers are counted).
+        self._turn_subs: set[int] = set()
         self._turn_reset_scheduled = False
         #: topic -> the last event published on it with retain=true
         self.retained: dict[str, RetainedEvent] = {}
@@ -417,9 +424,7 @@ class Broker:
                     [m.EVENT, sub.id, publication, {**details, **publisher}, *payload])
             jobs.append((sub.receivers(), event, disclosed, want))
             total += n
-        if not self._backlog and total <= self._turn_room:
-            if total > 1:
-                self._spend_turn(total)
+        if not self._backlog and (total <= 1 or self._fits_turn(subs, total)):
             for receivers, event, disclosed, want in jobs:
                 send_to(receivers, 0, len(receivers), event, disclosed, want, receiver_filter)
             return total
@@ -437,19 +442,33 @@ class Broker:
         self._schedule_pump()
         return total
 
-    def _spend_turn(self, deliveries: int) -> None:
-        """Count immediate deliveries against this turn's room (FANOUT_CHUNK); the room
+    def _fits_turn(self, subs: list[Subscription], events: int) -> bool:
+        """Whether a publication of ``events`` events to ``subs`` fits in what this turn
+        may still deliver (TURN_EVENTS events, FANOUT_CHUNK distinct receivers); if so
+        it is counted.  The room
         is restored on the next turn of the loop."""
-        self._turn_room -= deliveries
+        seen = self._turn_subs
+        receivers = 0
+        for sub in subs:
+            if sub.id not in seen:
+                receivers += len(sub.subscribers)
+        if events > self._turn_events or receivers > self._turn_room:
+            return False
+        self._turn_events -= events
+        self._turn_room -= receivers
+        seen.update(sub.id for sub in subs)
         if not self._turn_reset_scheduled:
             if self._clock.call_later(0, self._new_turn) is None:  # bare core: no turns
-                self._turn_room = FANOUT_CHUNK
-                return
+                self._new_turn()
+                return True
             self._turn_reset_scheduled = True
+        return True
 
     def _new_turn(self) -> None:
         self._turn_reset_scheduled = False
         self._turn_room = FANOUT_CHUNK
+        self._turn_events = TURN_EVENTS
+        self._turn_subs.clear()
 
     def _pause_publisher(self, session: Member) -> None:
         if session.id not in self._paused_publishers:

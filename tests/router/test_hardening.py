@@ -365,6 +365,7 @@ def test_history_is_bounded_in_bytes():
 
 def test_fanout_beyond_a_turn_pauses_the_publisher(monkeypatch):
     monkeypatch.setattr(broker_module, "FANOUT_CHUNK", 4)
+    monkeypatch.setattr(broker_module, "TURN_EVENTS", 4)
     router, clock, peer = make()
     subs = [peer() for _ in range(3)]
     for s in subs:
