@@ -37,8 +37,8 @@ refuses them).
 
 from __future__ import annotations
 
-import gc
 import base64
+import gc
 import json as _stdlib_json
 from typing import TYPE_CHECKING, Any
 
