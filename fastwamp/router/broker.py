@@ -41,7 +41,7 @@ log = logging.getLogger("fastwamp.broker")
 
 #: Receivers served per turn of the event loop: a publication to more subscribers
 #: is delivered in chunks, so one huge fan-out does not stall every other session.
-FANOUT_CHUNK = 2000
+FANOUT_CHUNK = 1000
 #: What one turn of the loop may deliver at once: events, and distinct receivers (a
 #: receiver costs a socket write per turn however many events it gets, so repeated
 #: publications to the same subscription count their receivers once per turn).
