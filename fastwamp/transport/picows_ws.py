@@ -76,16 +76,20 @@ from fastwamp.transport.base import (
     ConnectionLimits,
     RouterLike,
     _monotonic,
+    frame_key,
+    write_parts,
 )
 from fastwamp.transport.websocket import (
     WEBSOCKET_IMPLEMENTATIONS,
     _frame_header,
+    frame_shared,
     http_path,
     is_utf8,
     received_headers,
     serializers_by_subprotocol,
+    server_frame_length,
 )
-from fastwamp.wamp.serializers import SerializationError
+from fastwamp.wamp.serializers import SerializationError, SharedMessage
 
 #: What a handled request's and response's headers are replaced with (see on_ws_connected).
 _NO_HEADERS: Any = ()
@@ -335,6 +339,7 @@ class PicowsConnection(BaseConnection):
         self._info = None
         serializer = self._serializer = self._serializers[info["websocket_protocol"]]
         self._encode = serializer.encode
+        self._frame_key = frame_key(serializer.name, "websocket")
         self._opcode = _OP_BINARY if serializer.binary else _OP_TEXT
         self._text = not serializer.binary
         # picows keeps the request and response for the connection's life: drop
@@ -401,6 +406,24 @@ class PicowsConnection(BaseConnection):
             self._check_welcome(msgs)
         parts = self._pending
         if parts is None:
+            if len(msgs) == 1 and not self._write_paused:
+                msg = msgs[0]
+                if type(msg) is SharedMessage:  # fan-out: one EVENT per receiver
+                    frame: Any = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
+                    if frame is None:
+                        frame = frame_shared(self, msg, self._opcode)
+                        if frame is None:
+                            return
+                    n = server_frame_length(frame)
+                    if n > self._listener.max_message_size:
+                        self._too_large(msg, n)
+                        return
+                    transport = self._transport
+                    if transport is not None and not transport.is_closing():
+                        transport.write(frame)
+                        if self._write_paused:
+                            self._check_backlog()
+                    return
             parts = []
         else:
             self._pending = None
@@ -410,7 +433,22 @@ class PicowsConnection(BaseConnection):
         encode = self._serializer.encode
         limit = self._listener.max_message_size
         opcode = self._opcode
+        size = 0
         for msg in msgs:
+            if type(msg) is SharedMessage:
+                # The same frame for every receiver (an EVENT's fan-out): made once.
+                frame = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
+                if frame is None:
+                    frame = frame_shared(self, msg, opcode)
+                    if frame is None:
+                        continue
+                n = server_frame_length(frame)
+                if n > limit:
+                    self._too_large(msg, n)
+                    continue
+                parts.append(frame)
+                size += n
+                continue
             try:
                 data = encode(msg)
             except Exception as exc:  # any encoder failure: not representable
@@ -422,8 +460,12 @@ class PicowsConnection(BaseConnection):
                 continue
             parts.append(_frame_header(opcode, n))
             parts.append(data)
-        self._write_now(parts)
-        self._check_backlog()
+            size += n
+        transport = self._transport
+        if parts and transport is not None and not transport.is_closing():
+            write_parts(transport, parts, size)
+        if self._write_paused:
+            self._check_backlog()
 
     # Output queue hooks (see BaseConnection).
 
@@ -431,13 +473,10 @@ class PicowsConnection(BaseConnection):
         parts.append(_frame_header(self._opcode, len(data)))
         parts.append(data)
 
-    def _write_now(self, parts: list[bytes]) -> None:
-        if not parts:
-            return
+    def _write_now(self, parts: list[bytes], size: int = 0) -> None:
         transport = self._transport
-        if transport is None or transport.is_closing():
-            return
-        transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+        if parts and transport is not None and not transport.is_closing():
+            write_parts(transport, parts, size)
 
     def _send_ping(self) -> None:
         if self._open and not self._close_sent:

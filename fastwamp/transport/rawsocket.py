@@ -38,8 +38,15 @@ from collections.abc import Callable
 from typing import Any
 
 from fastwamp.config import ListenerConfig
-from fastwamp.transport.base import BaseConnection, ConnectionLimits, RouterLike, _monotonic
-from fastwamp.wamp.serializers import SerializationError, make_serializer
+from fastwamp.transport.base import (
+    BaseConnection,
+    ConnectionLimits,
+    RouterLike,
+    _monotonic,
+    frame_key,
+    write_parts,
+)
+from fastwamp.wamp.serializers import SerializationError, SharedMessage, make_serializer
 
 log = logging.getLogger("fastwamp.transport.rawsocket")
 
@@ -204,6 +211,24 @@ class RawSocketConnection(BaseConnection):
             self._check_welcome(msgs)
         parts = self._out
         if parts is None:
+            if len(msgs) == 1 and not self._write_paused:
+                msg = msgs[0]
+                if type(msg) is SharedMessage:  # fan-out: one EVENT per receiver
+                    frame: Any = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
+                    if frame is None:
+                        frame = self._frame_shared(msg)
+                        if frame is None:
+                            return
+                    length = len(frame) - 4
+                    if length > self._max_out:
+                        self._too_large(msg, length)
+                        return
+                    transport = self._transport
+                    if transport is not None and not transport.is_closing():
+                        transport.write(frame)
+                        if self._write_paused:
+                            self._check_backlog()
+                    return
             parts = []
         else:
             self._out = None
@@ -213,7 +238,22 @@ class RawSocketConnection(BaseConnection):
         encode = self._encode
         assert encode is not None
         limit = self._max_out
+        size = 0
         for msg in msgs:
+            if type(msg) is SharedMessage:
+                # The same frame for every receiver (an EVENT's fan-out): made once.
+                frame = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
+                if frame is None:
+                    frame = self._frame_shared(msg)
+                    if frame is None:
+                        continue
+                length = len(frame) - 4
+                if length > limit:
+                    self._too_large(msg, length)
+                    continue
+                parts.append(frame)
+                size += length
+                continue
             try:
                 data = encode(msg)
             except Exception as exc:  # any encoder failure: not representable
@@ -225,8 +265,25 @@ class RawSocketConnection(BaseConnection):
                 continue
             parts.append(_pack_word(length) if length < MAX_LENGTH else frame_header(0, length))
             parts.append(data)
-        self._write_now(parts)
-        self._check_backlog()
+            size += length
+        transport = self._transport
+        if parts and transport is not None and not transport.is_closing():
+            write_parts(transport, parts, size)
+        if self._write_paused:
+            self._check_backlog()
+
+    def _frame_shared(self, msg: SharedMessage) -> bytes | None:
+        """Encode and frame ``msg`` and keep the frame in it for the other receivers;
+        None if it cannot be encoded (reported)."""
+        try:
+            data = self._encode(msg)  # type: ignore[misc]
+        except Exception as exc:  # any encoder failure: not representable
+            self._unencodable(msg, exc)
+            return None
+        length = len(data)
+        head = _pack_word(length) if length < MAX_LENGTH else frame_header(0, length)
+        frame = msg.encoded[self._frame_key] = head + data  # type: ignore[index]
+        return frame
 
     def close(self) -> None:
         """Close the connection once the output already given is written."""
@@ -275,10 +332,10 @@ class RawSocketConnection(BaseConnection):
         parts.append(_pack_word(length) if length < MAX_LENGTH else frame_header(0, length))
         parts.append(data)
 
-    def _write_now(self, parts: list[bytes]) -> None:
+    def _write_now(self, parts: list[bytes], size: int = 0) -> None:
         transport = self._transport
         if parts and transport is not None and not transport.is_closing():
-            transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+            write_parts(transport, parts, size)
 
     # Internals.
 
@@ -310,6 +367,7 @@ class RawSocketConnection(BaseConnection):
         serializer = self._serializer = make_serializer(name)
         self._decode = serializer.decode
         self._encode = serializer.encode
+        self._frame_key = frame_key(name, "rawsocket")
         self._attach(name, {"rawsocket_max_message_size": self._max_out})
         return True
 

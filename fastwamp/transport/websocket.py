@@ -56,8 +56,15 @@ from fastwamp.transport.base import (
     ConnectionLimits,
     RouterLike,
     _monotonic,
+    frame_key,
+    write_parts,
 )
-from fastwamp.wamp.serializers import SerializationError, Serializer, make_serializer
+from fastwamp.wamp.serializers import (
+    SerializationError,
+    Serializer,
+    SharedMessage,
+    make_serializer,
+)
 
 log = logging.getLogger("fastwamp.transport.websocket")
 #: Logger handed to websockets; keep it at WARNING unless debugging the wire
@@ -75,6 +82,24 @@ def _frame_header(opcode: int, length: int) -> bytes:
     if length < 65536:
         return _pack_short(0x80 | opcode, 126, length)
     return _pack_long(0x80 | opcode, 127, length)
+
+
+def server_frame_length(frame: bytes) -> int:
+    """The payload length of a frame made with :func:`_frame_header` and its payload."""
+    b1 = frame[1]
+    return len(frame) - (2 if b1 < 126 else 4 if b1 == 126 else 10)
+
+
+def frame_shared(conn: Any, msg: SharedMessage, opcode: int) -> bytes | None:
+    """Encode ``msg`` for ``conn`` and frame it as ``opcode``, keeping the frame in
+    ``msg`` for its other receivers; None if it cannot be encoded (reported)."""
+    try:
+        data = conn._encode(msg)
+    except Exception as exc:  # any encoder failure: not representable
+        conn._unencodable(msg, exc)
+        return None
+    frame = msg.encoded[conn._frame_key] = _frame_header(opcode, len(data)) + data
+    return frame
 
 
 def _select_subprotocol(protocol: ServerProtocol,
@@ -398,23 +423,56 @@ class WebSocketConnection(BaseConnection):
             return
         if not self._established:
             self._check_welcome(msgs)
+        key = self._frame_key  # None with compression: frames are per connection
+        if key is not None and len(msgs) == 1 and not ws.writes and not self._write_paused:
+            msg = msgs[0]
+            if type(msg) is SharedMessage:  # fan-out: one EVENT per receiver
+                frame: Any = msg.encoded.get(key)
+                if frame is None:
+                    frame = frame_shared(self, msg, self._opcode)
+                    if frame is None:
+                        return
+                n = server_frame_length(frame)
+                if n > self._listener.max_message_size:
+                    self._too_large(msg, n)
+                    return
+                self._write_now([frame])
+                if self._write_paused:
+                    self._check_backlog()
+                return
         parts = ws.data_to_send()
         if self._write_paused:
             self._hold(parts, msgs)
             return
         encode = self._serializer.encode
         limit = self._listener.max_message_size
+        size = 0
         for msg in msgs:
+            if key is not None and type(msg) is SharedMessage:
+                # The same frame for every receiver (an EVENT's fan-out): made once.
+                frame = msg.encoded.get(key)
+                if frame is None:
+                    frame = frame_shared(self, msg, self._opcode)
+                    if frame is None:
+                        continue
+                n = server_frame_length(frame)
+                if n > limit:
+                    self._too_large(msg, n)
+                    continue
+                parts.append(frame)
+                size += n
+                continue
             try:
                 data = encode(msg)
             except Exception as exc:  # any encoder failure: not representable
                 self._unencodable(msg, exc)
                 continue
-            if len(data) > limit:
-                self._too_large(msg, len(data))
+            n = len(data)
+            if n > limit:
+                self._too_large(msg, n)
                 continue
             if self._fast_frames:
-                parts.append(_frame_header(self._opcode, len(data)))
+                parts.append(_frame_header(self._opcode, n))
                 parts.append(data)
             else:
                 if self._opcode is TEXT:
@@ -422,8 +480,10 @@ class WebSocketConnection(BaseConnection):
                 else:
                     ws.send_binary(data)
                 parts.extend(ws.data_to_send())
-        self._write_now(parts)
-        self._check_backlog()
+            size += n
+        self._write_now(parts, size)
+        if self._write_paused:
+            self._check_backlog()
 
     # Output queue hooks (see BaseConnection).
 
@@ -442,7 +502,7 @@ class WebSocketConnection(BaseConnection):
             ws.send_binary(data)
         parts.extend(ws.data_to_send())
 
-    def _write_now(self, parts: list[bytes]) -> None:
+    def _write_now(self, parts: list[bytes], size: int = 0) -> None:
         """Write ``parts`` in one call; close the transport when they end with EOF."""
         if not parts:
             return
@@ -453,7 +513,7 @@ class WebSocketConnection(BaseConnection):
         if eof:
             parts = [part for part in parts if part]
         if parts:
-            transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+            write_parts(transport, parts, size)
         if eof:
             # The server ends the TCP connection first (RFC 6455 §7.1.1).
             self._cancel_timer()
@@ -529,6 +589,8 @@ class WebSocketConnection(BaseConnection):
         self._opcode = BINARY if serializer.binary else TEXT
         self._text = not serializer.binary
         self._fast_frames = not ws.extensions
+        if self._fast_frames:
+            self._frame_key = frame_key(serializer.name, "websocket")
         # Shared objects where websockets made one per connection.
         ws.subprotocol = Subprotocol(serializer.subprotocol)
         if not ws.extensions:

@@ -284,6 +284,10 @@ class FakeTransport:
         assert not self.closed, "write after close"
         self.writes.append(bytes(data))
 
+    def writelines(self, parts: Any) -> None:
+        """One vectored write: recorded as one write of the parts joined."""
+        self.write(b"".join(parts))
+
     def close(self) -> None:
         self.closed = True
 
