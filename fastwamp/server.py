@@ -23,7 +23,8 @@ open connections keeps the table of its largest size; so every
 ``RELEASE_CHECK_INTERVAL`` seconds the server checks whether at least
 ``RELEASE_MIN_CLOSED`` connections (and a quarter of the most it had open)
 have closed since the last check that found it so, and if they have, compacts
-that set and hands free memory back to the system (glibc's ``malloc_trim``,
+that set, calls the router's ``release_memory()`` if it has one (its own
+tables), and hands free memory back to the system (glibc's ``malloc_trim``,
 a few milliseconds; nothing where there is none).  Python's own arenas (1 MiB
 each) go back as they empty, whatever this does.
 """
@@ -196,6 +197,12 @@ class Server:
         if peak - open_now < max(self.release_min_closed, peak // 4, 1):
             return False
         connections.compact()
+        release = getattr(self.router, "release_memory", None)
+        if release is not None:  # the core's own tables (optional hook)
+            try:
+                release()
+            except Exception:
+                log.exception("router.release_memory() failed")
         if _malloc_trim is not None:
             _malloc_trim(0)
         log.debug("%d connections closed: memory released", peak - open_now)

@@ -322,6 +322,8 @@ class Watchdogs:
                 del buckets[tick]
                 ticks = self._ticks
                 if len(ticks) > 2 * len(buckets) + 64:
+                    # Also a new dict: a dict keeps the table of its largest size.
+                    self._buckets = buckets = dict(buckets)
                     self._ticks = list(buckets)
                     heapq.heapify(self._ticks)
 
@@ -1219,6 +1221,7 @@ class BaseConnection(asyncio.Protocol):
         for msg in msgs:
             if msg and msg[0] == WELCOME:
                 self._established = True
+                self._opened_at = 0.0  # only the opening deadline needed it (a float less)
                 self._on_established()
                 if self._listener.auto_ping_interval > 0:
                     self._poke_watchdog(self._last_read + self._listener.auto_ping_interval)

@@ -22,7 +22,7 @@ What picows leaves to its user, done here: reassembling fragmented messages
 subprotocol.  Its quirks worked around: it refuses ``Connection: keep-alive,
 Upgrade`` (what Firefox sends), so the header is normalised before its check;
 it logs every connection at INFO and protocol errors at ERROR, so its log goes
-through :class:`_WireLog`, which lowers those to DEBUG (the connection logs a
+through :class:`_Listener`, which lowers those to DEBUG (the connection logs a
 failure once, like the websockets engine).  No permessage-deflate: a listener
 with ``compression = true`` runs on the websockets engine ("auto", the
 default, picks it; an explicit ``implementation = "picows"`` with compression
@@ -120,18 +120,33 @@ def _close_frame(code: int | None) -> bytes:
 _CLOSE_NORMAL = _close_frame(int(WSCloseCode.OK))  # type: ignore[call-overload]
 
 
-class _WireLog:
-    """picows' log for one connection, prefixed with the peer (a logger's methods
-    picows calls, on two slots rather than a LoggerAdapter and its dict).
+class _Listener(WSListener):
+    """What picows calls back for one connection: its listener, its listener
+    factory and its logger, in one slotted object.
 
-    Its per-connection INFO lines ("New connection accepted", "Disconnected") and
-    its parser errors (the connection logs those itself) go out at DEBUG.
+    picows wants a :class:`WSListener`, whose C layout cannot share a class with
+    the slotted :class:`BaseConnection`.  ``on_ws_frame`` is the connection's own
+    bound method, stored in a slot, so that picows calls it directly (its
+    dispatch to Python overrides finds the slot), with no frame in between.  As
+    the factory (``__call__``) it hands the upgrade request to the connection.
+    As the logger it prefixes picows' lines with the peer; its per-connection
+    INFO lines ("New connection accepted", "Disconnected") and its parser errors
+    (the connection logs those itself) go out at DEBUG.
     """
 
-    __slots__ = ("peer",)
+    __slots__ = ("on_ws_frame", "_conn")
 
-    def __init__(self, peer: str) -> None:
-        self.peer = peer
+    def __init__(self, conn: PicowsConnection) -> None:
+        self.on_ws_frame = conn.on_ws_frame  # type: ignore[method-assign]
+        self._conn = conn
+
+    def __call__(self, request: WSUpgradeRequest) -> Any:
+        return self._conn._upgrade(request, self)
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self._conn.on_ws_connected(transport)
+
+    # The logger's methods picows calls.
 
     def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging.Logger's name
         return wire_log.isEnabledFor(level)
@@ -143,7 +158,7 @@ class _WireLog:
             level = logging.DEBUG
         if wire_log.isEnabledFor(level):
             kwargs.setdefault("stacklevel", 2)
-            wire_log.log(level, f"{self.peer}: {msg}", *args, **kwargs)
+            wire_log.log(level, f"{self._conn.peer}: {msg}", *args, **kwargs)
 
     def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
         self.log(logging.DEBUG, msg, *args, **kwargs)
@@ -164,25 +179,6 @@ class _WireLog:
         self.log(logging.CRITICAL, msg, *args, **kwargs)
 
 
-class _Listener(WSListener):
-    """The picows listener of one connection.
-
-    picows wants a :class:`WSListener`, whose C layout cannot share a class with
-    the slotted :class:`BaseConnection`.  ``on_ws_frame`` is the connection's
-    own bound method, stored in a slot, so that picows calls it directly (its
-    dispatch to Python overrides finds the slot), with no frame in between.
-    """
-
-    __slots__ = ("on_ws_frame", "_conn")
-
-    def __init__(self, conn: PicowsConnection) -> None:
-        self.on_ws_frame = conn.on_ws_frame  # type: ignore[method-assign]
-        self._conn = conn
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self._conn.on_ws_connected(transport)
-
-
 class PicowsConnection(BaseConnection):
     """One WAMP-over-WebSocket client connection (engine: picows)."""
 
@@ -191,7 +187,6 @@ class PicowsConnection(BaseConnection):
     implementation = "picows"
 
     __slots__ = (
-        "_serializers",
         "_opcode",
         "_text",
         "_max_in",
@@ -224,7 +219,6 @@ class PicowsConnection(BaseConnection):
         limits: ConnectionLimits | None = None,
     ) -> None:
         super().__init__(router, listener, connections, limits)
-        self._serializers = serializers_by_subprotocol(listener)
         self._serializer: Any = None
         self._opcode = _OP_TEXT
         self._text = True  # the negotiated serializer takes text messages (JSON)
@@ -257,12 +251,13 @@ class PicowsConnection(BaseConnection):
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        listener = _Listener(self)
         self._parser = parser = WSProtocol(
             host_port=None,
             ws_path=None,
             is_client_side=False,
-            ws_listener_factory=self._upgrade,
-            logger=_WireLog(self.peer),
+            ws_listener_factory=listener,
+            logger=listener,
             disconnect_on_exception=True,
             websocket_handshake_timeout=None,  # handshake_timeout, in BaseConnection
             enable_auto_ping=False,
@@ -337,7 +332,8 @@ class PicowsConnection(BaseConnection):
         info = self._info
         assert info is not None  # set by _upgrade
         self._info = None
-        serializer = self._serializer = self._serializers[info["websocket_protocol"]]
+        serializers = serializers_by_subprotocol(self._listener)
+        serializer = self._serializer = serializers[info["websocket_protocol"]]
         self._encode = serializer.encode
         self._frame_key = frame_key(serializer.name, "websocket")
         self._opcode = _OP_BINARY if serializer.binary else _OP_TEXT
@@ -508,8 +504,9 @@ class PicowsConnection(BaseConnection):
 
     # Internals.
 
-    def _upgrade(self, request: WSUpgradeRequest) -> Any:
-        """picows' listener factory: check the path, choose the subprotocol."""
+    def _upgrade(self, request: WSUpgradeRequest, listener: _Listener) -> Any:
+        """picows' listener factory (through ``listener``): check the path, choose
+        the subprotocol."""
         if self._refused:  # max_connections_per_address (logged when it connected)
             self._logged = self._failed = True
             self._reading = False
@@ -528,11 +525,12 @@ class PicowsConnection(BaseConnection):
             if name.strip()
         ]
         # WAMP clients list subprotocols in their order of preference: the client's order wins.
-        chosen = next((name for name in offered if name in self._serializers), None)
+        serializers = serializers_by_subprotocol(self._listener)
+        chosen = next((name for name in offered if name in serializers), None)
         if chosen is None:
             reason = (
                 f"no supported WAMP subprotocol offered (offered: {', '.join(offered) or 'none'}; "
-                f"supported: {', '.join(self._serializers)})"
+                f"supported: {', '.join(serializers)})"
             )
             self._refuse(400, self._limits.clip(reason))
             response = WSUpgradeResponse.create_error_response(400, reason.encode() + b"\n")
@@ -540,7 +538,7 @@ class PicowsConnection(BaseConnection):
         self._info = {
             "http_headers_received": received_headers(request.headers.items()),
             "http_path": http_path(path, self._listener),
-            "websocket_protocol": self._serializers[chosen].subprotocol,
+            "websocket_protocol": serializers[chosen].subprotocol,
             "websocket_extensions": (),
         }
         # picows wants "Connection: upgrade" exactly; RFC 6455 allows a token list.
@@ -552,7 +550,7 @@ class PicowsConnection(BaseConnection):
         if "upgrade" in tokens:
             request.headers["Connection"] = "upgrade"
         response = WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": chosen})
-        return WSUpgradeResponseWithListener(response, _Listener(self))
+        return WSUpgradeResponseWithListener(response, listener)
 
     def _refuse(self, status: int, reason: str) -> None:
         self._limits.log(

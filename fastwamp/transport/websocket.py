@@ -228,7 +228,6 @@ class WebSocketConnection(BaseConnection):
     implementation = "websockets"
 
     __slots__ = (
-        "_serializers",
         "_ws",
         "_opcode",
         "_text",
@@ -251,7 +250,6 @@ class WebSocketConnection(BaseConnection):
         limits: ConnectionLimits | None = None,
     ) -> None:
         super().__init__(router, listener, connections, limits)
-        self._serializers = serializers_by_subprotocol(listener)
         subprotocols, extensions = _protocol_setup(listener)
         self._ws = ws = _ServerProtocol(
             subprotocols=subprotocols,
@@ -584,7 +582,7 @@ class WebSocketConnection(BaseConnection):
             self._reading = False
             return
         assert ws.subprotocol is not None
-        serializer = self._serializer = self._serializers[ws.subprotocol]
+        serializer = self._serializer = serializers_by_subprotocol(self._listener)[ws.subprotocol]
         self._encode = serializer.encode
         self._opcode = BINARY if serializer.binary else TEXT
         self._text = not serializer.binary

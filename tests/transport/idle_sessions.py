@@ -486,7 +486,7 @@ def in_memory(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(0.01)
         gc.collect()
         rss0 = rss_kb()
-        if args.trace:
+        if args.trace or args.trace_leave:
             tracemalloc.start(1)
             base = tracemalloc.take_snapshot()
         conns = []
@@ -498,19 +498,29 @@ def in_memory(args: argparse.Namespace) -> dict[str, Any]:
         gc.collect()
         assert len(router.sessions) == n, (len(router.sessions), n)
         rss1 = rss_kb()
-        result["rss_per_session"] = (rss1 - rss0) * 1024 / n
+        result["per_session_B"] = round((rss1 - rss0) * 1024 / n)
         if args.trace:
             snap = tracemalloc.take_snapshot()
-            tracemalloc.stop()
             lines = ["by file:"] + top_stats(snap, base, n, "filename", 25)
             lines += ["by line:"] + top_stats(snap, base, n, "lineno", 40)
             result["report"] = "\n".join(lines)
+        result["sessions"] = n
+        result["rss_start_kb"] = rss0
+        result["rss_open_kb"] = rss1
         for c in conns:
             c.connection_lost(None)
         conns = []
         await asyncio.sleep(0.05)
         gc.collect()
-        result["rss_after_leave_kb"] = rss_kb() - rss0
+        result["rss_after_leave_kb"] = rss_kb()
+        server.release_memory_if_idle()  # what the server does every 5 s
+        result["rss_after_release_kb"] = rss_kb()
+        if args.trace_leave:
+            snap = tracemalloc.take_snapshot()
+            tracemalloc.stop()
+            lines = ["left after they left, by line (totals):"]
+            lines += top_stats(snap, base, 1, "lineno", 25)
+            result["report"] = "\n".join(lines)
 
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(main())

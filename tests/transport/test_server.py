@@ -244,8 +244,9 @@ def test_port_in_use_exits_1(tmp_path):
 
 def test_memory_released_after_many_connections_close(run, monkeypatch):
     """Once enough connections have closed since the peak, the server rebuilds its
-    set of connections (a set keeps its largest table) and calls malloc_trim;
-    not before, and not again until as many more have closed."""
+    set of connections (a set keeps its largest table), calls the router's
+    release_memory() and malloc_trim; not before, and not again until as many
+    more have closed."""
     import fastwamp.server as server_module
 
     trims: list[int] = []
@@ -253,6 +254,8 @@ def test_memory_released_after_many_connections_close(run, monkeypatch):
 
     async def main():
         async with running(ListenerConfig("rawsocket", port=0)) as (server, router):
+            released: list[int] = []
+            router.release_memory = lambda: released.append(1)  # the core's optional hook
             server.release_min_closed = 8
             port = server.listeners[0].port
             streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(20)]
@@ -265,7 +268,7 @@ def test_memory_released_after_many_connections_close(run, monkeypatch):
             for _, writer in streams[6:12]:
                 writer.close()
             await wait_for(lambda: len(server.connections) == 8)
-            assert server.release_memory_if_idle() and trims == [0]
+            assert server.release_memory_if_idle() and trims == [0] and released == [1]
             assert len(server.connections) == 8 and server.connections.peak == 8
             assert not server.release_memory_if_idle()  # nothing more closed
             for _, writer in streams[12:]:
