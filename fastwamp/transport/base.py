@@ -73,7 +73,8 @@ client gets when it reaches each):
   registrations and subscriptions go, its in-flight calls are answered, shared
   registrations fail over).  Time while the router itself does not read the
   peer (input paused) does not count, nor does it while the peer drains output.
-  One timer per connection, rescheduled only when it fires (the last time the
+  One deadline per connection, rescheduled only when it fires, all of them on
+  one event-loop timer (:class:`Watchdogs`, 1/64 s ticks; the last time the
   peer was heard from is a timestamp written per read).
 * listener ``rawsocket_ping`` (``"auto"``): RawSocket peers get PINGs only once
   they have sent a PING or PONG frame themselves; ``"always"``: every one.
@@ -1119,7 +1120,7 @@ class BaseConnection(asyncio.Protocol):
             self._deferred = False
             self._sync_reading()
 
-    # Time limits: one watchdog timer per connection.
+    # Time limits: one watchdog deadline per connection (on the server's Watchdogs).
 
     def _watch(self) -> None:
         """Check the connection's deadlines; act on the ones due, arm for the next.

@@ -142,6 +142,27 @@ def bench_config(transport: str, engine: str, port: int = 0) -> Any:
 # Router process.
 
 
+#: Where the bytes of a session go, by the file that allocated them.
+COMPONENTS = (
+    ("serializer", ("fastwamp/wamp/serializers.py",)),
+    ("router core", ("fastwamp/router/", "/random.py")),
+    ("WebSocket engine", ("fastwamp/transport/websocket.py", "fastwamp/transport/picows_ws.py",
+                          "websockets/", "picows/", "/base64.py", "/uuid.py", "/email/")),
+    ("transport connection", ("fastwamp/transport/", "fastwamp/server.py")),
+    ("uvloop transport", ("asyncio/", "/weakref.py")),
+)
+
+
+def components(snapshot: tracemalloc.Snapshot, base: tracemalloc.Snapshot, n: int) -> list[str]:
+    """Bytes per session by component (COMPONENTS; the rest: "other")."""
+    totals: dict[str, float] = {}
+    for stat in snapshot.compare_to(base, "filename"):
+        where = stat.traceback[0].filename
+        name = next((c for c, marks in COMPONENTS if any(m in where for m in marks)), "other")
+        totals[name] = totals.get(name, 0) + stat.size_diff / n
+    return [f"  {v:8.1f} B/session  {k}" for k, v in sorted(totals.items(), key=lambda kv: -kv[1])]
+
+
 def top_stats(snapshot: tracemalloc.Snapshot, base: tracemalloc.Snapshot, n: int,
               key: str, limit: int) -> list[str]:
     stats = snapshot.compare_to(base, key)
@@ -204,7 +225,8 @@ def serve_main(args: argparse.Namespace) -> None:
                 snap = tracemalloc.take_snapshot()
                 n = max(1, len(server.connections), state.get("n", 0))
                 state["n"] = n
-                lines = ["by file:"]
+                lines = ["by component:"] + components(snap, state["base"], n)
+                lines += ["by file:"]
                 lines += top_stats(snap, state["base"], n, "filename", 25)
                 lines.append("by line:")
                 lines += top_stats(snap, state["base"], n, "lineno", 40)
@@ -501,7 +523,8 @@ def in_memory(args: argparse.Namespace) -> dict[str, Any]:
         result["per_session_B"] = round((rss1 - rss0) * 1024 / n)
         if args.trace:
             snap = tracemalloc.take_snapshot()
-            lines = ["by file:"] + top_stats(snap, base, n, "filename", 25)
+            lines = ["by component:"] + components(snap, base, n)
+            lines += ["by file:"] + top_stats(snap, base, n, "filename", 25)
             lines += ["by line:"] + top_stats(snap, base, n, "lineno", 40)
             result["report"] = "\n".join(lines)
         result["sessions"] = n
