@@ -606,7 +606,9 @@ class BaseConnection(asyncio.Protocol):
         Past ``max_bytes`` or ``max_messages`` of held output, ``policy``
         ``"drop_oldest"`` drops the oldest held EVENTs (and disconnects if that is
         not enough), ``"disconnect"`` aborts the connection.  Each overflow is
-        reported as ``on_overflow(dropped_messages, dropped_bytes, disconnected)``.
+        reported as ``on_overflow(dropped_messages, dropped_bytes, disconnected)``;
+        with ``on_overflow=None``, to the session's ``output_overflow`` method if it
+        has one (so that a session need not keep a bound method per connection).
         """
         if policy not in OVERFLOW_POLICIES:
             raise ValueError(f"unknown overflow policy {policy!r}")
@@ -963,6 +965,8 @@ class BaseConnection(asyncio.Protocol):
         q.unreported_messages = q.unreported_bytes = 0
         q.last_report = time.monotonic()
         on_overflow = self._on_overflow
+        if on_overflow is None:
+            on_overflow = getattr(self._session, "output_overflow", None)
         if on_overflow is not None:
             try:
                 on_overflow(dropped, size, disconnected)

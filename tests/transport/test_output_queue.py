@@ -304,6 +304,23 @@ def test_one_report_per_batch(run, kind, monkeypatch):
     run(main)
 
 
+def test_reports_go_to_the_sessions_method_without_a_callback(run, monkeypatch):
+    """set_output_limits(..., on_overflow=None): the reports go to the session's
+    output_overflow() (no bound method kept per connection)."""
+    monkeypatch.setattr(base, "OVERFLOW_REPORT_INTERVAL", 0.0)
+
+    async def main():
+        peer = Peer("rawsocket")
+        got: list[tuple[int, int, bool]] = []
+        peer.router.sessions[0].output_overflow = lambda *r: got.append(r)
+        peer.conn.set_output_limits(10**6, 10, "drop_oldest", None)
+        peer.fill()
+        peer.conn.send_messages([event(i) for i in range(30)])
+        assert got == [(20, nbytes(*(event(i) for i in range(20))), False)]
+
+    run(main)
+
+
 def test_reports_rate_limited_logged_once_and_summarized(run, caplog):
     async def main():
         peer = Peer("rawsocket")
