@@ -337,17 +337,18 @@ class Watchdogs:
     def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
         self._handle = None
         self._armed = _INF
-        ticks, buckets = self._ticks, self._buckets
         # A connection's _watch() treats a deadline within _EPSILON as due.
         due = (_monotonic() + _EPSILON) * self.TICKS
-        while ticks and ticks[0] <= due:
-            for conn in buckets.pop(heapq.heappop(ticks), ()):
+        # The heap and the dict are looked up anew each time: a _watch() may add
+        # and remove deadlines, and remove() may rebuild both.
+        while self._ticks and self._ticks[0] <= due:
+            for conn in self._buckets.pop(heapq.heappop(self._ticks), ()):
                 try:
                     conn._watch()
                 except Exception:  # pragma: no cover - one connection's bug spares the rest
                     log.exception("%s: watchdog failed", conn.peer)
-        if ticks and not loop.is_closed():
-            self._arm(ticks[0], loop)
+        if self._ticks and not loop.is_closed():
+            self._arm(self._ticks[0], loop)
 
 
 class ConnectionLimits:
