@@ -93,6 +93,14 @@ class Router:
                     session.delivery_failed()
             pending = self.pending
 
+    def release_memory(self) -> None:
+        """Give back what the session tables kept after many sessions left: a dict never
+        shrinks by itself, so one far below its peak is rebuilt (the server calls this
+        when it is idle after mass disconnects)."""
+        self.sessions = dict(self.sessions)
+        for realm in self.realms.values():
+            realm.sessions = dict(realm.sessions)
+
     def queue_delivery(self, member: Member) -> None:
         """``member`` has output (or a close) for the next flush."""
         self.pending.append(member)

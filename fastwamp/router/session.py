@@ -354,11 +354,12 @@ class RouterSession:
         set_limits = getattr(self.sink, "set_output_limits", None)
         if set_limits is not None:
             rc = realm.config
+            # No callback: the transport reports to output_overflow (no bound method kept).
             set_limits(rc.output_queue_bytes, rc.output_queue_messages, rc.overflow_policy,
-                       self._on_output_overflow)
+                       None)
         realm.joined(self)
 
-    def _on_output_overflow(self, dropped_messages: int, dropped_bytes: int,
+    def output_overflow(self, dropped_messages: int, dropped_bytes: int,
                             disconnected: bool) -> None:
         """The transport's output queue for this session overflowed (see RealmConfig)."""
         stats = self.router.stats

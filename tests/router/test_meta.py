@@ -190,7 +190,7 @@ def test_router_stats_and_overflow_event(router, peer):
     monitor.send([m.SUBSCRIBE, 1, {}, "fastwamp.session.on_overflow"])
     monitor.take()
     # The transport reports an overflow of the slow session's output queue.
-    slow.session._on_output_overflow(5, 500, False)
+    slow.session.output_overflow(5, 500, False)
     router.flush()
     event = monitor.take_one()
     assert event[4] == [slow.session.id, {"policy": "drop_oldest", "dropped_messages": 5,
