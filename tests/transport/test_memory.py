@@ -102,4 +102,6 @@ def test_idle_connection_memory(kind):
     assert held <= BOUNDS[kind], f"{kind}: {held:.0f} bytes per idle connection"
     # Nothing per connection stays once they have closed (a few shared leftovers:
     # the last deadlines' buckets, a cached string).
-    assert left <= 4096, f"{kind}: {left} bytes left after {COUNT} connections closed"
+    # Less than 32 bytes per closed connection: a leaked object per connection (at least
+    # 56 bytes) fails; interpreter caches warming up (a few KiB in all) do not.
+    assert left <= 32 * COUNT, f"{kind}: {left} bytes left after {COUNT} connections closed"
