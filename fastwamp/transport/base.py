@@ -776,6 +776,32 @@ class BaseConnection(asyncio.Protocol):
             f"cannot be encoded in {name} ({type(exc).__name__}: {self._limits.clip(str(exc))})",
         )
 
+    def _frame_shared(self, msg: Any) -> bytes | None:
+        """Encode and frame a SharedMessage for this connection's serializer and framing,
+        keeping the frame in ``msg`` for its other receivers; None if it cannot be
+        encoded (reported as undeliverable)."""
+        raise NotImplementedError
+
+    def _frame_payload_length(self, frame: bytes) -> int:
+        """The payload length of a frame made by :meth:`_frame_shared`."""
+        raise NotImplementedError
+
+    def _write_shared(self, msg: Any) -> None:
+        """Write one fan-out EVENT alone: its frame is made once per serializer and
+        framing, kept in ``msg``, and written as it is to every receiver."""
+        frame = msg.encoded.get(self._frame_key)
+        if frame is None:
+            frame = self._frame_shared(msg)
+            if frame is None:
+                return
+        length = self._frame_payload_length(frame)
+        if length > self._max_out:
+            self._too_large(msg, length)
+            return
+        self._write_now([frame])
+        if self._write_paused:
+            self._check_backlog()
+
     def _too_large(self, msg: list, length: int) -> None:
         """``msg`` encodes to ``length`` bytes, more than the peer accepts."""
         self._undeliverable(

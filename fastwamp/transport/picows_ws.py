@@ -405,20 +405,7 @@ class PicowsConnection(BaseConnection):
             if len(msgs) == 1 and not self._write_paused:
                 msg = msgs[0]
                 if type(msg) is SharedMessage:  # fan-out: one EVENT per receiver
-                    frame: Any = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
-                    if frame is None:
-                        frame = frame_shared(self, msg, self._opcode)
-                        if frame is None:
-                            return
-                    n = server_frame_length(frame)
-                    if n > self._listener.max_message_size:
-                        self._too_large(msg, n)
-                        return
-                    transport = self._transport
-                    if transport is not None and not transport.is_closing():
-                        transport.write(frame)
-                        if self._write_paused:
-                            self._check_backlog()
+                    self._write_shared(msg)
                     return
             parts = []
         else:
@@ -433,7 +420,7 @@ class PicowsConnection(BaseConnection):
         for msg in msgs:
             if type(msg) is SharedMessage:
                 # The same frame for every receiver (an EVENT's fan-out): made once.
-                frame = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
+                frame: Any = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
                 if frame is None:
                     frame = frame_shared(self, msg, opcode)
                     if frame is None:
@@ -468,6 +455,12 @@ class PicowsConnection(BaseConnection):
     def _frame(self, parts: list[bytes], data: bytes) -> None:
         parts.append(_frame_header(self._opcode, len(data)))
         parts.append(data)
+
+    def _frame_shared(self, msg: SharedMessage) -> bytes | None:
+        return frame_shared(self, msg, self._opcode)
+
+    def _frame_payload_length(self, frame: bytes) -> int:
+        return server_frame_length(frame)
 
     def _write_now(self, parts: list[bytes], size: int = 0) -> None:
         transport = self._transport

@@ -214,20 +214,7 @@ class RawSocketConnection(BaseConnection):
             if len(msgs) == 1 and not self._write_paused:
                 msg = msgs[0]
                 if type(msg) is SharedMessage:  # fan-out: one EVENT per receiver
-                    frame: Any = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
-                    if frame is None:
-                        frame = self._frame_shared(msg)
-                        if frame is None:
-                            return
-                    length = len(frame) - 4
-                    if length > self._max_out:
-                        self._too_large(msg, length)
-                        return
-                    transport = self._transport
-                    if transport is not None and not transport.is_closing():
-                        transport.write(frame)
-                        if self._write_paused:
-                            self._check_backlog()
+                    self._write_shared(msg)
                     return
             parts = []
         else:
@@ -242,7 +229,7 @@ class RawSocketConnection(BaseConnection):
         for msg in msgs:
             if type(msg) is SharedMessage:
                 # The same frame for every receiver (an EVENT's fan-out): made once.
-                frame = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
+                frame: Any = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
                 if frame is None:
                     frame = self._frame_shared(msg)
                     if frame is None:
@@ -271,6 +258,9 @@ class RawSocketConnection(BaseConnection):
             write_parts(transport, parts, size)
         if self._write_paused:
             self._check_backlog()
+
+    def _frame_payload_length(self, frame: bytes) -> int:
+        return len(frame) - 4
 
     def _frame_shared(self, msg: SharedMessage) -> bytes | None:
         """Encode and frame ``msg`` and keep the frame in it for the other receivers;

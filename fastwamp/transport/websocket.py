@@ -425,18 +425,7 @@ class WebSocketConnection(BaseConnection):
         if key is not None and len(msgs) == 1 and not ws.writes and not self._write_paused:
             msg = msgs[0]
             if type(msg) is SharedMessage:  # fan-out: one EVENT per receiver
-                frame: Any = msg.encoded.get(key)
-                if frame is None:
-                    frame = frame_shared(self, msg, self._opcode)
-                    if frame is None:
-                        return
-                n = server_frame_length(frame)
-                if n > self._listener.max_message_size:
-                    self._too_large(msg, n)
-                    return
-                self._write_now([frame])
-                if self._write_paused:
-                    self._check_backlog()
+                self._write_shared(msg)
                 return
         parts = ws.data_to_send()
         if self._write_paused:
@@ -448,7 +437,7 @@ class WebSocketConnection(BaseConnection):
         for msg in msgs:
             if key is not None and type(msg) is SharedMessage:
                 # The same frame for every receiver (an EVENT's fan-out): made once.
-                frame = msg.encoded.get(key)
+                frame: Any = msg.encoded.get(key)
                 if frame is None:
                     frame = frame_shared(self, msg, self._opcode)
                     if frame is None:
@@ -499,6 +488,12 @@ class WebSocketConnection(BaseConnection):
         else:
             ws.send_binary(data)
         parts.extend(ws.data_to_send())
+
+    def _frame_shared(self, msg: SharedMessage) -> bytes | None:
+        return frame_shared(self, msg, self._opcode)
+
+    def _frame_payload_length(self, frame: bytes) -> int:
+        return server_frame_length(frame)
 
     def _write_now(self, parts: list[bytes], size: int = 0) -> None:
         """Write ``parts`` in one call; close the transport when they end with EOF."""
