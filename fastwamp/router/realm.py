@@ -150,6 +150,14 @@ class Realm:
         self.meta.session_left(session)
         log.debug("realm %s: session %s left", self.name, session.id)
 
+    def reconfigure(self, config: RealmConfig) -> None:
+        """Take the settings of a reloaded configuration (SIGHUP); sessions stay.
+
+        Authentication (users) and authorization (roles, permissions) follow the new
+        configuration from the next HELLO and the next message of each session.
+        """
+        self.config = config
+
     def close(self) -> None:
         """The router stops: release what the realm holds outside memory."""
         if self.history is not None:

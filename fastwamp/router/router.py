@@ -93,6 +93,25 @@ class Router:
                     session.delivery_failed()
             pending = self.pending
 
+    def reload(self, config: Config) -> None:
+        """Apply a configuration read again (SIGHUP) without dropping sessions.
+
+        The caller has validated ``config``.  Realms named in both the old and the new
+        configuration take their new settings through :meth:`Realm.reconfigure`; realms
+        are neither added nor removed while sessions may be joined to them (a restart
+        does that), and router-wide keys other than the realms' stay as they were.
+        """
+        for realm_config in config.realms:
+            realm = self.realms.get(realm_config.name)
+            if realm is not None:
+                realm.reconfigure(realm_config)
+            else:
+                log.warning("reload: realm %s is new; it is created at the next start",
+                            realm_config.name)
+        for name in self.realms.keys() - {rc.name for rc in config.realms}:
+            log.warning("reload: realm %s is gone from the configuration; it stays until "
+                        "the next start", name)
+
     def release_memory(self) -> None:
         """Give back what the session tables kept after many sessions left: a dict never
         shrinks by itself, so one far below its peak is rebuilt (the server calls this
