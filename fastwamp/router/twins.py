@@ -5,6 +5,8 @@
 the end of its source, each interpreted module replaces its classes by the
 compiled ones when they are built and not disabled with
 ``FASTWAMP_NO_EXTENSIONS=1``, so every importer gets one implementation.
+``FASTWAMP_INTERPRETED_ROUTER=1`` keeps only these twins out (the compiled
+``_core`` stays), for measuring what they gain (``bench/router_twins.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ IN_USE: dict[str, bool] = {}
 def compiled_twin(module: str, names: tuple[str, ...]) -> dict[str, Any]:
     """The classes ``names`` of ``module + "_c"``, or nothing when it is not available."""
     found: dict[str, Any] = {}
-    if not os.environ.get("FASTWAMP_NO_EXTENSIONS"):
+    if not (os.environ.get("FASTWAMP_NO_EXTENSIONS")
+            or os.environ.get("FASTWAMP_INTERPRETED_ROUTER")):
         try:
             twin = importlib.import_module(module + "_c")
         except ImportError:
