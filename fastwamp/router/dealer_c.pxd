@@ -2,6 +2,9 @@
 # YIELD→RESULT run on typed records (Member, Invocation, Registration).
 cimport cython
 
+from fastwamp._core.callees_c cimport Callee as CalleeRecord
+from fastwamp._core.callees_c cimport CalleeGroup as CalleeGroupC
+from fastwamp._core.trie_c cimport UriTrie as UriTrieC
 from fastwamp.router.member_c cimport Member as MemberRecord
 
 
@@ -13,7 +16,7 @@ cdef class Registration:
     cdef public str match_name
     cdef public int policy
     cdef public str policy_name
-    cdef public object group
+    cdef public CalleeGroupC group
     cdef public dict flags
     cdef public str created
 
@@ -24,7 +27,7 @@ cdef class Invocation:
     cdef public MemberRecord caller
     cdef public object call_request
     cdef public MemberRecord callee
-    cdef public object callee_ref
+    cdef public CalleeRecord callee_ref
     cdef public Registration registration
     cdef public str procedure
     cdef public list payload
@@ -39,7 +42,7 @@ cdef class Invocation:
 
 cdef class Dealer:
     cdef public object options
-    cdef public object trie
+    cdef public UriTrieC trie
     cdef public dict registrations
     cdef object _ids
     cdef object _clock
@@ -56,12 +59,12 @@ cdef class Dealer:
     cdef object _max_uri_components
 
     @cython.locals(reg=Registration, inv=Invocation, open_call=Invocation, streaming=bint,
-                   callee=MemberRecord, wanted=long)
+                   callee=MemberRecord, wanted=long, callee_ref=CalleeRecord)
     cpdef call(self, MemberRecord caller, list msg)
 
     @cython.locals(callee=MemberRecord, reg=Registration, caller=MemberRecord, flags=long,
                    details=dict)
-    cpdef _invoke(self, Invocation inv, object callee_ref)
+    cpdef _invoke(self, Invocation inv, CalleeRecord callee_ref)
 
     @cython.locals(callee=MemberRecord)
     cpdef _close(self, Invocation inv)
