@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..auth import RealmAuthenticator
 from ..config import RealmConfig
 from ..wamp import messages as m
 from .broker import Broker
@@ -45,6 +46,8 @@ class Realm:
         self.config = config
         self.name = config.name
         self.sessions: dict[int, RouterSession] = {}
+        #: Decides HELLOs (methods, users); rebuilt by reconfigure.
+        self.authenticator = RealmAuthenticator(config)
         self.events = RealmEvents()
         router_config = router.config
         self.dealer = Dealer(DealerOptions.from_config(config, router_config), router.clock,
@@ -157,6 +160,7 @@ class Realm:
         configuration from the next HELLO and the next message of each session.
         """
         self.config = config
+        self.authenticator = RealmAuthenticator(config)
 
     def close(self) -> None:
         """The router stops: release what the realm holds outside memory."""
