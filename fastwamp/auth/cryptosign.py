@@ -143,5 +143,6 @@ class _CryptosignStep:
             return failed(CRYPTOSIGN, "signature over another message")
         user = self.user
         if user is None:
-            return failed(CRYPTOSIGN, "unknown public key (or not this authid's)")
+            return failed(CRYPTOSIGN, f"unknown public key {self.pubkey.hex()} "
+                                      "(or not this authid's)")
         return Identity(user.authid, user.authrole, CRYPTOSIGN)
