@@ -216,3 +216,18 @@ def test_check_config_validates_users(tmp_path):
                            "--check-config"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "realms[0].users[0].cryptosign_pubkeys[0]" in proc.stderr
+
+
+def test_readme_example_is_valid_and_its_secrets_work():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Authentication"):]
+    example = section[section.index("```toml") + 7:]
+    example = example[:example.index("```")]
+    realm = config_from_toml(example).realms[0]
+    alice = {u.authid: u for u in realm.users}["alice"]
+    assert TicketHash.parse(alice.ticket).verify("alice-ticket")
+    cra = alice.wampcra
+    assert cra.key == ab_auth.derive_key("alice-secret", cra.salt, cra.iterations,
+                                         cra.keylen).decode()
