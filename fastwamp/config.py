@@ -149,6 +149,16 @@ class RealmConfig:
     #: Ed25519 private key (64 hex digits) the router signs cryptosign clients'
     #: challenges with (router authentication); "" = a key made at start.
     cryptosign_router_key: str = ""
+    #: Dynamic authenticator: a procedure (registered by a trusted session) the router
+    #: calls as ``authenticator(realm, authid, details)`` to decide the methods listed in
+    #: ``authenticator_methods`` ("ticket", "wampcra", "cryptosign") instead of ``users``.
+    authenticator: str = ""
+    authenticator_methods: list[str] = field(default_factory=list)
+    #: The realm the authenticator is registered in ("" = this realm).
+    authenticator_realm: str = ""
+    #: Seconds the authenticator has to answer; then the client gets ABORT
+    #: wamp.error.authentication_failed.
+    authenticator_timeout: float = 5.0
 
 
 @dataclass
@@ -399,6 +409,8 @@ def config_from_dict(data: dict[str, Any], base_dir: str | Path | None = None) -
 
 
 OVERFLOW_POLICIES = ("drop_oldest", "disconnect")
+#: Methods a dynamic authenticator may decide (``RealmConfig.authenticator_methods``).
+DYNAMIC_METHODS = ("ticket", "wampcra", "cryptosign")
 
 
 def validate_config(config: Config) -> None:
@@ -474,6 +486,11 @@ def validate_config(config: Config) -> None:
             if level < 0:
                 raise ConfigError(f"{key}.trustlevels.{role}", "must be >= 0")
 
+    for i, realm in enumerate(config.realms):
+        if realm.authenticator_realm and realm.authenticator_realm not in seen_realms:
+            raise ConfigError(f"realms[{i}].authenticator_realm",
+                              f"no realm named {realm.authenticator_realm!r}")
+
     if not config.listeners:
         raise ConfigError("listeners", "at least one listener is required")
     seen_addresses: dict[tuple[str, int], int] = {}
@@ -540,6 +557,22 @@ def _validate_authentication(realm: RealmConfig, key: str) -> None:
                               f"(known: {', '.join(CONFIGURABLE_METHODS)})")
         if method in realm.authmethods[:j]:
             raise ConfigError(f"{key}.authmethods[{j}]", f"duplicate method {method!r}")
+    if realm.authenticator_methods and not realm.authenticator:
+        raise ConfigError(f"{key}.authenticator", "is needed by authenticator_methods")
+    if realm.authenticator and not _URI_RE.fullmatch(realm.authenticator):
+        raise ConfigError(f"{key}.authenticator", f"{realm.authenticator!r} is not a valid URI")
+    for j, method in enumerate(realm.authenticator_methods):
+        if method not in DYNAMIC_METHODS:
+            raise ConfigError(f"{key}.authenticator_methods[{j}]",
+                              f"must be one of {', '.join(DYNAMIC_METHODS)}, got {method!r}")
+        if method not in realm.authmethods:
+            raise ConfigError(f"{key}.authenticator_methods[{j}]",
+                              f"{method!r} is not in authmethods")
+    if realm.authenticator and not realm.authenticator_methods:
+        raise ConfigError(f"{key}.authenticator_methods",
+                          "names no method for the authenticator to decide")
+    if not 0 < realm.authenticator_timeout <= 600:
+        raise ConfigError(f"{key}.authenticator_timeout", "must be > 0 and <= 600 (seconds)")
     if realm.cryptosign_router_key:
         try:
             cred.unhex(realm.cryptosign_router_key.lower(), 32, "the key")

@@ -7,7 +7,15 @@ decided.  Nothing here does I/O.
 """
 
 from .authenticator import RealmAuthenticator
-from .outcome import Challenge, Failure, HelloRequest, Identity, Outcome, PendingStep
+from .outcome import (
+    Challenge,
+    Deferred,
+    Failure,
+    HelloRequest,
+    Identity,
+    Outcome,
+    PendingStep,
+)
 
-__all__ = ["Challenge", "Failure", "HelloRequest", "Identity", "Outcome", "PendingStep",
-           "RealmAuthenticator"]
+__all__ = ["Challenge", "Deferred", "Failure", "HelloRequest", "Identity", "Outcome",
+           "PendingStep", "RealmAuthenticator"]

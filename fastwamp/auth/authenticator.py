@@ -9,6 +9,13 @@ from ..config import RealmConfig
 from ..logsafe import clip
 from ..wamp import uris
 from .cryptosign import CryptosignMethod, router_signing_key
+from .dynamic import (
+    DynamicAuthenticator,
+    DynamicCryptosignMethod,
+    DynamicTicketMethod,
+    DynamicWampCraMethod,
+    ProcedureCall,
+)
 from .outcome import (
     ANONYMOUS,
     CRYPTOSIGN,
@@ -31,6 +38,11 @@ from .wampcra import WampCraMethod
 MAX_AUTHMETHODS = 16
 
 
+def _no_call(realm: str, procedure: str, args: list, kwargs: dict, timeout: float,
+             callback: Any) -> None:
+    callback(None, ("fastwamp.error.unavailable", ["no way to call the authenticator"]))
+
+
 class Method(Protocol):
     """One authentication method: ``start`` returns None when it cannot serve this
     HELLO (the client's next method is tried)."""
@@ -43,7 +55,9 @@ class Method(Protocol):
 class RealmAuthenticator:
     """Built from a :class:`RealmConfig` (validated); rebuilt when it is reloaded."""
 
-    def __init__(self, config: RealmConfig) -> None:
+    def __init__(self, config: RealmConfig, call: ProcedureCall | None = None) -> None:
+        """``call`` lets the router call a dynamic authenticator (``config.authenticator``;
+        without ``call`` the methods it decides refuse everyone)."""
         self.realm = config.name
         self.allow_anonymous = config.allow_anonymous
         self.users = UserDirectory(config.users)
@@ -57,6 +71,19 @@ class RealmAuthenticator:
         }
         self.methods: dict[str, Method] = {name: factories[name]()
                                            for name in config.authmethods}
+        if config.authenticator:
+            dynamic = DynamicAuthenticator(call or _no_call,
+                                           config.authenticator_realm or config.name,
+                                           config.authenticator, config.authenticator_timeout)
+            for name in config.authenticator_methods:
+                if name == TICKET:
+                    self.methods[name] = DynamicTicketMethod(dynamic)
+                elif name == WAMPCRA:
+                    self.methods[name] = DynamicWampCraMethod(dynamic)
+                elif name == CRYPTOSIGN:
+                    static = self.methods[name]
+                    assert isinstance(static, CryptosignMethod)
+                    self.methods[name] = DynamicCryptosignMethod(dynamic, static)
 
     def hello(self, authmethods: list[Any], request: HelloRequest,
               anonymous_authid: Callable[[], str]) -> Outcome:

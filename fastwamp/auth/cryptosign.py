@@ -80,6 +80,11 @@ class CryptosignMethod:
         self.router_pubkey = router_key.verify_key.encode().hex()
 
     def start(self, request: HelloRequest) -> Outcome | None:
+        return self.challenge(request, None)
+
+    def challenge(self, request: HelloRequest, user: User | None) -> Outcome:
+        """CHALLENGE for ``request``; a good signature welcomes ``user`` (None: the user
+        whose key HELLO names, if it is HELLO's authid)."""
         extra = request.authextra
         pubkey_hex = extra.get("pubkey")
         if type(pubkey_hex) is not str or len(pubkey_hex) != 64:
@@ -113,9 +118,10 @@ class CryptosignMethod:
             signed = self.router_key.sign(to_sign)
             out["pubkey"] = self.router_pubkey
             out["signature"] = (signed.signature + to_sign).hex()
-        user = self.users.by_pubkey.get(pubkey)
-        if user is not None and request.authid and request.authid != user.authid:
-            user = None  # the key is someone else's: fail like an unknown key
+        if user is None:
+            user = self.users.by_pubkey.get(pubkey)
+            if user is not None and request.authid and request.authid != user.authid:
+                user = None  # the key is someone else's: fail like an unknown key
         return Challenge(CRYPTOSIGN, out, _CryptosignStep(pubkey, message, user))
 
 

@@ -1,12 +1,14 @@
-"""What an authentication step decides: welcome, challenge, or failure.
+"""What an authentication step decides: welcome, challenge, failure, or wait.
 
 The session (``fastwamp.router.session``) sends the decision: WELCOME for an
 :class:`Identity`, CHALLENGE for a :class:`Challenge` (and hands the client's
-AUTHENTICATE to its ``pending`` step), ABORT for a :class:`Failure`.
+AUTHENTICATE to its ``pending`` step), ABORT for a :class:`Failure`; for a
+:class:`Deferred` it waits for the outcome.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,4 +89,13 @@ class Challenge:
     pending: PendingStep
 
 
-Outcome = Identity | Challenge | Failure
+@dataclass
+class Deferred:
+    """Not decided yet: the session waits (accepting nothing but ABORT and GOODBYE)
+    and calls ``start(resume)``; the work started (a call to a dynamic authenticator)
+    later calls ``resume`` with the outcome, once."""
+
+    start: Callable[[Callable[[Outcome], None]], None]
+
+
+Outcome = Identity | Challenge | Failure | Deferred

@@ -60,6 +60,13 @@ class WampCraMethod:
         user = self.users.by_authid.get(authid)
         if user is not None and not user.wampcra_key:
             user = None
+        return self.challenge_for(request, user)
+
+    @staticmethod
+    def challenge_for(request: HelloRequest, user: User | None) -> Challenge:
+        """CHALLENGE for ``request`` (HELLO's authid); a good signature with ``user``'s
+        key welcomes ``user`` (None: the challenge of an unknown user, which fails)."""
+        authid = request.authid or ""
         challenge = json.dumps({
             "authid": authid,
             "authrole": request.authrole or "",

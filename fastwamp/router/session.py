@@ -17,7 +17,7 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..auth import Challenge, Failure, HelloRequest, Identity, Outcome, PendingStep
+from ..auth import Challenge, Deferred, Failure, HelloRequest, Identity, Outcome, PendingStep
 from ..logsafe import LogBudget, clip
 from ..wamp import messages as m
 from ..wamp import uris
@@ -118,6 +118,8 @@ class RouterSession:
         self._auth_realm: Realm | None = None
         self._hello_roles: dict[str, dict[str, Any]] = {}
         self._hello_authid = ""
+        #: While waiting for a deferred decision (dynamic authenticator): its token.
+        self._auth_wait: object | None = None
 
     # -- identity (kept on the member, which routing reads) ----------------------
 
@@ -367,21 +369,38 @@ class RouterSession:
 
     def _on_authenticate(self, msg: list) -> None:
         pending = self._pending_auth
-        assert pending is not None
+        if pending is None:
+            raise ProtocolViolation("AUTHENTICATE received while the previous one is checked")
         self._pending_auth = None
         self._apply_auth(pending.authenticate(msg[1], msg[2]))
 
     def _apply_auth(self, outcome: Outcome) -> None:
-        """Send what authentication decided: WELCOME, CHALLENGE or ABORT."""
+        """Send what authentication decided: WELCOME, CHALLENGE or ABORT (or wait)."""
         if type(outcome) is Identity:
             self._welcome(outcome)
         elif type(outcome) is Challenge:
             self._pending_auth = outcome.pending
             self.state = CHALLENGING
             self.send([m.CHALLENGE, outcome.method, outcome.extra])
+        elif type(outcome) is Deferred:
+            self.state = CHALLENGING  # with no pending step: only ABORT/GOODBYE accepted
+            token = object()
+            self._auth_wait = token
+            outcome.start(lambda result: self._resume_auth(token, result))
         else:
             assert type(outcome) is Failure
             self._auth_failed(outcome)
+
+    def _resume_auth(self, token: object, outcome: Outcome) -> None:
+        """A deferred decision arrived (ignored once the session is gone)."""
+        if self._auth_wait is not token or self.state is not CHALLENGING:
+            return
+        self._auth_wait = None
+        try:
+            self._apply_auth(outcome)
+        except Exception:  # a bug must not reach the code that answered
+            log.exception("session %s: internal error while authenticating", self.id)
+            self.abort("wamp.error.internal_error", "internal router error")
 
     def _auth_failed(self, failure: Failure) -> None:
         self.router.stats["authentication_failures"] += 1
@@ -470,6 +489,7 @@ class RouterSession:
         self.state = CLOSED
         self._pending_auth = None
         self._auth_realm = None
+        self._auth_wait = None
         self.member.closed = True  # nothing more is queued for it
 
     def protocol_violation(self, message: str) -> None:

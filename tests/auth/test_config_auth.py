@@ -231,3 +231,29 @@ def test_readme_example_is_valid_and_its_secrets_work():
     cra = alice.wampcra
     assert cra.key == ab_auth.derive_key("alice-secret", cra.salt, cra.iterations,
                                          cra.keylen).decode()
+
+
+@pytest.mark.parametrize("keys, key", [
+    ('authenticator_methods = ["ticket"]', "authenticator"),
+    ('authenticator = "com.auth"', "authenticator_methods"),
+    ('authenticator = "com.auth"\nauthenticator_methods = ["scram"]', "authenticator_methods[0]"),
+    ('authenticator = "com.auth"\nauthenticator_methods = ["tls"]', "authenticator_methods[0]"),
+    ('authenticator = "com..auth"\nauthenticator_methods = ["ticket"]', "authenticator"),
+    ('authenticator = "com.auth"\nauthenticator_methods = ["ticket"]\n'
+     'authenticator_timeout = 0', "authenticator_timeout"),
+    ('authenticator = "com.auth"\nauthenticator_methods = ["ticket"]\n'
+     'authenticator_realm = "nope"', "authenticator_realm"),
+])
+def test_dynamic_authenticator_validation(keys, key):
+    text = GOOD.replace('authmethods = [', keys + '\nauthmethods = [')
+    with pytest.raises(ConfigError) as info:
+        config_from_toml(text)
+    assert info.value.key == f"realms[0].{key}", info.value
+
+
+def test_dynamic_authenticator_config():
+    text = GOOD.replace('authmethods = [', 'authenticator = "com.auth"\n'
+                        'authenticator_methods = ["ticket", "cryptosign"]\n'
+                        'authenticator_realm = "secure"\nauthmethods = [')
+    realm = config_from_toml(text).realms[0]
+    assert realm.authenticator_methods == ["ticket", "cryptosign"]
