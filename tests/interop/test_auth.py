@@ -25,6 +25,7 @@ from autobahn.asyncio.rawsocket import WampRawSocketClientFactory  # noqa: E402
 from autobahn.asyncio.wamp import Session  # noqa: E402
 from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
 from autobahn.wamp.auth import create_authenticator  # noqa: E402
+from autobahn.wamp.exception import ApplicationError  # noqa: E402
 from autobahn.wamp.types import ComponentConfig  # noqa: E402
 from nacl.signing import SigningKey  # noqa: E402
 
@@ -89,6 +90,20 @@ scram = {{ kdf = "{scram.kdf}", salt = "{scram.salt}", iterations = {scram.itera
 '''
 
 
+DYNAMIC_REALM = "dynamic"
+AUTHENTICATOR = "com.example.authenticate"
+DYNAMIC_CONFIG = f'''
+[[realms]]
+name = "{DYNAMIC_REALM}"
+allow_anonymous = false
+authmethods = ["ticket"]
+authenticator = "{AUTHENTICATOR}"
+authenticator_methods = ["ticket"]
+authenticator_realm = "{REALM}"
+authenticator_timeout = 5.0
+'''
+
+
 USERS_FILE = f'''
 [[users]]
 authid = "sam"
@@ -101,7 +116,7 @@ cryptosign_pubkeys = ["{CLIENT_KEY.verify_key.encode().hex()}"]
 def auth_router() -> Iterator[RouterEndpoints]:
     with tempfile.TemporaryDirectory(prefix="fastwamp-auth-") as tmp:
         (Path(tmp) / "auth-users.toml").write_text(USERS_FILE, encoding="utf-8")
-        rp = RouterProcess(Path(tmp), "auth", extra_config=_realm_config())
+        rp = RouterProcess(Path(tmp), "auth", extra_config=_realm_config() + DYNAMIC_CONFIG)
         rp.start()
         try:
             assert rp.endpoints is not None
@@ -118,18 +133,20 @@ def auth_router() -> Iterator[RouterEndpoints]:
 class AuthClient(Session):
     """A Session with Autobahn authenticators whose outcome can be awaited."""
 
-    def __init__(self, authenticators: list[Any]) -> None:
-        super().__init__(ComponentConfig(realm=REALM))
+    def __init__(self, authenticators: list[Any], realm: str = REALM, stay: bool = False) -> None:
+        super().__init__(ComponentConfig(realm=realm))
         loop = asyncio.get_running_loop()
         self.outcome: asyncio.Future[tuple[str, Any]] = loop.create_future()
         self.gone: asyncio.Future[None] = loop.create_future()
+        self.stay = stay
         for authenticator in authenticators:
             self.add_authenticator(authenticator)
 
     def on_join(self, details: Any) -> None:
         if not self.outcome.done():
             self.outcome.set_result(("welcome", details))
-        self.leave()
+        if not self.stay:
+            self.leave()
 
     def on_leave(self, details: Any) -> None:
         if not self.outcome.done():
@@ -143,10 +160,9 @@ class AuthClient(Session):
             self.gone.set_result(None)
 
 
-async def attempt(endpoints: RouterEndpoints, kind: Kind, *authenticators: Any) -> tuple[str, Any]:
-    """Connect, authenticate, leave; ("welcome", SessionDetails) or ("abort", CloseDetails)."""
+async def open_session(endpoints: RouterEndpoints, kind: Kind, session: AuthClient) -> Any:
+    """Connect ``session``; the asyncio transport."""
     loop = asyncio.get_running_loop()
-    session = AuthClient(list(authenticators))
     serializer = make_serializer(kind.serializer)
     factory: Any
     if kind.transport == "websocket":
@@ -159,6 +175,14 @@ async def attempt(endpoints: RouterEndpoints, kind: Kind, *authenticators: Any) 
         factory = WampRawSocketClientFactory(lambda: session, serializer=serializer)
     transport, _ = await asyncio.wait_for(loop.create_connection(factory, host, port),
                                           JOIN_TIMEOUT)
+    return transport
+
+
+async def attempt(endpoints: RouterEndpoints, kind: Kind, *authenticators: Any,
+                  realm: str = REALM) -> tuple[str, Any]:
+    """Connect, authenticate, leave; ("welcome", SessionDetails) or ("abort", CloseDetails)."""
+    session = AuthClient(list(authenticators), realm)
+    transport = await open_session(endpoints, kind, session)
     try:
         outcome = await asyncio.wait_for(asyncio.shield(session.outcome), JOIN_TIMEOUT)
         await asyncio.wait_for(asyncio.shield(session.gone), JOIN_TIMEOUT)
@@ -167,11 +191,12 @@ async def attempt(endpoints: RouterEndpoints, kind: Kind, *authenticators: Any) 
     return outcome
 
 
-def assert_welcome(outcome: tuple[str, Any], authid: str, authrole: str, method: str) -> None:
+def assert_welcome(outcome: tuple[str, Any], authid: str, authrole: str, method: str,
+                   provider: str = "static", realm: str = REALM) -> None:
     kind, details = outcome
     assert kind == "welcome", outcome
     assert (details.authid, details.authrole, details.authmethod, details.authprovider,
-            details.realm) == (authid, authrole, method, "static", REALM)
+            details.realm) == (authid, authrole, method, provider, realm)
 
 
 def assert_refused(outcome: tuple[str, Any], reason: str = "wamp.error.authentication_failed"
@@ -262,3 +287,37 @@ async def test_anonymous_realm_unchanged(auth_router: RouterEndpoints) -> None:
     info = await session.call("wamp.session.get", details.session)
     assert (info["authmethod"], info["authprovider"]) == ("anonymous", "static")
     await session.close()
+
+
+@async_test()
+async def test_dynamic_authenticator(auth_router: RouterEndpoints) -> None:
+    """A trusted backend (the cryptosign user, in the closed realm) registers the
+    authenticator the router calls for realm "dynamic"."""
+    backend = AuthClient([create_authenticator("cryptosign", privkey=CLIENT_KEY.encode().hex())],
+                         stay=True)
+    transport = await open_session(auth_router, RS_MSGPACK, backend)
+    try:
+        assert (await asyncio.wait_for(backend.outcome, JOIN_TIMEOUT))[0] == "welcome"
+        asked: list[tuple[str, str, dict]] = []
+
+        def authenticate(realm: str, authid: str, details: dict) -> dict:
+            asked.append((realm, authid, details))
+            if details.get("ticket") == "dyn-" + authid:
+                return {"role": "dynamic-user", "extra": {"greeting": "hi"}}
+            raise ApplicationError("com.example.denied", "wrong ticket")
+
+        await backend.register(authenticate, AUTHENTICATOR)
+        outcome = await attempt(auth_router, WS_JSON, create_authenticator(
+            "ticket", authid="dora", ticket="dyn-dora"), realm=DYNAMIC_REALM)
+        assert_welcome(outcome, "dora", "dynamic-user", "ticket", "dynamic", DYNAMIC_REALM)
+        assert outcome[1].authextra == {"greeting": "hi"}
+        assert asked[0][:2] == (DYNAMIC_REALM, "dora")
+        assert_refused(await attempt(auth_router, RS_CBOR, create_authenticator(
+            "ticket", authid="dora", ticket="guess"), realm=DYNAMIC_REALM))
+    finally:
+        backend.leave()
+        await asyncio.wait_for(asyncio.shield(backend.gone), JOIN_TIMEOUT)
+        transport.abort()
+    # the authenticator is gone: refused, with a log line saying so
+    assert_refused(await attempt(auth_router, WS_JSON, create_authenticator(
+        "ticket", authid="dora", ticket="dyn-dora"), realm=DYNAMIC_REALM))
