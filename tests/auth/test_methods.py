@@ -352,3 +352,19 @@ def test_reconfigure_takes_new_users_from_the_next_hello(router):
     peer2.send([m.AUTHENTICATE, TICKET, {}])
     assert_failed(peer2.take_one(), "ticket")
     assert not peer.closed  # sessions stay
+
+
+def test_meta_on_join_reports_authmethod(router):
+    watcher, _ = hello(router, authmethods=["ticket"], authid="tina")
+    watcher.send([m.AUTHENTICATE, TICKET, {}])
+    assert watcher.take_one()[0] == m.WELCOME
+    watcher.send([m.SUBSCRIBE, 1, {}, "wamp.session.on_join"])
+    assert watcher.take_one()[0] == m.SUBSCRIBED
+    peer, challenge = hello(router, authmethods=["wampcra"], authid="carl")
+    peer.send([m.AUTHENTICATE, cra_answer(challenge, CRA_SECRET), {}])
+    assert peer.take_one()[0] == m.WELCOME
+    event = watcher.take_one()
+    assert event[0] == m.EVENT
+    details = event[4][0]
+    assert (details["authid"], details["authrole"], details["authmethod"],
+            details["authprovider"]) == ("carl", "crafter", "wampcra", "static")
