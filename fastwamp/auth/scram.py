@@ -60,7 +60,8 @@ class ScramMethod:
         else:  # look like a user with the usual parameters
             fake = hmac.new(_FAKE_KEY, authid.encode("utf-8", "surrogatepass"),
                             hashlib.sha256).digest()
-            kdf, salt, iterations, memory = "argon2id-13", b64(fake[:16]), 3, 65536
+            kdf, iterations, memory = self.users.decoy_scram
+            salt = b64(fake[:16])
             keys = None
         nonce = client_nonce + b64(os.urandom(18))
         extra: dict[str, Any] = {"nonce": nonce, "kdf": kdf, "salt": salt,

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .credentials import TICKET_ITERATIONS, TicketHash, hash_ticket
 from .outcome import TICKET, Challenge, Failure, HelloRequest, Identity, Outcome, failed
-from .users import User, UserDirectory
-
-#: Checked when the authid is unknown, so that an unknown user costs the same time.
-_DUMMY = TicketHash.parse(hash_ticket("", TICKET_ITERATIONS))
+from .users import User, UserDirectory, decoy_ticket
 
 
 class TicketMethod:
@@ -24,21 +20,24 @@ class TicketMethod:
         if not request.authid:
             return failed(TICKET, "no authid in HELLO")
         return Challenge(TICKET, {}, _TicketStep(request.authid,
-                                                 self.users.by_authid.get(request.authid)))
+                                                 self.users.by_authid.get(request.authid),
+                                                 self.users))
 
 
 class _TicketStep:
     method = TICKET
 
-    def __init__(self, authid: str, user: User | None) -> None:
+    def __init__(self, authid: str, user: User | None, users: UserDirectory) -> None:
         self.authid = authid
         self.user = user
+        self.users = users
 
     def authenticate(self, signature: str, extra: dict[str, Any]) -> Identity | Failure:
         user = self.user
         expected = user.ticket if user is not None else None
         if expected is None:
-            _DUMMY.verify(signature)
+            # the same cost as a user's ticket
+            decoy_ticket(self.users.decoy_ticket_iterations).verify(signature)
             return failed(TICKET, "unknown authid or no ticket configured")
         if not expected.verify(signature):
             return failed(TICKET, "wrong ticket")

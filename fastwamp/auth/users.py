@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from ..config import UserConfig
-from .credentials import TicketHash, normalize_fingerprint, parse_pubkey
+from .credentials import (
+    TICKET_ITERATIONS,
+    WAMPCRA_ITERATIONS,
+    WAMPCRA_KEYLEN,
+    TicketHash,
+    hash_ticket,
+    normalize_fingerprint,
+    parse_pubkey,
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,17 @@ class User:
     #: WAMP-CRA: the HMAC key and, when salted, (salt, iterations, keylen).
     wampcra_key: str
     wampcra_salt: tuple[str, int, int] | None
+
+
+_decoy_tickets: dict[int, TicketHash] = {}
+
+
+def decoy_ticket(iterations: int) -> TicketHash:
+    """A ticket hash with ``iterations`` that no ticket matches (made once per count)."""
+    decoy = _decoy_tickets.get(iterations)
+    if decoy is None:
+        decoy = _decoy_tickets[iterations] = TicketHash.parse(hash_ticket("", iterations))
+    return decoy
 
 
 class UserDirectory:
@@ -51,3 +71,18 @@ class UserDirectory:
                 self.by_subject[subject] = user
             if cfg.scram.kdf:
                 self.scram[cfg.authid] = cfg
+        # Decoys: what an unknown authid is challenged (and checked) with, the parameters
+        # most users have, so that they do not tell whether a user exists.
+        tickets = Counter(u.ticket.iterations for u in self.by_authid.values() if u.ticket)
+        #: PBKDF2 iterations of the hash an unknown user's ticket is checked against.
+        self.decoy_ticket_iterations = (tickets.most_common(1)[0][0] if tickets
+                                        else TICKET_ITERATIONS)
+        salted = Counter(u.wampcra_salt[1:] for u in self.by_authid.values() if u.wampcra_salt)
+        #: (iterations, keylen) of an unknown user's WAMP-CRA challenge.
+        self.decoy_wampcra: tuple[int, int] = (salted.most_common(1)[0][0] if salted
+                                               else (WAMPCRA_ITERATIONS, WAMPCRA_KEYLEN))
+        scram = Counter((c.scram.kdf, c.scram.iterations, c.scram.memory)
+                        for c in self.scram.values())
+        #: (kdf, iterations, memory) of an unknown user's WAMP-SCRAM challenge.
+        self.decoy_scram: tuple[str, int, int] = (scram.most_common(1)[0][0] if scram
+                                                  else ("argon2id-13", 3, 65536))

@@ -60,10 +60,12 @@ class WampCraMethod:
         user = self.users.by_authid.get(authid)
         if user is not None and not user.wampcra_key:
             user = None
-        return self.challenge_for(request, user)
+        return self.challenge_for(request, user, self.users.decoy_wampcra)
 
     @staticmethod
-    def challenge_for(request: HelloRequest, user: User | None) -> Challenge:
+    def challenge_for(request: HelloRequest, user: User | None,
+                      decoy: tuple[int, int] = (WAMPCRA_ITERATIONS, WAMPCRA_KEYLEN)
+                      ) -> Challenge:
         """CHALLENGE for ``request`` (HELLO's authid); a good signature with ``user``'s
         key welcomes ``user`` (None: the challenge of an unknown user, which fails)."""
         authid = request.authid or ""
@@ -78,8 +80,7 @@ class WampCraMethod:
         }, ensure_ascii=False)
         extra: dict[str, Any] = {"challenge": challenge}
         if user is None:
-            extra.update(salt=_fake_salt(authid), iterations=WAMPCRA_ITERATIONS,
-                         keylen=WAMPCRA_KEYLEN)
+            extra.update(salt=_fake_salt(authid), iterations=decoy[0], keylen=decoy[1])
         elif user.wampcra_salt is not None:
             salt, iterations, keylen = user.wampcra_salt
             extra.update(salt=salt, iterations=iterations, keylen=keylen)

@@ -368,3 +368,16 @@ def test_meta_on_join_reports_authmethod(router):
     details = event[4][0]
     assert (details["authid"], details["authrole"], details["authmethod"],
             details["authprovider"]) == ("carl", "crafter", "wampcra", "static")
+
+
+def test_unknown_users_are_challenged_like_the_configured_ones(router):
+    """The decoy parameters are those of the configured users (none tells who exists)."""
+    known = hello(router, authmethods=["wampcra"], authid="carl")[1][2]
+    unknown = hello(router, authmethods=["wampcra"], authid="nobody")[1][2]
+    assert (unknown["iterations"], unknown["keylen"]) == (known["iterations"], known["keylen"])
+    assert unknown.keys() == known.keys()
+    nonce = {"nonce": "bm9uY2U="}
+    known = hello(router, authmethods=["scram"], authid="sara", authextra=nonce)[1][2]
+    unknown = hello(router, authmethods=["scram"], authid="nobody", authextra=nonce)[1][2]
+    assert {k: v for k, v in unknown.items() if k not in ("nonce", "salt")} == {
+        k: v for k, v in known.items() if k not in ("nonce", "salt")}
