@@ -65,6 +65,22 @@ CLOSING = SessionState.CLOSING
 CLOSED = SessionState.CLOSED
 
 
+class _Handshake:
+    """A session's authentication in progress (HELLO until WELCOME or ABORT)."""
+
+    __slots__ = ("realm", "roles", "authid", "pending", "waiting")
+
+    def __init__(self, realm: Realm, roles: dict[str, dict[str, Any]], authid: str) -> None:
+        #: The realm HELLO asked for, the roles it announced, its authid ("" if none).
+        self.realm = realm
+        self.roles = roles
+        self.authid = authid
+        #: The method's step that checks the next AUTHENTICATE (after a CHALLENGE).
+        self.pending: PendingStep | None = None
+        #: The token of a deferred decision being waited for (dynamic authenticator).
+        self.waiting: object | None = None
+
+
 class Sink(Protocol):
     """What a transport provides to the router for one connection.
 
@@ -112,14 +128,8 @@ class RouterSession:
         self.last_request_id = 0
         #: Log lines this session's bad input may still cause (created on first use).
         self._log_budget: LogBudget | None = None
-        #: While CHALLENGING: the method's step that checks AUTHENTICATE, the realm asked
-        #: for and the roles HELLO announced.
-        self._pending_auth: PendingStep | None = None
-        self._auth_realm: Realm | None = None
-        self._hello_roles: dict[str, dict[str, Any]] = {}
-        self._hello_authid = ""
-        #: While waiting for a deferred decision (dynamic authenticator): its token.
-        self._auth_wait: object | None = None
+        #: From HELLO until WELCOME or ABORT: what authentication needs (None after).
+        self._handshake: _Handshake | None = None
 
     # -- identity (kept on the member, which routing reads) ----------------------
 
@@ -359,19 +369,19 @@ class RouterSession:
         elif type(authextra) is not dict:
             raise ProtocolViolation("HELLO.Details.authextra must be a dict")
         self.member.id = self.router.new_session_id()
-        self._auth_realm = realm
-        self._hello_roles = clean_roles
-        self._hello_authid = authid or ""
+        self._handshake = _Handshake(realm, clean_roles, authid or "")
         request = HelloRequest(realm.name, authid, authrole, authextra, self.transport_info,
                                self.member.id)
         self._apply_auth(realm.authenticator.hello(authmethods, request,
                                                    self.router.new_anonymous_authid))
 
     def _on_authenticate(self, msg: list) -> None:
-        pending = self._pending_auth
+        handshake = self._handshake
+        assert handshake is not None
+        pending = handshake.pending
         if pending is None:
             raise ProtocolViolation("AUTHENTICATE received while the previous one is checked")
-        self._pending_auth = None
+        handshake.pending = None
         self._apply_auth(pending.authenticate(msg[1], msg[2]))
 
     def _apply_auth(self, outcome: Outcome) -> None:
@@ -379,13 +389,14 @@ class RouterSession:
         if type(outcome) is Identity:
             self._welcome(outcome)
         elif type(outcome) is Challenge:
-            self._pending_auth = outcome.pending
+            assert self._handshake is not None
+            self._handshake.pending = outcome.pending
             self.state = CHALLENGING
             self.send([m.CHALLENGE, outcome.method, outcome.extra])
         elif type(outcome) is Deferred:
+            assert self._handshake is not None
             self.state = CHALLENGING  # with no pending step: only ABORT/GOODBYE accepted
-            token = object()
-            self._auth_wait = token
+            token = self._handshake.waiting = object()
             outcome.start(lambda result: self._resume_auth(token, result))
         else:
             assert type(outcome) is Failure
@@ -393,9 +404,10 @@ class RouterSession:
 
     def _resume_auth(self, token: object, outcome: Outcome) -> None:
         """A deferred decision arrived (ignored once the session is gone)."""
-        if self._auth_wait is not token or self.state is not CHALLENGING:
+        handshake = self._handshake
+        if handshake is None or handshake.waiting is not token or self.state is not CHALLENGING:
             return
-        self._auth_wait = None
+        handshake.waiting = None
         try:
             self._apply_auth(outcome)
         except Exception:  # a bug must not reach the code that answered
@@ -404,18 +416,20 @@ class RouterSession:
 
     def _auth_failed(self, failure: Failure) -> None:
         self.router.stats["authentication_failures"] += 1
-        realm = self._auth_realm
+        handshake = self._handshake
         _AUTH_LOG.log(log, logging.WARNING,
                       "%s: authentication refused on realm %s (authid %s, %s): %s",
-                      self.peer, realm.name if realm is not None else "?",
-                      clip(self._hello_authid or "-", self.router.config.log_value_max),
+                      self.peer, handshake.realm.name if handshake is not None else "?",
+                      clip(handshake.authid if handshake is not None and handshake.authid
+                           else "-", self.router.config.log_value_max),
                       failure.method or "no method", clip(failure.detail or failure.message))
         self.abort(failure.reason, failure.message)
 
     def _welcome(self, identity: Identity) -> None:
-        realm = self._auth_realm
-        assert realm is not None
-        self._auth_realm = None
+        handshake = self._handshake
+        assert handshake is not None
+        realm = handshake.realm
+        self._handshake = None
         if len(realm.sessions) >= realm.config.max_sessions:  # filled up meanwhile
             self.router.stats["limits_hit"] += 1
             self.log_bad_input("authenticated, but realm %s is full", realm.name,
@@ -431,8 +445,7 @@ class RouterSession:
         self.authextra = identity.authextra
         member.authid = identity.authid
         member.authrole = identity.authrole
-        member.features = feature_flags(self._hello_roles)
-        self._hello_roles = {}
+        member.features = feature_flags(handshake.roles)
         self.state = ESTABLISHED
         realm.join(self)
         self.send(
@@ -487,9 +500,7 @@ class RouterSession:
 
     def _mark_closed(self) -> None:
         self.state = CLOSED
-        self._pending_auth = None
-        self._auth_realm = None
-        self._auth_wait = None
+        self._handshake = None
         self.member.closed = True  # nothing more is queued for it
 
     def protocol_violation(self, message: str) -> None:
