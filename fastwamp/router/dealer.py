@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The dealer: registrations, callee selection and the life of every call.
 
 URI matching and callee selection run in the compiled core
@@ -533,3 +534,9 @@ class Dealer:
     def match(self, uri: str) -> Registration | None:
         """The registration a CALL of ``uri`` would be routed to (exact, prefix, wildcard)."""
         return self.trie.match_best(uri)
+
+
+if __name__ == "fastwamp.router.dealer":  # the interpreted module: use the compiled twin
+    from .twins import compiled_twin
+
+    globals().update(compiled_twin(__name__, ("Registration", "Invocation", "Dealer")))
