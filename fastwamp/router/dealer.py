@@ -24,7 +24,7 @@ from .._core.callees import (
 )
 from .._core.trie import UriTrie
 from .._core.uri import MATCH_EXACT, validate_uri
-from ..logsafe import clip
+from ..logsafe import LogBudget, clip
 from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.messages import INVOCATION, RESULT, ProtocolViolation
@@ -50,6 +50,8 @@ if TYPE_CHECKING:
     from .member import Member
 
 log = logging.getLogger("fastwamp.dealer")
+#: Lines about call timeouts, for the whole process (a slow callee must not flood the log).
+_TIMEOUT_LOG = LogBudget(20.0)
 
 CANCEL_MODES = ("skip", "kill", "killnowait")
 #: Largest CALL.Options.timeout accepted (ms, about 24.8 days); beyond: invalid_argument.
@@ -90,7 +92,7 @@ class Invocation:
     __slots__ = (
         "id", "caller", "call_request", "callee", "callee_ref", "registration", "procedure",
         "payload", "disclose", "receive_progress", "timeout_ms", "timer", "excluded",
-        "interrupted", "streaming_in",
+        "interrupted", "streaming_in", "started",
     )
 
     def __init__(self, caller: Member, call_request: int, procedure: str,
@@ -110,6 +112,8 @@ class Invocation:
         self.excluded: set | None = None  # callees that answered wamp.error.unavailable
         self.interrupted = False  # INTERRUPT(kill) sent, waiting for the callee's answer
         self.streaming_in = False  # progressive call invocation: more CALL chunks to come
+        #: Clock time of the CALL when an observer wants call_finished, else -1.0.
+        self.started = -1.0
 
 
 class Dealer:
@@ -321,6 +325,8 @@ class Dealer:
         if self._max_timeout_ms and (not timeout or timeout > self._max_timeout_ms):
             timeout = self._max_timeout_ms
         inv.timeout_ms = timeout
+        if self._events.wants_call_finished:
+            inv.started = self._clock.time()
         caller.calls[request] = inv
         self._invoke(inv, callee_ref)
 
@@ -377,8 +383,9 @@ class Dealer:
         if inv.timer is None:  # pragma: no cover - the server always sets a scheduler
             log.warning("no scheduler: call timeout of %s ms not enforced", inv.timeout_ms)
 
-    def _close(self, inv: Invocation) -> None:
-        """Forget ``inv`` on both sides (it has been or is being answered)."""
+    def _close(self, inv: Invocation, error: str | None) -> None:
+        """Forget ``inv`` on both sides (it has been or is being answered, with ``error``
+        or, if None, a RESULT); observers that asked are told the call finished."""
         callee = inv.callee
         if callee is not None and callee.invocations.pop(inv.id, None) is not None:
             inv.callee_ref.inflight -= 1  # type: ignore[union-attr]
@@ -386,6 +393,10 @@ class Dealer:
         if inv.timer is not None:
             inv.timer.cancel()
             inv.timer = None
+        started = inv.started
+        if started >= 0.0:
+            inv.started = -1.0
+            self._events.call_finished(inv, error, self._clock.time() - started)
 
     def _interrupt(self, inv: Invocation, mode: str, reason: str | None = None) -> bool:
         """Send INTERRUPT to the callee if it supports call canceling."""
@@ -402,8 +413,13 @@ class Dealer:
         inv.timer = None
         if inv.caller.calls.get(inv.call_request) is not inv:
             return
+        callee = inv.callee
+        _TIMEOUT_LOG.log(log, logging.INFO, "call to %s timed out after %d ms (registration %s "
+                         "%s, caller session %s, callee session %s)", clip(inv.procedure),
+                         inv.timeout_ms, inv.registration.uri, inv.registration.match_name,
+                         inv.caller.id, callee.id if callee is not None else "-")
         self._interrupt(inv, "killnowait", uris.TIMEOUT)
-        self._close(inv)
+        self._close(inv, uris.TIMEOUT)
         inv.caller.send_error(m.CALL, inv.call_request, uris.TIMEOUT,
                               [f"call to {inv.procedure!r} timed out after {inv.timeout_ms} ms"])
 
@@ -426,7 +442,7 @@ class Dealer:
                     inv.timer = None
                     self._start_timer(inv)
             return
-        self._close(inv)
+        self._close(inv, None)
         inv.caller.send([RESULT, inv.call_request, {}, *msg[3:]])
 
     def invocation_error(self, callee: Member, msg: list) -> None:
@@ -438,7 +454,7 @@ class Dealer:
         if error == uris.UNAVAILABLE and not inv.streaming_in:
             self._reroute(inv)
             return
-        self._close(inv)
+        self._close(inv, error)
         inv.caller.send([m.ERROR, m.CALL, inv.call_request, msg[3], error, *msg[5:]])
 
     def _reroute(self, inv: Invocation) -> None:
@@ -455,7 +471,7 @@ class Dealer:
         if reg.policy != INVOKE_SINGLE and self.registrations.get(reg.id) is reg:
             nxt = reg.group.select(inv.excluded)
         if nxt is None:
-            self._close(inv)
+            self._close(inv, uris.NO_AVAILABLE_CALLEE)
             inv.caller.send_error(m.CALL, inv.call_request, uris.NO_AVAILABLE_CALLEE,
                                   [f"every callee of {inv.procedure!r} is unavailable"])
             return
@@ -479,7 +495,7 @@ class Dealer:
             return
         if mode == "killnowait":
             self._interrupt(inv, mode)
-        self._close(inv)
+        self._close(inv, uris.CANCELED)
         caller.send_error(m.CALL, request, uris.CANCELED, ["call canceled by the caller"])
 
     # -- messages the transport could not send ---------------------------------------
@@ -492,7 +508,7 @@ class Dealer:
         if inv is None:
             return
         self._interrupt(inv, "killnowait", error)  # it may have had earlier chunks
-        self._close(inv)
+        self._close(inv, error)
         inv.caller.send_error(m.CALL, inv.call_request, error,
                               [f"the invocation of {inv.procedure!r} could not be sent to its "
                                f"callee: {reason}"])
@@ -504,7 +520,7 @@ class Dealer:
         inv = caller.calls.get(request)
         if inv is not None:  # a progressive result: the call is still open
             self._interrupt(inv, "killnowait", error)
-            self._close(inv)
+            self._close(inv, error)
         caller.send_error(m.CALL, request, error,
                           [f"the answer to this call could not be sent: {reason}"])
 
@@ -515,9 +531,9 @@ class Dealer:
         for inv in list(session.calls.values()):
             # The caller is gone: stop the callee's work if it can be stopped.
             self._interrupt(inv, "killnowait", uris.CANCELED)
-            self._close(inv)
+            self._close(inv, uris.CANCELED)
         for inv in list(session.invocations.values()):
-            self._close(inv)
+            self._close(inv, uris.CANCELED)
             inv.caller.send_error(m.CALL, inv.call_request, uris.CANCELED,
                                   [f"the callee of {inv.procedure!r} left before answering"])
         for reg_id in list(session.registrations or ()):

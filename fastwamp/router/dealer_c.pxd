@@ -38,6 +38,7 @@ cdef class Invocation:
     cdef public set excluded
     cdef public bint interrupted
     cdef public bint streaming_in
+    cdef public double started
 
 
 cdef class Dealer:
@@ -66,8 +67,8 @@ cdef class Dealer:
                    details=dict)
     cpdef _invoke(self, Invocation inv, CalleeRecord callee_ref)
 
-    @cython.locals(callee=MemberRecord)
-    cpdef _close(self, Invocation inv)
+    @cython.locals(callee=MemberRecord, started=double)
+    cpdef _close(self, Invocation inv, object error)
 
     cpdef Invocation _open_invocation(self, MemberRecord callee, object invocation_id, str what)
 

@@ -73,6 +73,7 @@ class Member:
         "id", "authid", "authrole", "features", "is_service", "outbox", "closed", "owner",
         "on_output", "callee", "registrations", "subscriptions", "invocations", "calls",
         "last_invocation_id", "testaments", "testament_bytes", "exclude_me_filter",
+        "sent_counts",
     )
 
     def __init__(self, owner: Any, on_output: Any, is_service: bool = False) -> None:
@@ -102,6 +103,9 @@ class Member:
         #: The receiver filter of this member's publications without list options
         #: (exclude_me only), made once.
         self.exclude_me_filter: Any = None
+        #: Messages queued for sessions, by type code (a list shared by the router's
+        #: sessions when metrics are on, see Router.sent_counts; None: not counted).
+        self.sent_counts: list[int] | None = None
 
     # -- output -------------------------------------------------------------
 
@@ -109,6 +113,9 @@ class Member:
         """Queue ``msg`` for this session; the router delivers it on flush."""
         if self.closed:
             return
+        counts = self.sent_counts
+        if counts is not None:
+            counts[msg[0]] += 1
         outbox = self.outbox
         if not outbox:
             self.on_output(self)

@@ -22,8 +22,9 @@ cdef class Member:
     cdef public object testaments
     cdef public Py_ssize_t testament_bytes
     cdef public object exclude_me_filter
+    cdef public list sent_counts
 
-    @cython.locals(outbox=list)
+    @cython.locals(outbox=list, counts=list)
     cpdef send(self, object msg)
 
     cpdef send_error(self, object request_type, object request_id, str error,

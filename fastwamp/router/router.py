@@ -60,6 +60,9 @@ class Router:
             #: HELLOs and AUTHENTICATEs refused (wrong credentials, no usable method)
             "authentication_failures": 0,
         }
+        #: Messages queued for client sessions by type code (a list of 256 counters),
+        #: when metrics are on (set before sessions attach); None: not counted.
+        self.sent_counts: list[int] | None = None
         for realm_config in config.realms:
             self.realms[realm_config.name] = Realm(self, realm_config)
 

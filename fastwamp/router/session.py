@@ -122,6 +122,8 @@ class RouterSession:
         self.authextra: dict[str, Any] = {}
         #: The routing record: identity, features, outbox, calls, registrations...
         self.member = Member(self, router.queue_delivery, self.is_service)
+        if not self.is_service:  # the router's own sessions are not counted
+            self.member.sent_counts = router.sent_counts
         self.close_requested = False
         self._sink_closed = False
         #: Highest client request id seen (for strict request-id checking).
