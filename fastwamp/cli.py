@@ -10,9 +10,11 @@ from fastwamp.config import (
     LOG_LEVELS,
     Config,
     ConfigError,
+    ListenerConfig,
     default_config,
     default_config_toml,
     load_config,
+    validate_config,
 )
 
 #: Exit status for a bad command line or configuration.
@@ -59,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level, overriding the configuration's log_level (default: info)",
     )
     parser.add_argument(
+        "--metrics",
+        metavar="PORT",
+        type=int,
+        help="also serve /metrics (Prometheus), /health and /ready over HTTP on "
+        "127.0.0.1:PORT (adds a listener of type http)",
+    )
+    parser.add_argument(
         "--check-config",
         action="store_true",
         help="validate the configuration, print a summary and exit "
@@ -83,7 +92,9 @@ def _summary(config: Config) -> str:
     lines = [f"realms: {', '.join(realm.name for realm in config.realms)}"]
     for lst in config.listeners:
         where = f"{lst.host}:{lst.port}"
-        if lst.type == "websocket":
+        if lst.type == "http":
+            lines.append(f"listener: http http://{where} (/metrics, /health, /ready)")
+        elif lst.type == "websocket":
             lines.append(
                 f"listener: websocket ws://{where}{lst.path} ({', '.join(lst.serializers)})"
             )
@@ -229,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG_ERROR
     if args.log_level:
         config.log_level = args.log_level
+    if args.metrics is not None:
+        try:
+            config.listeners.append(ListenerConfig("http", host="127.0.0.1", port=args.metrics))
+            validate_config(config)
+        except ConfigError as exc:
+            print(f"fastwamp: --metrics: {exc}", file=sys.stderr)
+            return EXIT_CONFIG_ERROR
 
     if args.check_config:
         source = args.config or "the default configuration"

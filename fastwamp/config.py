@@ -165,7 +165,8 @@ class RealmConfig:
 class ListenerConfig:
     """One listening socket."""
 
-    #: "websocket" or "rawsocket".
+    #: "websocket", "rawsocket", or "http" (metrics and health checks: /metrics,
+    #: /health, /ready; see fastwamp.ops).
     type: str
     host: str = "127.0.0.1"
     port: int = 8080
@@ -230,6 +231,15 @@ class Config:
     log_lines_per_session: float = 5.0
     #: Longest client-supplied value quoted in a log line (characters).
     log_value_max: int = 200
+    #: "text" (readable lines) or "json" (one JSON object per line).
+    log_format: str = "text"
+    #: HTTP listeners: largest request (request line and headers, bytes) and the
+    #: seconds a client has to send it; beyond either the connection is closed.
+    http_request_max_bytes: int = 8192
+    http_request_timeout: float = 10.0
+    #: Metrics: label sets one family keeps (registrations, subscriptions, error URIs,
+    #: callees); beyond it new ones are summed up under the label value "_other".
+    metrics_series_max: int = 10000
 
 
 def default_config() -> Config:
@@ -244,7 +254,9 @@ def default_config() -> Config:
 #: Accepted values of ``log_level`` (and of the ``--log-level`` option).
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 #: Accepted values of ``ListenerConfig.type``.
-LISTENER_TYPES = ("websocket", "rawsocket")
+LISTENER_TYPES = ("websocket", "rawsocket", "http")
+#: Accepted values of ``Config.log_format``.
+LOG_FORMATS = ("text", "json")
 #: Accepted entries of ``ListenerConfig.serializers``.
 SERIALIZER_NAMES = ("json", "msgpack", "cbor")
 #: Smallest ``max_message_size``: the smallest limit a RawSocket handshake can announce.
@@ -426,13 +438,21 @@ def validate_config(config: Config) -> None:
     for name in ("call_timeout_default_ms", "call_timeout_max_ms"):
         if getattr(config, name) < 0:
             raise ConfigError(name, "must be >= 0 (0 means none)")
-    for name in ("handshake_timeout", "frame_timeout", "log_lines_per_session"):
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError(
+            "log_format", f"must be one of {', '.join(LOG_FORMATS)}, got {config.log_format!r}"
+        )
+    for name in ("handshake_timeout", "frame_timeout", "log_lines_per_session",
+                 "http_request_timeout"):
         if getattr(config, name) <= 0:
             raise ConfigError(name, "must be > 0")
     for name in ("max_handshake_message_size", "max_connections_per_address",
-                 "max_uri_length", "max_uri_components", "messages_per_turn", "log_value_max"):
+                 "max_uri_length", "max_uri_components", "messages_per_turn", "log_value_max",
+                 "metrics_series_max"):
         if getattr(config, name) < 1:
             raise ConfigError(name, "must be >= 1")
+    if config.http_request_max_bytes < 256:
+        raise ConfigError("http_request_max_bytes", "must be >= 256")
     if 0 < config.call_timeout_max_ms < config.call_timeout_default_ms:
         raise ConfigError(
             "call_timeout_default_ms",

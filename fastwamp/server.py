@@ -153,6 +153,8 @@ def _url(config: ListenerConfig, port: int) -> str:
         host = f"[{host}]"
     if config.type == "websocket":
         return f"ws://{host}:{port}{config.path}"
+    if config.type == "http":
+        return f"http://{host}:{port}/metrics"
     return f"tcp://{host}:{port}"
 
 
@@ -171,6 +173,21 @@ class Server:
         #: Closed connections (since that peak) that make the check release memory.
         self.release_min_closed = RELEASE_MIN_CLOSED
         self._release_timer: asyncio.TimerHandle | None = None
+        #: What HTTP listeners serve (set by :func:`serve` when there is one).
+        self.http_endpoints: Any = None
+
+    def ready(self) -> bool:
+        """Every configured listener is listening, and shutdown has not started."""
+        return (not self._shutdown_started
+                and len(self.listeners) == len(self.config.listeners)
+                and all(listener.server.is_serving() for listener in self.listeners))
+
+    def _http_connection(self) -> Any:
+        from fastwamp.ops.http import HttpConnection
+
+        config = self.config
+        return HttpConnection(self.http_endpoints, self.limits, config.http_request_max_bytes,
+                              config.http_request_timeout, self.connections)
 
     def start_memory_checks(self, interval: float = RELEASE_CHECK_INTERVAL) -> None:
         """Run :meth:`release_memory_if_idle` every ``interval`` seconds (see the module doc)."""
@@ -232,7 +249,9 @@ class Server:
             cls = RawSocketConnection
         router, connections, limits = self.router, self.connections, self.limits
 
-        def factory() -> BaseConnection:
+        def factory() -> Any:
+            if config.type == "http":
+                return self._http_connection()
             return cls(router, config, connections, limits)  # type: ignore[call-arg]
 
         server = await loop.create_server(
@@ -327,6 +346,8 @@ async def serve(
     router.scheduler = LoopScheduler(loop, router)
     router.call_soon = loop.call_soon
     server = Server(config, router)
+    if any(listener.type == "http" for listener in config.listeners):
+        server.http_endpoints = _http_endpoints(config, router, server)
     _handle_accept_errors(loop, server.limits)
     try:
         for listener_config in config.listeners:
@@ -336,6 +357,21 @@ async def serve(
         raise
     server.start_memory_checks()
     return server
+
+
+def _http_endpoints(config: Config, router: Any, server: Server) -> Any:
+    """Start counting on ``router`` (before any client attaches) and make what HTTP
+    listeners serve: metrics (a core router only), /health and /ready."""
+    from fastwamp.ops.http import HttpEndpoints
+    from fastwamp.router import Router
+
+    registry = None
+    if isinstance(router, Router):
+        from fastwamp.ops.counters import install_counters
+        from fastwamp.ops.exposition import make_registry
+
+        registry = make_registry(router, install_counters(router, config.metrics_series_max))
+    return HttpEndpoints(registry, server.ready)
 
 
 def _handle_accept_errors(loop: asyncio.AbstractEventLoop, limits: ConnectionLimits) -> None:

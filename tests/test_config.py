@@ -179,7 +179,7 @@ BAD = [
     ),
     ("listeners = []", "listeners", ["at least one"]),
     ("[[listeners]]\nport = 1", "listeners[0].type", ["required"]),
-    ("[[listeners]]\ntype = 'http'", "listeners[0].type", ["websocket", "rawsocket"]),
+    ("[[listeners]]\ntype = 'mqtt'", "listeners[0].type", ["websocket", "rawsocket"]),
     (
         "[[listeners]]\ntype = 'websocket'\nport = 70000",
         "listeners[0].port",

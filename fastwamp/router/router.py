@@ -63,6 +63,9 @@ class Router:
         #: Messages queued for client sessions by type code (a list of 256 counters),
         #: when metrics are on (set before sessions attach); None: not counted.
         self.sent_counts: list[int] | None = None
+        #: ``count_refusal(session, request_type, error)``: called for each error the
+        #: router answers a request with, when metrics are on; None: nothing to do.
+        self.count_refusal: Callable[[RouterSession, int, str], None] | None = None
         for realm_config in config.realms:
             self.realms[realm_config.name] = Realm(self, realm_config)
 

@@ -172,6 +172,9 @@ class RouterSession:
     def refused(self, request_type: int, error: str, message: object) -> None:
         """A request of this session is answered with ``error``: bad-input errors are
         logged and counted."""
+        count = self.router.count_refusal
+        if count is not None:
+            count(self, request_type, error)
         if error in _BAD_INPUT_ERRORS:
             stats = self.router.stats
             stats["refused_requests"] += 1

@@ -185,14 +185,34 @@ class RouterLike(Protocol):
     def flush_soon(self) -> None: ...
 
 
+class Traffic:
+    """Bytes read from and written to client connections, by every server of the process
+    (the metrics' ``fastwamp_bytes_received_total`` and ``fastwamp_bytes_sent_total``)."""
+
+    __slots__ = ("received", "sent")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.sent = 0
+
+
+#: This process's client traffic (connections add to it as they read and write).
+TRAFFIC = Traffic()
+
+
 def write_parts(transport: Any, parts: list[bytes], size: int) -> None:
     """Write ``parts`` (``size`` bytes or more in all) in one call (see WRITELINES_MIN)."""
     if len(parts) == 1:
-        transport.write(parts[0])
+        data = parts[0]
+        transport.write(data)
+        TRAFFIC.sent += len(data)
     elif size >= WRITELINES_MIN:
         transport.writelines(parts)
+        TRAFFIC.sent += sum(map(len, parts))
     else:
-        transport.write(b"".join(parts))
+        data = b"".join(parts)
+        transport.write(data)
+        TRAFFIC.sent += len(data)
 
 
 def frame_key(serializer_name: str, framing: str) -> str:

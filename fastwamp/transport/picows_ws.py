@@ -72,6 +72,7 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 from fastwamp.config import ListenerConfig
 from fastwamp.transport.base import (
     CLOSE_TIMEOUT,
+    TRAFFIC,
     BaseConnection,
     ConnectionLimits,
     RouterLike,
@@ -273,6 +274,7 @@ class PicowsConnection(BaseConnection):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = now = _monotonic()
+        TRAFFIC.received += len(data)
         if self._failed:
             return
         self._received = True

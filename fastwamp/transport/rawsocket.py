@@ -39,6 +39,7 @@ from typing import Any
 
 from fastwamp.config import ListenerConfig
 from fastwamp.transport.base import (
+    TRAFFIC,
     BaseConnection,
     ConnectionLimits,
     RouterLike,
@@ -148,6 +149,7 @@ class RawSocketConnection(BaseConnection):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = now = _monotonic()
+        TRAFFIC.received += len(data)
         if not self._reading:
             return
         buf = self._buffer

@@ -52,6 +52,7 @@ from websockets.typing import Subprotocol
 from fastwamp.config import ListenerConfig
 from fastwamp.transport.base import (
     CLOSE_TIMEOUT,
+    TRAFFIC,
     BaseConnection,
     ConnectionLimits,
     RouterLike,
@@ -279,6 +280,7 @@ class WebSocketConnection(BaseConnection):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = now = _monotonic()
+        TRAFFIC.received += len(data)
         ws = self._ws
         if self._head is not None:
             self._request_started = True

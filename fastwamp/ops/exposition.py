@@ -1,0 +1,184 @@
+"""The Prometheus exposition of a router's counters, built when it is scraped.
+
+:class:`RouterCollector` is a ``prometheus_client`` collector: at each scrape
+it reads the plain integers of :mod:`fastwamp.ops.counters`, the router's
+``stats`` and its tables (sessions, registrations, subscriptions) and yields
+metric families; :func:`render` formats them with ``prometheus_client``
+(text format 0.0.4), together with its process collector (CPU, memory, open
+descriptors).  Nothing here runs on the routing path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import accumulate
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from ..transport.base import TRAFFIC
+from ..wamp.messages import MESSAGE_NAMES
+from .counters import LATENCY_BUCKETS, RouterCounters
+
+if TYPE_CHECKING:
+    from ..router.router import Router
+
+#: ``router.stats`` keys, by the name and help of the counter each is exported as
+#: (``fastwamp_<key>_total``); keys not listed (added later) are exported with a
+#: generic help text.
+STATS_HELP = {
+    "sessions_joined": "Sessions that joined a realm.",
+    "overflow_dropped_messages": "Messages dropped from slow consumers' full output queues.",
+    "overflow_dropped_bytes": "Bytes dropped from slow consumers' full output queues.",
+    "overflow_disconnects": "Slow consumers disconnected because their output queue was full.",
+    "undeliverable_messages": "Messages that could not be sent (too large, unencodable).",
+    "undeliverable_events": "EVENTs that could not be sent (too large, unencodable).",
+    "refused_requests": "Requests refused as bad input (invalid URI or argument, not "
+                        "authorized, quota or limit exceeded).",
+    "limits_hit": "Requests and HELLOs refused because a quota or limit was reached.",
+    "protocol_violations": "Sessions aborted for a protocol violation.",
+    "authentication_failures": "HELLOs and AUTHENTICATEs refused (wrong credentials, no "
+                               "usable method).",
+    "connections_refused": "Connections refused (too many from one address).",
+    "handshake_timeouts": "Connections closed for not completing the handshake in time.",
+    "frame_timeouts": "Connections dropped for a frame that did not arrive in time.",
+    "ping_timeouts": "Connections dropped for not answering a ping.",
+    "oversize_frames": "Connections closed for a frame over the size limit.",
+    "accept_failures": "Failed accept() calls (out of file descriptors).",
+}
+
+_BUCKET_BOUNDS = [repr(b) for b in LATENCY_BUCKETS] + ["+Inf"]
+
+
+class RouterCollector:
+    """Reads a router's counters at scrape time (a ``prometheus_client`` collector)."""
+
+    def __init__(self, router: Router, counters: RouterCounters) -> None:
+        self.router = router
+        self.counters = counters
+
+    def describe(self) -> list[Metric]:
+        return []  # families are known only when collected (labels come and go)
+
+    def collect(self) -> Iterator[Metric]:
+        router, counters = self.router, self.counters
+        sessions = GaugeMetricFamily("fastwamp_sessions", "Sessions joined, by realm and transport.",
+                                     labels=["realm", "transport"])
+        registrations = GaugeMetricFamily("fastwamp_registrations", "Registrations, by realm.",
+                                          labels=["realm"])
+        subscriptions = GaugeMetricFamily("fastwamp_subscriptions", "Subscriptions, by realm.",
+                                          labels=["realm"])
+        for name, realm in router.realms.items():
+            by_transport: dict[str, int] = {}
+            for session in realm.sessions.values():
+                kind = str(session.transport_info.get("type", "?"))
+                by_transport[kind] = by_transport.get(kind, 0) + 1
+            for kind, n in sorted(by_transport.items()):
+                sessions.add_metric([name, kind], n)
+            registrations.add_metric([name], sum(
+                1 for reg in realm.dealer.registrations.values() if not _internal(reg.uri)))
+            subscriptions.add_metric([name], len(realm.broker.subscriptions))
+        yield sessions
+        yield registrations
+        yield subscriptions
+        yield from self._messages()
+        yield CounterMetricFamily("fastwamp_bytes_received", "Bytes read from client "
+                                  "connections (this process).", value=TRAFFIC.received)
+        yield CounterMetricFamily("fastwamp_bytes_sent", "Bytes written to client connections "
+                                  "(this process).", value=TRAFFIC.sent)
+        yield from self._calls()
+        events = CounterMetricFamily(
+            "fastwamp_events", "EVENTs for client publications, by subscription (topic and "
+            "match policy), counted when published.", labels=["realm", "topic", "match"])
+        refusals = CounterMetricFamily(
+            "fastwamp_router_errors", "ERRORs the router answered requests with (not those "
+            "relayed from callees), by request type and error URI.",
+            labels=["realm", "request", "error"])
+        for name, rc in counters.realms.items():
+            for (uri, match), n in rc.events.items():
+                events.add_metric([name, uri, match], n)
+            for (request, error), n in rc.refusals.items():
+                refusals.add_metric([name, MESSAGE_NAMES.get(request, str(request)), error], n)
+        yield events
+        yield refusals
+        for key, value in list(router.stats.items()):
+            yield CounterMetricFamily(f"fastwamp_{key}", STATS_HELP.get(
+                key, f"The router's {key.replace('_', ' ')} (fastwamp.router.get_stats)."),
+                value=value)
+
+    def _messages(self) -> Iterator[Metric]:
+        received = CounterMetricFamily(
+            "fastwamp_messages_received", "Messages routed from established sessions, by type.",
+            labels=["type"])
+        sent = CounterMetricFamily(
+            "fastwamp_messages_sent", "Messages queued for client sessions, by type.",
+            labels=["type"])
+        for code, name in MESSAGE_NAMES.items():
+            if self.counters.received[code]:
+                received.add_metric([name], self.counters.received[code])
+            if self.counters.sent[code]:
+                sent.add_metric([name], self.counters.sent[code])
+        yield received
+        yield sent
+
+    def _calls(self) -> Iterator[Metric]:
+        labels = ["realm", "procedure", "match"]
+        calls = CounterMetricFamily(
+            "fastwamp_calls", "Calls routed to a registration and finished (RESULT or ERROR), "
+            "by registration (URI and match policy).", labels=labels)
+        errors = CounterMetricFamily(
+            "fastwamp_call_errors", "Calls routed to a registration that ended with an ERROR, "
+            "by registration and error URI.", labels=[*labels, "error"])
+        latency = HistogramMetricFamily(
+            "fastwamp_call_duration_seconds", "Time from CALL to its final RESULT or ERROR, "
+            "by registration.", labels=labels)
+        split = CounterMetricFamily(
+            "fastwamp_invocations", "Calls finished by each callee session of a shared "
+            "registration (the load split), while it stays registered.",
+            labels=[*labels, "callee"])
+        callees = GaugeMetricFamily(
+            "fastwamp_registration_callees", "Callees attached to each registration, with its "
+            "invocation policy.", labels=[*labels, "invoke"])
+        for name, rc in self.counters.realms.items():
+            for (uri, match), series in rc.calls.items():
+                key = [name, uri, match]
+                calls.add_metric(key, series.calls)
+                cumulative = list(zip(_BUCKET_BOUNDS, accumulate(series.buckets), strict=True))
+                latency.add_metric(key, cumulative, series.seconds)
+            for (uri, match, error), n in rc.call_errors.items():
+                errors.add_metric([name, uri, match, error], n)
+            for (uri, match, callee), n in rc.invocations.items():
+                split.add_metric([name, uri, match, str(callee)], n)
+            for reg in self.router.realms[name].dealer.registrations.values():
+                if not _internal(reg.uri):
+                    callees.add_metric([name, reg.uri, reg.match_name, reg.policy_name],
+                                       len(reg.group))
+        yield calls
+        yield errors
+        yield latency
+        yield split
+        yield callees
+
+
+def _internal(uri: str) -> bool:
+    """The router's own procedures (meta API), left out of per-registration series."""
+    return uri.startswith(("wamp.", "fastwamp."))
+
+
+def make_registry(router: Router, counters: RouterCounters) -> CollectorRegistry:
+    """A registry with the router's collector and the process collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RouterCollector(router, counters))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The Prometheus text exposition of ``registry``."""
+    return generate_latest(registry)
