@@ -403,17 +403,11 @@ def _handle_accept_errors(loop: asyncio.AbstractEventLoop, limits: ConnectionLim
     loop.set_exception_handler(handler)
 
 
-def configure_logging(level: str) -> None:
-    """Log to stderr at ``level``; websockets' own per-connection lines only at debug."""
-    numeric = getattr(logging, level.upper())
-    logging.basicConfig(
-        level=numeric,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger().setLevel(numeric)
-    wire = logging.getLogger("fastwamp.transport.websocket.wire")
-    wire.setLevel(logging.DEBUG if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr at ``level``, as text lines or JSON objects (see fastwamp.ops.logs)."""
+    from fastwamp.ops.logs import configure_logging as configure
+
+    configure(level, log_format)
 
 
 async def _main(config: Config) -> int:
@@ -470,7 +464,7 @@ def run(config: Config) -> int:
     Prints ``fastwamp: listening on URL`` per listener, then ``fastwamp: ready``
     (flushed, once the signal handlers are in place).
     """
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     raise_fd_limit()
     factory = loop_factory()
     try:

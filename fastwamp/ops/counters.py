@@ -1,53 +1,63 @@
-"""What the metrics count, in plain integers, fed by the core's hooks (sans-I/O).
+"""What the metrics count, in plain integers, fed by the core (sans-I/O).
 
-:func:`install_counters` puts a :class:`RouterCounters` on a router before any
-client attaches: the realm pipeline's ``count`` hook counts messages received,
-``Router.sent_counts`` messages queued for clients, ``Router.count_refusal``
-the errors the router answers requests with, and one :class:`RealmCounters`
-per realm observes its events (calls finished, publications, callees leaving
-a registration).  Nothing is formatted here: the exposition reads these
+:func:`install_counters` turns counting on for a router before any client
+attaches: ``Realm.received_counts`` counts messages dispatched by type,
+``Router.sent_counts`` messages queued for clients, ``Router.count_refusal`` the
+errors the router answers requests with, and ``Dealer.call_stats_limit`` makes
+each new registration count its calls in the compiled dealer
+(:class:`~fastwamp.router.dealer.CallStats`: calls, a duration histogram, error
+URIs, the callee that answered).  One :class:`RealmCounters` per realm observes
+its events: publications (events by subscription) and callees leaving a
+registration (their load-split series go; a deleted registration's counts are
+kept under its URI and match policy, so a service that registers again
+continues its series).  Nothing is formatted here: the exposition reads these
 numbers when it is scraped (:mod:`fastwamp.ops.exposition`).
 
 Cardinality is bounded: series are keyed by a registration's or subscription's
-URI and match policy (never the concrete URI called or published), error URIs
-and callee session ids are labels only where noted, and each family keeps at
-most ``series_max`` label sets; beyond that, new ones are summed up under the
-label value :data:`OTHER`.  A callee's load-split series goes when it leaves
-the registration.
+URI and match policy (never the concrete URI called or published), and each
+family keeps at most ``series_max`` label sets (error URIs and callees: per
+registration); beyond that, new ones are summed up under :data:`OTHER`.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
+
+from ..router.dealer import CALL_DURATION_BUCKETS, OTHER
 
 if TYPE_CHECKING:
     from ..router.broker import Subscription
-    from ..router.dealer import Invocation, Registration
+    from ..router.dealer import Registration
     from ..router.member import Member
     from ..router.realm import Realm
     from ..router.router import Router
     from ..router.session import RouterSession
 
-#: Upper bounds (seconds) of the call latency histogram's buckets (+Inf is implied).
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                   2.5, 5.0, 10.0, 30.0)
-#: Label value that sums up series beyond ``series_max``.
-OTHER = "_other"
+__all__ = ["CALL_DURATION_BUCKETS", "OTHER", "CallTotals", "RealmCounters", "RouterCounters",
+           "install_counters"]
+
 #: Message type codes are below this (the lists of counters by type are this long).
 MESSAGE_CODES = 256
 
 
-class CallSeries:
-    """The calls of one registration (URI and match policy), in the life of the router."""
+class CallTotals:
+    """The calls of one registration URI and match policy, summed over registrations."""
 
-    __slots__ = ("calls", "buckets", "seconds")
+    __slots__ = ("calls", "seconds", "buckets", "errors")
 
     def __init__(self) -> None:
         self.calls = 0
-        #: Calls per latency bucket (not cumulative; the last one is +Inf).
-        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
         self.seconds = 0.0
+        self.buckets = [0] * (len(CALL_DURATION_BUCKETS) + 1)
+        self.errors: dict[str, int] = {}
+
+    def add(self, stats: Any) -> None:
+        """Add a registration's CallStats (or another CallTotals)."""
+        self.calls += stats.calls
+        self.seconds += stats.seconds
+        self.buckets = [a + b for a, b in zip(self.buckets, stats.buckets, strict=True)]
+        for error, n in stats.errors.items():
+            self.errors[error] = self.errors.get(error, 0) + n
 
 
 class RealmCounters:
@@ -56,13 +66,8 @@ class RealmCounters:
     def __init__(self, realm: Realm, series_max: int) -> None:
         self.realm = realm
         self.series_max = series_max
-        #: (procedure, match) -> calls finished, latency histogram.
-        self.calls: dict[tuple[str, str], CallSeries] = {}
-        #: (procedure, match, error URI) -> calls that ended with that error.
-        self.call_errors: dict[tuple[str, str, str], int] = {}
-        #: (procedure, match, callee session id) -> calls finished by that callee, for
-        #: registrations shared by several callees (removed when the callee leaves).
-        self.invocations: dict[tuple[str, str, int], int] = {}
+        #: (procedure, match) -> the calls of registrations deleted since.
+        self.retired: dict[tuple[str, str], CallTotals] = {}
         #: (topic, match) -> EVENTs addressed to the subscribers of that subscription.
         self.events: dict[tuple[str, str], int] = {}
         #: (request type code, error URI) -> errors the router answered requests with.
@@ -71,41 +76,37 @@ class RealmCounters:
     def _room(self, table: dict[Any, Any]) -> bool:
         return len(table) < self.series_max
 
+    def calls(self) -> dict[tuple[str, str], CallTotals]:
+        """(procedure, match) -> calls of every registration since the start (scrape time)."""
+        totals: dict[tuple[str, str], CallTotals] = {}
+        for key, retired in self.retired.items():
+            totals[key] = CallTotals()
+            totals[key].add(retired)
+        for reg in self.realm.dealer.registrations.values():
+            if reg.stats is not None:
+                key = (reg.uri, reg.match_name)
+                total = totals.get(key)
+                if total is None:
+                    total = totals[key] = CallTotals()
+                total.add(reg.stats)
+        return totals
+
     # -- realm events ----------------------------------------------------------
 
-    def call_finished(self, inv: Invocation, error: str | None, duration: float) -> None:
-        reg = inv.registration
-        key = (reg.uri, reg.match_name)
-        series = self.calls.get(key)
-        if series is None:
-            if not self._room(self.calls):
-                key = (OTHER, OTHER)
-                series = self.calls.get(key)
-            if series is None:
-                series = self.calls[key] = CallSeries()
-        series.calls += 1
-        if duration < 0.0:
-            duration = 0.0
-        series.buckets[bisect_left(LATENCY_BUCKETS, duration)] += 1
-        series.seconds += duration
-        if error is not None:
-            errors = self.call_errors
-            ekey = (key[0], key[1], error)
-            if ekey not in errors and not self._room(errors):
-                ekey = (OTHER, OTHER, OTHER)
-            errors[ekey] = errors.get(ekey, 0) + 1
-        callee = inv.callee
-        if reg.policy_name != "single" and callee is not None:
-            split = self.invocations
-            ckey = (reg.uri, reg.match_name, callee.id)
-            count = split.get(ckey)
-            if count is not None:
-                split[ckey] = count + 1
-            elif self._room(split) and reg.id in self.realm.dealer.registrations:
-                split[ckey] = 1
-
     def registration_removed(self, member: Member, reg: Registration, deleted: bool) -> None:
-        self.invocations.pop((reg.uri, reg.match_name, member.id), None)
+        stats = reg.stats
+        if stats is None:
+            return
+        stats.callees.pop(member.id, None)
+        if deleted and stats.calls:
+            key = (reg.uri, reg.match_name)
+            retired = self.retired
+            if key not in retired and not self._room(retired):
+                key = (OTHER, OTHER)
+            total = retired.get(key)
+            if total is None:
+                total = retired[key] = CallTotals()
+            total.add(stats)
 
     def published(self, member: Member, topic: str, publication: int, payload: list,
                   options: dict[str, Any]) -> None:
@@ -150,13 +151,9 @@ class RouterCounters:
 def install_counters(router: Router, series_max: int) -> RouterCounters:
     """Start counting on ``router`` (call it before clients attach); return the counters."""
     counters = RouterCounters(router, series_max)
-    received = counters.received
-
-    def count(member: Member, code: int, msg: list) -> None:
-        received[code] += 1
-
     for name, realm in router.realms.items():
-        realm.count = count
+        realm.received_counts = counters.received
+        realm.dealer.call_stats_limit = series_max
         realm.events.add(counters.realms[name])
     router.sent_counts = counters.sent
     realms = counters.realms

@@ -24,7 +24,7 @@ from prometheus_client.core import (
 
 from ..transport.base import TRAFFIC
 from ..wamp.messages import MESSAGE_NAMES
-from .counters import LATENCY_BUCKETS, RouterCounters
+from .counters import CALL_DURATION_BUCKETS, RouterCounters
 
 if TYPE_CHECKING:
     from ..router.router import Router
@@ -53,7 +53,7 @@ STATS_HELP = {
     "accept_failures": "Failed accept() calls (out of file descriptors).",
 }
 
-_BUCKET_BOUNDS = [repr(b) for b in LATENCY_BUCKETS] + ["+Inf"]
+_BUCKET_BOUNDS = [repr(b) for b in CALL_DURATION_BUCKETS] + ["+Inf"]
 
 
 class RouterCollector:
@@ -146,19 +146,21 @@ class RouterCollector:
             "fastwamp_registration_callees", "Callees attached to each registration, with its "
             "invocation policy.", labels=[*labels, "invoke"])
         for name, rc in self.counters.realms.items():
-            for (uri, match), series in rc.calls.items():
+            for (uri, match), totals in rc.calls().items():
                 key = [name, uri, match]
-                calls.add_metric(key, series.calls)
-                cumulative = list(zip(_BUCKET_BOUNDS, accumulate(series.buckets), strict=True))
-                latency.add_metric(key, cumulative, series.seconds)
-            for (uri, match, error), n in rc.call_errors.items():
-                errors.add_metric([name, uri, match, error], n)
-            for (uri, match, callee), n in rc.invocations.items():
-                split.add_metric([name, uri, match, str(callee)], n)
+                calls.add_metric(key, totals.calls)
+                cumulative = list(zip(_BUCKET_BOUNDS, accumulate(totals.buckets), strict=True))
+                latency.add_metric(key, cumulative, totals.seconds)
+                for error, n in totals.errors.items():
+                    errors.add_metric([*key, error], n)
             for reg in self.router.realms[name].dealer.registrations.values():
-                if not _internal(reg.uri):
-                    callees.add_metric([name, reg.uri, reg.match_name, reg.policy_name],
-                                       len(reg.group))
+                if _internal(reg.uri):
+                    continue
+                key = [name, reg.uri, reg.match_name]
+                callees.add_metric([*key, reg.policy_name], len(reg.group))
+                if reg.stats is not None:
+                    for callee, n in reg.stats.callees.items():
+                        split.add_metric([*key, str(callee)], n)
         yield calls
         yield errors
         yield latency

@@ -14,6 +14,8 @@ is open.  A late YIELD/ERROR for a closed invocation is dropped.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from .._core.callees import (
@@ -57,6 +59,12 @@ CANCEL_MODES = ("skip", "kill", "killnowait")
 #: Largest CALL.Options.timeout accepted (ms, about 24.8 days); beyond: invalid_argument.
 MAX_TIMEOUT_MS = 2**31 - 1
 
+#: Upper bounds (seconds) of the call duration buckets of CallStats (+Inf is implied).
+CALL_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                         1.0, 2.5, 5.0, 10.0, 30.0)
+#: CallStats.errors / CallStats.callees key for what is beyond the limit.
+OTHER = "_other"
+
 # Per-callee flags of a registration.
 DISCLOSE_CALLER = 1
 FORWARD_TIMEOUT = 2
@@ -65,7 +73,8 @@ FORWARD_TIMEOUT = 2
 class Registration:
     """A procedure URI with a match policy, and the callees attached to it."""
 
-    __slots__ = ("id", "uri", "match", "match_name", "policy", "policy_name", "group", "flags", "created")
+    __slots__ = ("id", "uri", "match", "match_name", "policy", "policy_name", "group", "flags", "created",
+                 "stats")
 
     def __init__(self, reg_id: int, uri: str, match: int, match_name: str,
                  policy: int, policy_name: str) -> None:
@@ -79,11 +88,54 @@ class Registration:
         #: callee session id -> DISCLOSE_CALLER | FORWARD_TIMEOUT bits
         self.flags: dict[int, int] = {}
         self.created = utcnow_iso()
+        #: The calls it routed, when metrics count them (Dealer.call_stats_limit), else None.
+        self.stats: CallStats | None = None
 
     def details(self) -> dict[str, Any]:
         """RegistrationDetails as the meta API describes it."""
         return {"id": self.id, "created": self.created, "uri": self.uri,
                 "match": self.match_name, "invoke": self.policy_name}
+
+
+class CallStats:
+    """The calls one registration routed, counted in plain numbers (metrics read them).
+
+    ``record`` runs once per finished call: a count, the duration's bucket and sum,
+    the error URI if any, and for shared registrations the callee that answered.
+    ``errors`` and ``callees`` keep at most ``limit`` keys; beyond, ``OTHER`` / 0.
+    """
+
+    __slots__ = ("calls", "seconds", "buckets", "errors", "callees", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.calls = 0
+        self.seconds = 0.0
+        #: Calls per duration bucket (CALL_DURATION_BUCKETS, then +Inf), not cumulative.
+        self.buckets = [0] * (len(CALL_DURATION_BUCKETS) + 1)
+        #: error URI -> calls that ended with it
+        self.errors: dict[str, int] = {}
+        #: callee session id -> calls it answered (shared registrations only)
+        self.callees: dict[int, int] = {}
+        self.limit = limit
+
+    def record(self, duration: float, error: str | None, callee_id: int) -> None:
+        self.calls += 1
+        if duration < 0.0:
+            duration = 0.0
+        self.seconds += duration
+        self.buckets[bisect_left(CALL_DURATION_BUCKETS, duration)] += 1
+        if error is not None:
+            errors = self.errors
+            if error not in errors and len(errors) >= self.limit:
+                error = OTHER
+            errors[error] = errors.get(error, 0) + 1
+        if callee_id:
+            callees = self.callees
+            count = callees.get(callee_id)
+            if count is not None:
+                callees[callee_id] = count + 1
+            elif len(callees) < self.limit:
+                callees[callee_id] = 1
 
 
 class Invocation:
@@ -112,7 +164,7 @@ class Invocation:
         self.excluded: set | None = None  # callees that answered wamp.error.unavailable
         self.interrupted = False  # INTERRUPT(kill) sent, waiting for the callee's answer
         self.streaming_in = False  # progressive call invocation: more CALL chunks to come
-        #: Clock time of the CALL when an observer wants call_finished, else -1.0.
+        #: perf_counter() at the CALL when its registration counts calls, else -1.0.
         self.started = -1.0
 
 
@@ -143,6 +195,9 @@ class Dealer:
         self._max_timeout_ms = options.max_timeout_ms
         self._max_uri_length = options.uris.max_length
         self._max_uri_components = options.uris.max_components
+        #: Registrations created from now on count their calls (CallStats) with this
+        #: limit on error URIs and callees each, when > 0 (metrics on); 0: not counted.
+        self.call_stats_limit = 0
 
     @staticmethod
     def features() -> dict[str, bool]:
@@ -218,6 +273,8 @@ class Dealer:
                 return
         else:
             reg = Registration(self._ids.take(), uri, match, match_name, policy, policy_name)
+            if self.call_stats_limit > 0:
+                reg.stats = CallStats(self.call_stats_limit)
             self.trie.add(uri, match, reg)
             self.registrations[reg.id] = reg
         reg.group.add(callee)
@@ -325,8 +382,8 @@ class Dealer:
         if self._max_timeout_ms and (not timeout or timeout > self._max_timeout_ms):
             timeout = self._max_timeout_ms
         inv.timeout_ms = timeout
-        if self._events.wants_call_finished:
-            inv.started = self._clock.time()
+        if reg.stats is not None:
+            inv.started = perf_counter()
         caller.calls[request] = inv
         self._invoke(inv, callee_ref)
 
@@ -385,7 +442,7 @@ class Dealer:
 
     def _close(self, inv: Invocation, error: str | None) -> None:
         """Forget ``inv`` on both sides (it has been or is being answered, with ``error``
-        or, if None, a RESULT); observers that asked are told the call finished."""
+        or, if None, a RESULT); the registration's CallStats count it, if it has them."""
         callee = inv.callee
         if callee is not None and callee.invocations.pop(inv.id, None) is not None:
             inv.callee_ref.inflight -= 1  # type: ignore[union-attr]
@@ -396,7 +453,10 @@ class Dealer:
         started = inv.started
         if started >= 0.0:
             inv.started = -1.0
-            self._events.call_finished(inv, error, self._clock.time() - started)
+            reg = inv.registration
+            reg.stats.record(perf_counter() - started, error,  # type: ignore[union-attr]
+                             callee.id if callee is not None and reg.policy != INVOKE_SINGLE
+                             else 0)
 
     def _interrupt(self, inv: Invocation, mode: str, reason: str | None = None) -> bool:
         """Send INTERRUPT to the callee if it supports call canceling."""
@@ -555,4 +615,4 @@ class Dealer:
 if __name__ == "fastwamp.router.dealer":  # the interpreted module: use the compiled twin
     from .twins import compiled_twin
 
-    globals().update(compiled_twin(__name__, ("Registration", "Invocation", "Dealer")))
+    globals().update(compiled_twin(__name__, ("Registration", "CallStats", "Invocation", "Dealer")))

@@ -9,6 +9,19 @@ from fastwamp.router.member_c cimport Member as MemberRecord
 
 
 @cython.final
+cdef class CallStats:
+    cdef public long calls
+    cdef public double seconds
+    cdef public list buckets
+    cdef public dict errors
+    cdef public dict callees
+    cdef public long limit
+
+    @cython.locals(errors=dict, callees=dict)
+    cpdef record(self, double duration, object error, object callee_id)
+
+
+@cython.final
 cdef class Registration:
     cdef public object id
     cdef public str uri
@@ -19,6 +32,7 @@ cdef class Registration:
     cdef public CalleeGroupC group
     cdef public dict flags
     cdef public str created
+    cdef public CallStats stats
 
 
 @cython.final
@@ -58,6 +72,7 @@ cdef class Dealer:
     cdef object _max_timeout_ms
     cdef object _max_uri_length
     cdef object _max_uri_components
+    cdef public long call_stats_limit
 
     @cython.locals(reg=Registration, inv=Invocation, open_call=Invocation, streaming=bint,
                    callee=MemberRecord, wanted=long, callee_ref=CalleeRecord)
@@ -67,7 +82,7 @@ cdef class Dealer:
                    details=dict)
     cpdef _invoke(self, Invocation inv, CalleeRecord callee_ref)
 
-    @cython.locals(callee=MemberRecord, started=double)
+    @cython.locals(callee=MemberRecord, started=double, reg=Registration)
     cpdef _close(self, Invocation inv, object error)
 
     cpdef Invocation _open_invocation(self, MemberRecord callee, object invocation_id, str what)

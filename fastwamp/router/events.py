@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .broker import Subscription
-    from .dealer import Invocation, Registration
+    from .dealer import Registration
     from .member import Member
 
 #: The events, by method name.
 EVENT_NAMES = (
     "registration_created", "registration_added", "registration_removed",
     "subscription_created", "subscription_added", "subscription_removed", "published",
-    "call_finished",
 )
 
 
@@ -43,11 +42,6 @@ class RealmObserver(Protocol):
                   options: dict[str, Any]) -> None:
         """A client's publication was accepted (before it is delivered)."""
 
-    def call_finished(self, inv: Invocation, error: str | None, duration: float) -> None:
-        """A routed call ended: with a RESULT (``error`` None) or with ``error`` (the
-        callee's, or the router's: timeout, canceled, no_available_callee...), ``duration``
-        seconds of the router's clock after its CALL."""
-
 
 class RealmEvents:
     """Hands each realm event to the observers that handle it, in the order they were added."""
@@ -56,9 +50,6 @@ class RealmEvents:
         self._handlers: dict[str, list[Any]] = {name: [] for name in EVENT_NAMES}
         #: Whether any observer wants ``published`` (the broker skips the call if not).
         self.wants_published = False
-        #: Whether any observer wants ``call_finished`` (the dealer then notes when each
-        #: CALL arrived; without one it does nothing more per call).
-        self.wants_call_finished = False
 
     def add(self, observer: object) -> None:
         """Add ``observer`` after the others, for each event it has a method for."""
@@ -67,7 +58,6 @@ class RealmEvents:
             if handler is not None:
                 self._handlers[name].append(handler)
         self.wants_published = bool(self._handlers["published"])
-        self.wants_call_finished = bool(self._handlers["call_finished"])
 
     def registration_created(self, member: Member, reg: Registration) -> None:
         for handler in self._handlers["registration_created"]:
@@ -97,7 +87,3 @@ class RealmEvents:
                   options: dict[str, Any]) -> None:
         for handler in self._handlers["published"]:
             handler(member, topic, publication, payload, options)
-
-    def call_finished(self, inv: Invocation, error: str | None, duration: float) -> None:
-        for handler in self._handlers["call_finished"]:
-            handler(inv, error, duration)
