@@ -68,13 +68,16 @@ CLOSED = SessionState.CLOSED
 class _Handshake:
     """A session's authentication in progress (HELLO until WELCOME or ABORT)."""
 
-    __slots__ = ("realm", "roles", "authid", "pending", "waiting")
+    __slots__ = ("realm", "roles", "authid", "agent", "pending", "waiting")
 
-    def __init__(self, realm: Realm, roles: dict[str, dict[str, Any]], authid: str) -> None:
-        #: The realm HELLO asked for, the roles it announced, its authid ("" if none).
+    def __init__(self, realm: Realm, roles: dict[str, dict[str, Any]], authid: str,
+                 agent: object = None) -> None:
+        #: The realm HELLO asked for, the roles it announced, its authid ("" if none),
+        #: and the client's HELLO.Details.agent (for the join log line).
         self.realm = realm
         self.roles = roles
         self.authid = authid
+        self.agent = agent
         #: The method's step that checks the next AUTHENTICATE (after a CHALLENGE).
         self.pending: PendingStep | None = None
         #: The token of a deferred decision being waited for (dynamic authenticator).
@@ -245,7 +248,7 @@ class RouterSession:
         """Handing output to the sink raised (a bug): drop the output, leave, close."""
         self.member.outbox = []
         if self.state is not CLOSED:
-            self._leave(abnormal=True)
+            self._leave(abnormal=True, why="delivering output failed")
             self._mark_closed()
         if not self._sink_closed:
             self._sink_closed = True
@@ -330,7 +333,7 @@ class RouterSession:
                           "(%d calls, %d invocations in flight)", self.peer, self.id,
                           len(self.member.calls), len(self.member.invocations))
         self._sink_closed = True
-        self._leave(abnormal=True)
+        self._leave(abnormal=True, why="connection lost")
         self._mark_closed()
 
     # -- handlers -------------------------------------------------------------
@@ -374,7 +377,7 @@ class RouterSession:
         elif type(authextra) is not dict:
             raise ProtocolViolation("HELLO.Details.authextra must be a dict")
         self.member.id = self.router.new_session_id()
-        self._handshake = _Handshake(realm, clean_roles, authid or "")
+        self._handshake = _Handshake(realm, clean_roles, authid or "", details.get("agent"))
         request = HelloRequest(realm.name, authid, authrole, authextra, self.transport_info,
                                self.member.id)
         self._apply_auth(realm.authenticator.hello(authmethods, request,
@@ -476,6 +479,7 @@ class RouterSession:
             set_limits(rc.output_queue_bytes, rc.output_queue_messages, rc.overflow_policy,
                        None)
         realm.joined(self)
+        self._log_membership("joined", realm, handshake.agent)
 
     def output_overflow(self, dropped_messages: int, dropped_bytes: int,
                             disconnected: bool) -> None:
@@ -491,13 +495,13 @@ class RouterSession:
 
     def _on_goodbye(self, msg: list) -> None:
         self.send([m.GOODBYE, {}, uris.CLOSE_GOODBYE_AND_OUT])
-        self._leave(abnormal=False)
+        self._leave(abnormal=False, why="goodbye")
         self._mark_closed()
         self.request_close()
 
     def _on_abort(self, msg: list) -> None:
         self.log_bad_input("client aborted: %s %s", msg[2], msg[1].get("message", ""))
-        self._leave(abnormal=True)
+        self._leave(abnormal=True, why="client aborted")
         self._mark_closed()
         self.request_close()
 
@@ -519,7 +523,7 @@ class RouterSession:
         if self.state is CLOSED:
             return
         self.send([m.ABORT, {"message": message}, reason])
-        self._leave(abnormal=True)
+        self._leave(abnormal=True, why=f"aborted: {reason}")
         self._mark_closed()
         self.request_close()
 
@@ -532,7 +536,7 @@ class RouterSession:
             return
         details = {"message": message} if message else {}
         self.send([m.GOODBYE, details, reason])
-        self._leave(abnormal=True)
+        self._leave(abnormal=True, why=f"closed by the router: {reason}")
         self.state = CLOSING
         scheduler = self.router.scheduler
         if scheduler is not None:  # a peer that never answers is closed all the same
@@ -545,15 +549,41 @@ class RouterSession:
             self.request_close()
 
     def _finish(self) -> None:
-        self._leave(abnormal=False)
+        self._leave(abnormal=False, why="goodbye")
         self._mark_closed()
         self.request_close()
 
-    def _leave(self, abnormal: bool) -> None:
+    def _leave(self, abnormal: bool, why: str) -> None:
         realm = self.realm
         if realm is not None:
             self.realm = None
             realm.leave(self, abnormal)
+            self._log_membership("left", realm, why=why)
+
+    def _log_membership(self, event: str, realm: Realm, agent: object = None,
+                        why: str = "") -> None:
+        """One INFO line per session joining or leaving a realm (fields also in ``extra``,
+        for the JSON log format); client-supplied values are clipped."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        limit = self.router.config.log_value_max
+        fields: dict[str, Any] = {
+            "event": f"session_{event}", "realm": realm.name, "session": self.id,
+            "authid": clip(self.authid, limit), "authrole": clip(self.authrole, limit),
+            "transport": str(self.transport_info.get("type", "?")), "peer": self.peer,
+        }
+        if event == "joined":
+            fields["authmethod"] = self.authmethod
+            fields["agent"] = clip(agent, limit) if agent is not None else ""
+            log.info("%s session %s joined realm %s (authid %s, authrole %s, authmethod %s, "
+                     "%s, agent %s)", self.peer, self.id, realm.name, fields["authid"],
+                     fields["authrole"], self.authmethod, fields["transport"],
+                     fields["agent"] or "-", extra=fields)
+        else:
+            fields["reason"] = why
+            log.info("%s session %s left realm %s (%s; authid %s, authrole %s, %s)", self.peer,
+                     self.id, realm.name, why, fields["authid"], fields["authrole"],
+                     fields["transport"], extra=fields)
 
     @property
     def peer(self) -> str:

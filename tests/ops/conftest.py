@@ -77,3 +77,41 @@ def ops_router_factory(tmp_path: Path) -> Iterator[Callable[..., OpsRouter]]:
             rp.stop(check=True)
         else:
             rp._finish_io()
+
+
+class ConfiguredRouter(RouterProcess):
+    """A router process on a configuration of the test's own (top-level keys included)."""
+
+    def __init__(self, workdir: Path, config_text: str) -> None:
+        super().__init__(workdir, "configured")
+        self._config_text = config_text
+
+    def start(self, ws_port: int = 0, rs_port: int = 0):  # noqa: ANN201
+        import interop.conftest as interop_conftest
+
+        original = interop_conftest._config_text
+        interop_conftest._config_text = lambda *args, **kwargs: self._config_text
+        try:
+            return super().start(ws_port, rs_port)
+        finally:
+            interop_conftest._config_text = original
+
+
+@pytest.fixture
+def configured_router(tmp_path: Path) -> Iterator[Callable[[str], ConfiguredRouter]]:
+    """``configured_router(toml)``: a router process on ``toml`` (it must have a WebSocket
+    and a RawSocket listener), stopped cleanly at the end of the test."""
+    started: list[ConfiguredRouter] = []
+
+    def factory(config_text: str) -> ConfiguredRouter:
+        rp = ConfiguredRouter(tmp_path, config_text)
+        started.append(rp)
+        rp.start()
+        return rp
+
+    yield factory
+    for rp in started:
+        if rp.running:
+            rp.stop(check=True)
+        else:
+            rp._finish_io()
