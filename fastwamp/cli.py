@@ -35,6 +35,8 @@ exit status: 0 after a clean shutdown (or a successful --check-config),
 1 when a listener cannot start, 2 for a bad command line or configuration.
 `fastwamp hash-secret METHOD` prints a user's credential lines for the configuration
 (see `fastwamp hash-secret --help`).
+`fastwamp status --url URL --realm REALM` shows a running router's sessions,
+registrations, subscriptions and stats (see `fastwamp status --help`).
 Environment: FASTWAMP_NO_UVLOOP=1 runs on the standard asyncio loop instead of uvloop.
 """
 
@@ -226,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "hash-secret":
         return hash_secret(argv[1:])
+    if argv and argv[0] == "status":
+        from fastwamp.ops.status import main as status
+
+        return status(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
 
