@@ -13,8 +13,13 @@ Two measurements, each in alternating rounds (off, on, off, on, ...):
   sockets), without and with :func:`fastwamp.ops.counters.install_counters`; CPU
   µs per call (process time) in a subprocess per run.
 
+* ``instructions`` (``--only instructions``, needs valgrind): the ``core`` loop
+  under callgrind with 2,000 and 7,000 calls; instructions per call from the
+  difference (``PYTHONHASHSEED=0``).  Unlike CPU time, this does not depend on
+  what else runs on the machine.
+
     python bench/metrics_overhead.py [--rounds 4] [--duration 5] [--calls 20000]
-                                     [--only e2e|core]
+                                     [--only e2e|core|instructions]
 """
 
 from __future__ import annotations
@@ -134,6 +139,22 @@ def e2e_run(workdir: Path, metrics: bool, duration: float) -> float:
         proc.wait(10)
 
 
+def instructions_per_call(metrics: bool) -> float:
+    """Instructions per routed call in the core loop, counted by callgrind."""
+    counts = []
+    for calls in (2000, 7000):
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+             __file__, CHILD, "on" if metrics else "off", "--calls", str(calls)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": "0"})
+        match = re.search(r"Collected : (\d+)", done.stderr)
+        if match is None:
+            sys.exit("callgrind printed no instruction count")
+        counts.append(int(match.group(1)))
+    return (counts[1] - counts[0]) / 5000
+
+
 def report(name: str, results: dict[str, list[float]]) -> None:
     off, on = statistics.median(results["off"]), statistics.median(results["on"])
     print(f"{name}: median off {off:.2f}, on {on:.2f} µs/call "
@@ -145,11 +166,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--calls", type=int, default=20000)
-    parser.add_argument("--only", choices=("e2e", "core"))
+    parser.add_argument("--only", choices=("e2e", "core", "instructions"))
     parser.add_argument(CHILD, choices=("off", "on"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(f"{core_run(args.calls, args.child == 'on'):.3f}")
+        return
+    if args.only == "instructions":
+        off, on = instructions_per_call(False), instructions_per_call(True)
+        print(f"instructions: off {off:.0f}, on {on:.0f} per call ({(on / off - 1) * 100:+.1f} %)")
         return
     if args.only != "e2e":
         core: dict[str, list[float]] = {"off": [], "on": []}

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..router.dealer import CALL_DURATION_BUCKETS, OTHER
+from ..router.member import MessageCounts
 
 if TYPE_CHECKING:
     from ..router.broker import Subscription
@@ -35,10 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CALL_DURATION_BUCKETS", "OTHER", "CallTotals", "RealmCounters", "RouterCounters",
            "install_counters"]
-
-#: Message type codes are below this (the lists of counters by type are this long).
-MESSAGE_CODES = 256
-
 
 class CallTotals:
     """The calls of one registration URI and match policy, summed over registrations."""
@@ -141,9 +138,9 @@ class RouterCounters:
     def __init__(self, router: Router, series_max: int) -> None:
         self.router = router
         #: Messages received from established sessions (routed), by type code.
-        self.received = [0] * MESSAGE_CODES
+        self.received = MessageCounts()
         #: Messages queued for client sessions, by type code.
-        self.sent = [0] * MESSAGE_CODES
+        self.sent = MessageCounts()
         self.realms = {name: RealmCounters(realm, series_max)
                        for name, realm in router.realms.items()}
 

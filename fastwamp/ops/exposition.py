@@ -119,11 +119,14 @@ class RouterCollector:
         sent = CounterMetricFamily(
             "fastwamp_messages_sent", "Messages queued for client sessions, by type.",
             labels=["type"])
+        counters = self.counters
         for code, name in MESSAGE_NAMES.items():
-            if self.counters.received[code]:
-                received.add_metric([name], self.counters.received[code])
-            if self.counters.sent[code]:
-                sent.add_metric([name], self.counters.sent[code])
+            n = counters.received.get(code)
+            if n:
+                received.add_metric([name], n)
+            n = counters.sent.get(code)
+            if n:
+                sent.add_metric([name], n)
         yield received
         yield sent
 

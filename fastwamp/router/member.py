@@ -51,6 +51,22 @@ def feature_flags(roles: dict[str, Any]) -> int:
     return flags
 
 
+class MessageCounts:
+    """Messages by type code (0-255): C integers in the compiled twin (an increment is a
+    few instructions; a Python int above 256 is a new object each time)."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts = [0] * 256
+
+    def add(self, code: int) -> None:
+        self.counts[code & 255] += 1
+
+    def get(self, code: int) -> int:
+        return self.counts[code & 255]  # type: ignore[no-any-return]
+
+
 class Owner(Protocol):
     """What a member asks of the session that owns it."""
 
@@ -103,9 +119,9 @@ class Member:
         #: The receiver filter of this member's publications without list options
         #: (exclude_me only), made once.
         self.exclude_me_filter: Any = None
-        #: Messages queued for sessions, by type code (a list shared by the router's
-        #: sessions when metrics are on, see Router.sent_counts; None: not counted).
-        self.sent_counts: list[int] | None = None
+        #: Messages queued for sessions, by type code (shared by the router's sessions
+        #: when metrics are on, see Router.sent_counts; None: not counted).
+        self.sent_counts: MessageCounts | None = None
 
     # -- output -------------------------------------------------------------
 
@@ -115,7 +131,7 @@ class Member:
             return
         counts = self.sent_counts
         if counts is not None:
-            counts[msg[0]] += 1
+            counts.add(msg[0])
         outbox = self.outbox
         if not outbox:
             self.on_output(self)
@@ -163,4 +179,4 @@ class Member:
 if __name__ == "fastwamp.router.member":  # the interpreted module: use the compiled twin
     from .twins import compiled_twin
 
-    globals().update(compiled_twin(__name__, ("Member",)))
+    globals().update(compiled_twin(__name__, ("MessageCounts", "Member")))

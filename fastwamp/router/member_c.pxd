@@ -3,6 +3,14 @@
 cimport cython
 
 
+@cython.final
+cdef class MessageCounts:
+    cdef long long counts[256]
+
+    cpdef add(self, long code)
+    cpdef long long get(self, long code)
+
+
 cdef class Member:
     cdef public object id
     cdef public object authid
@@ -22,9 +30,9 @@ cdef class Member:
     cdef public object testaments
     cdef public Py_ssize_t testament_bytes
     cdef public object exclude_me_filter
-    cdef public list sent_counts
+    cdef public MessageCounts sent_counts
 
-    @cython.locals(outbox=list, counts=list)
+    @cython.locals(outbox=list, counts=MessageCounts)
     cpdef send(self, object msg)
 
     cpdef send_error(self, object request_type, object request_id, str error,

@@ -18,7 +18,7 @@ from ..config import Config
 from ..wamp import uris
 from .clock import Clock, Scheduler
 from .ids import random_id
-from .member import Member
+from .member import Member, MessageCounts
 from .realm import Realm
 from .session import RouterSession, Sink
 
@@ -60,9 +60,9 @@ class Router:
             #: HELLOs and AUTHENTICATEs refused (wrong credentials, no usable method)
             "authentication_failures": 0,
         }
-        #: Messages queued for client sessions by type code (a list of 256 counters),
-        #: when metrics are on (set before sessions attach); None: not counted.
-        self.sent_counts: list[int] | None = None
+        #: Messages queued for client sessions by type code, when metrics are on (set
+        #: before sessions attach); None: not counted.
+        self.sent_counts: MessageCounts | None = None
         #: ``count_refusal(session, request_type, error)``: called for each error the
         #: router answers a request with, when metrics are on; None: nothing to do.
         self.count_refusal: Callable[[RouterSession, int, str], None] | None = None
