@@ -284,3 +284,26 @@ def test_sighup_without_a_config_file_is_logged(tmp_path):
                 proc.kill()
                 proc.wait()
     assert proc.returncode == 0, log_path.read_text(encoding="utf-8")
+
+
+def test_wampy_over_wss(tls_router, pki):
+    """wampy.js (Node, ``ws``) joins over wss://, trusting the test CA."""
+    import json
+    import os
+    import subprocess
+
+    node = shutil.which("node")
+    js_dir = Path(__file__).resolve().parent / "js"
+    if node is None or not (js_dir / "node_modules" / "wampy").is_dir():
+        if os.environ.get("FASTWAMP_ALLOW_SKIP_JS") == "1":
+            pytest.skip("wampy.js is not installed (npm install --prefix tests/interop/js)")
+        pytest.fail("wampy.js is not installed: npm install --prefix tests/interop/js")
+    _, port = tls_router.endpoints.ws_host_port
+    env = dict(os.environ, FASTWAMP_WS_URL=f"wss://localhost:{port}/ws",
+               NODE_EXTRA_CA_CERTS=str(pki.path("ca.pem")))
+    proc = subprocess.run([node, "tls_client.mjs"], cwd=js_dir, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    details = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert details["transport"]["tls"]["version"] == "TLSv1.3"
+    assert details["transport"]["type"] == "websocket"
