@@ -39,7 +39,8 @@ PORTS = {("rawsocket", False): 18181, ("rawsocket", True): 18182,
 
 
 def config_text() -> str:
-    parts = ['log_level = "warning"\n[[realms]]\nname = "realm1"\n']
+    parts = ['log_level = "warning"\nmax_connections_per_address = 100000\n'
+             '[[realms]]\nname = "realm1"\n']
     for (kind, tls), port in PORTS.items():
         parts.append(f'[[listeners]]\ntype = "{kind}"\nport = {port}\n')
         if tls:
