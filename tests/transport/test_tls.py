@@ -449,3 +449,33 @@ def test_cli_check_config_reports_tls(pki, capsys):
     assert "does not match" in capsys.readouterr().err
 
 
+
+
+def test_reload_applies_allowed_origins_to_new_handshakes(run, ws_impl, caplog):
+    caplog.set_level(logging.INFO, "fastwamp")
+
+    async def main():
+        listener = ListenerConfig("websocket", port=0, implementation=ws_impl)
+        async with running(listener) as (server, router):
+            url = server.urls[0]
+            with pytest.raises(InvalidStatus):  # the default: this machine only
+                async with connect(url, subprotocols=["wamp.2.json"],
+                                   origin="https://app.example.com"):
+                    pass
+            config = dataclasses.replace(server.config)
+            config.listeners = [dataclasses.replace(
+                listener, allowed_origins=["https://app.example.com"])]
+            server.reload(config)
+            async with connect(url, subprotocols=["wamp.2.json"],
+                               origin="https://app.example.com") as ws:
+                await ws.send(json.dumps(["ok"]))
+                assert json.loads(await ws.recv()) == ["ok"]
+            # A listener that moved, or a new one, needs a restart: said, not done.
+            config = dataclasses.replace(server.config)
+            config.listeners = [dataclasses.replace(listener, host="127.0.0.2"),
+                                ListenerConfig("rawsocket", port=0)]
+            server.reload(config)
+            assert server.listeners[0].config.host == "127.0.0.1"
+
+    run(main)
+    assert "moved from" in caplog.text and "is new: a restart starts it" in caplog.text
