@@ -839,6 +839,7 @@ class BaseConnection(asyncio.Protocol):
     def _tls_established(self, tls_transport: Any) -> None:
         """``connection_made`` from the TLS protocol: the handshake succeeded."""
         if self._lost or self._closing:
+            self._tls = None  # the TLS protocol reports the end (connection_lost)
             tls_transport.abort()
             return
         self._transport = tls_transport
@@ -903,6 +904,8 @@ class BaseConnection(asyncio.Protocol):
         self._abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:
+            return  # at most once (a TLS handshake cut short reports it too)
         self._lost = True
         self._cancel_timer()
         self._stop_watchdog()

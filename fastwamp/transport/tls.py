@@ -1,10 +1,13 @@
 """TLS for listeners: the server's ``ssl.SSLContext``, what a session learns of the
 connection's TLS, and recognising a TLS client on a plain listener.
 
-A listener with ``tls_certificate`` accepts TCP and then runs the TLS handshake
-on the connection (``loop.start_tls``, uvloop's TLS in C), so that the
-connection's ``handshake_timeout`` and ``max_connections_per_address`` cover the
-TLS handshake too, and a failed handshake is logged with the peer's address.
+A listener with ``tls_certificate`` accepts TCP, reads the client's first bytes,
+and, if they are a TLS ClientHello, puts the loop's TLS protocol (uvloop's, in
+C) between the socket and the connection (see
+:meth:`fastwamp.transport.base.BaseConnection._begin_tls`); so the connection's
+``handshake_timeout`` and ``max_connections_per_address`` cover the TLS
+handshake too, a failed handshake is logged with the peer's address, and a
+plain client is recognised as such.
 The context is built when the listener starts and again on each reload
 (SIGHUP): a connection uses the context that was current when it was accepted.
 """
