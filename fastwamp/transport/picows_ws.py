@@ -516,7 +516,9 @@ class PicowsConnection(BaseConnection):
         if path.partition("?")[0] != self._listener.path:
             self._refuse(404, f"no WebSocket endpoint at path {self._limits.clip(path)}")
             return None  # picows answers 404 Not Found
-        refused = origin_refused(request.headers.get("Origin"), self._listener, self._limits)
+        refused = origin_refused(
+            request.headers.getall("Origin", ()), self._listener, self._limits
+        )
         if refused:
             self._refuse(403, refused)
             response = WSUpgradeResponse.create_error_response(

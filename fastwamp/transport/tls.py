@@ -94,7 +94,11 @@ def server_context(listener: ListenerConfig) -> ssl.SSLContext:
         )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = _VERSIONS[listener.tls_min_version]
-    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    # No TLS compression (CRIME), the server's cipher order, and no renegotiation
+    # (TLS 1.2 clients could make the router redo handshakes at will).
+    context.options |= (
+        ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
+    )
     try:
         context.load_cert_chain(cert_file, key_file, password=_no_passphrase)
     except _EncryptedKey:

@@ -205,10 +205,18 @@ def received_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return headers
 
 
-def origin_refused(origin: str | None, listener: ListenerConfig, limits: ConnectionLimits) -> str:
-    """Why a handshake with this ``Origin`` header is refused (HTTP 403) by the
-    listener's ``allowed_origins``; "" if it is accepted (no header: not a browser)."""
-    if origin is None or origin_policy(listener.allowed_origins).allows(origin):
+def origin_refused(
+    origins: Sequence[str], listener: ListenerConfig, limits: ConnectionLimits
+) -> str:
+    """Why a handshake with these ``Origin`` header values is refused (HTTP 403) by
+    the listener's ``allowed_origins``; "" if it is accepted (no header: not a
+    browser).  More than one ``Origin`` header is refused (RFC 6454 allows one)."""
+    if not origins:
+        return ""
+    if len(origins) > 1:
+        return f"{len(origins)} Origin headers (a request has at most one)"
+    origin = origins[0]
+    if origin_policy(listener.allowed_origins).allows(origin):
         return ""
     return (
         f"origin {limits.clip(origin)} is not in allowed_origins "
@@ -574,7 +582,9 @@ class WebSocketConnection(BaseConnection):
         elif path != self._listener.path:
             response = ws.reject(404, "Not Found\n")
             reason = f"no WebSocket endpoint at path {self._limits.clip(request.path)}"
-        elif refused := origin_refused(request.headers.get("Origin"), self._listener, self._limits):
+        elif refused := origin_refused(
+            request.headers.get_all("Origin"), self._listener, self._limits
+        ):
             response = ws.reject(403, "Forbidden: origin not allowed\n")
             reason = refused
         else:

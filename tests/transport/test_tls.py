@@ -479,3 +479,27 @@ def test_reload_applies_allowed_origins_to_new_handshakes(run, ws_impl, caplog):
 
     run(main)
     assert "moved from" in caplog.text and "is new: a restart starts it" in caplog.text
+
+
+def test_two_origin_headers_are_refused(run, ws_impl, caplog):
+    caplog.set_level(logging.INFO, "fastwamp")
+
+    async def main():
+        listener = ListenerConfig("websocket", port=0, implementation=ws_impl,
+                                  allowed_origins=["*"])
+        async with running(listener) as (server, router):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.listeners[0].port)
+            writer.write(
+                b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n"
+                b"Origin: http://localhost\r\nOrigin: https://evil.example\r\n\r\n"
+            )
+            answer = await asyncio.wait_for(reader.read(), 5)
+            assert answer.startswith(b"HTTP/1.1 403 "), answer
+            writer.close()
+            assert not router.sessions
+
+    run(main)
+    assert "2 Origin headers" in caplog.text
+    assert "Traceback" not in caplog.text
