@@ -331,6 +331,9 @@ class Server:
         for i in range(len(config.listeners), len(self.listeners)):
             log.warning("reload: %s (%s) is gone from the configuration: a restart closes it",
                         f"listeners[{i}]", self.listeners[i].url)
+        reload = getattr(self.router, "reload", None)
+        if reload is not None:
+            reload(config)  # the realms first: if it fails, the listeners stay as they are
         for listener, new, tls in updates:
             new.port = listener.port  # port 0 stays the port the OS chose
             listener.config = new
@@ -339,9 +342,6 @@ class Server:
                 log.info("reload: %s: new connections use the certificate %s",
                          listener.url, new.tls_certificate)
         self.config = config
-        reload = getattr(self.router, "reload", None)
-        if reload is not None:
-            reload(config)
 
     def close_listeners(self) -> None:
         """Stop accepting connections (open ones stay)."""
