@@ -503,3 +503,20 @@ def test_two_origin_headers_are_refused(run, ws_impl, caplog):
     run(main)
     assert "2 Origin headers" in caplog.text
     assert "Traceback" not in caplog.text
+
+
+def test_key_in_the_certificate_file(run, pki):
+    combined = pki.path("combined.pem")
+    combined.write_bytes(pki.path("server.pem").read_bytes() + pki.path("server.key").read_bytes())
+
+    async def main():
+        listener = ListenerConfig("rawsocket", port=0, tls_certificate=str(combined))
+        async with running(listener) as (server, _router):
+            reader, writer = await rs_tls_connect(server.listeners[0].port, pki.client_context())
+            assert await rs_echo(reader, writer, ["one file"]) == ["one file"]
+            writer.close()
+
+    run(main)
+    with pytest.raises(ConfigError, match="holds no private key: set tls_key"):
+        config_from_toml(f'[[listeners]]\ntype = "rawsocket"\n'
+                         f'tls_certificate = "{pki.path("server.pem")}"\n')
