@@ -520,3 +520,28 @@ def test_key_in_the_certificate_file(run, pki):
     with pytest.raises(ConfigError, match="holds no private key: set tls_key"):
         config_from_toml(f'[[listeners]]\ntype = "rawsocket"\n'
                          f'tls_certificate = "{pki.path("server.pem")}"\n')
+
+
+@pytest.mark.parametrize("kind", ["rawsocket", "websockets", "picows"])
+def test_shutdown_closes_connections_in_their_tls_handshake(run, pki, kind):
+    async def main():
+        if kind == "rawsocket":
+            listener = tls_listener("rawsocket", pki)
+        else:
+            listener = tls_listener("websocket", pki, implementation=kind)
+        async with running(listener) as (server, _router):
+            port = server.listeners[0].port
+            idle = await asyncio.open_connection("127.0.0.1", port)  # nothing sent
+            hello = await asyncio.open_connection("127.0.0.1", port)
+            hello[1].write(b"\x16\x03\x01\x00\x05")  # a ClientHello that stops there
+            await wait_for(lambda: len(server.connections) == 2)
+            await server.shutdown(timeout=2.0)
+            for reader, writer in (idle, hello):
+                try:  # closed (a reset when the router had input left unread)
+                    assert await asyncio.wait_for(reader.read(), 5) == b""
+                except ConnectionResetError:
+                    pass
+                writer.close()
+            assert not server.connections and not server.limits.per_address
+
+    run(main)
