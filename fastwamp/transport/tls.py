@@ -167,7 +167,8 @@ def tls_info(ssl_object: Any) -> dict[str, Any]:
     "channel_binding": {"tls-unique": bytes}}``.  A client certificate is only
     there when it was verified against ``tls_ca_certificates``.  ``tls-unique``
     exists for TLS 1.2 only (RFC 9266: TLS 1.3 has no such value); with TLS 1.3
-    ``channel_binding`` is an empty dict.
+    ``channel_binding`` is an empty dict (``tls-exporter`` would need keying
+    material that Python's ``ssl`` module does not export).
     """
     version = ssl_object.version() or ""
     cipher = ssl_object.cipher()
