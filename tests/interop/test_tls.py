@@ -307,3 +307,123 @@ def test_wampy_over_wss(tls_router, pki):
     details = json.loads(proc.stdout.strip().splitlines()[-1])
     assert details["transport"]["tls"]["version"] == "TLSv1.3"
     assert details["transport"]["type"] == "websocket"
+
+
+# -- TLS identities in authentication (the "tls" method, cryptosign channel binding) --
+
+AUTH_REALM = "com.example.tlsauth"
+
+
+def _auth_realm(pki: TLSFiles, carol_pubkey: str) -> str:
+    return f"""
+[[realms]]
+name = "{AUTH_REALM}"
+allow_anonymous = false
+authmethods = ["tls", "cryptosign"]
+
+[[realms.users]]
+authid = "alice"
+authrole = "user"
+tls_subjects = ["CN=alice,O=Example"]
+
+[[realms.users]]
+authid = "carol"
+authrole = "signer"
+cryptosign_pubkeys = ["{carol_pubkey}"]
+"""
+
+
+class _AuthSession:
+    """An Autobahn session joining ``AUTH_REALM`` with given authmethods/authenticators."""
+
+    @staticmethod
+    def make(authmethods: list[str] | None = None, authenticator: Any = None) -> Any:
+        from autobahn.asyncio.wamp import Session
+
+        class AuthSession(Session):
+            def __init__(self) -> None:
+                super().__init__(ComponentConfig(realm=AUTH_REALM))
+                self.outcome: asyncio.Future[tuple[str, Any]] = (
+                    asyncio.get_running_loop().create_future())
+                if authenticator is not None:
+                    self.add_authenticator(authenticator)
+
+            def onConnect(self) -> None:  # noqa: N802 - Autobahn's name
+                if authmethods is not None:
+                    self.join(AUTH_REALM, authmethods=authmethods)
+                else:
+                    super().onConnect()
+
+            def on_join(self, details: Any) -> None:
+                if not self.outcome.done():
+                    self.outcome.set_result(("welcome", details))
+                self.leave()
+
+            def on_leave(self, details: Any) -> None:
+                if not self.outcome.done():
+                    self.outcome.set_result(("abort", details))
+                self.disconnect()
+
+        return AuthSession()
+
+
+async def _auth_attempt(endpoints: RouterEndpoints, context: ssl.SSLContext,
+                        session: Any) -> tuple[str, Any]:
+    loop = asyncio.get_running_loop()
+    _, port = endpoints.rs_host_port
+    factory = WampRawSocketClientFactory(lambda: session, serializer=make_serializer("json"))
+    transport, _ = await asyncio.wait_for(
+        loop.create_connection(factory, "localhost", port, ssl=context,
+                               server_hostname="localhost"), JOIN_TIMEOUT)
+    try:
+        return await asyncio.wait_for(session.outcome, JOIN_TIMEOUT)
+    finally:
+        transport.abort()
+
+
+def test_tls_identity_authenticates(tmp_path, pki):
+    """The client certificate names the user (authmethod "tls"); cryptosign binds its
+    signature to the TLS channel (tls-unique, TLS 1.2)."""
+    from autobahn.wamp.auth import create_authenticator
+    from nacl.signing import SigningKey
+
+    carol = SigningKey(bytes(range(7, 39)))
+    carol_pubkey = carol.verify_key.encode().hex()
+    rp = TLSRouterProcess(tmp_path, "tlsauth", listener_config=TLS_KEYS,
+                          extra_config=_auth_realm(pki, carol_pubkey))
+    rp.start()
+    endpoints = rp.endpoints
+    assert endpoints is not None
+
+    @async_test()
+    async def main():
+        kind, details = await _auth_attempt(endpoints, pki.client_context("alice"),
+                                            _AuthSession.make(["tls"]))
+        assert kind == "welcome", details
+        assert (details.authid, details.authrole, details.authmethod) == ("alice", "user", "tls")
+        # No client certificate: nothing names a user.
+        kind, details = await _auth_attempt(endpoints, pki.client_context(),
+                                            _AuthSession.make(["tls"]))
+        assert kind == "abort", details
+        # cryptosign bound to the TLS 1.2 channel.
+        tls12 = pki.client_context()
+        tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+        signer = create_authenticator("cryptosign", authid="carol",
+                                      privkey=carol.encode().hex(),
+                                      authextra={"channel_binding": "tls-unique"})
+        kind, details = await _auth_attempt(endpoints, tls12, _AuthSession.make(
+            authenticator=signer))
+        assert kind == "welcome", details
+        assert (details.authid, details.authmethod) == ("carol", "cryptosign")
+        # TLS 1.3 has no tls-unique: a signature bound to it cannot be checked.
+        signer = create_authenticator("cryptosign", authid="carol",
+                                      privkey=carol.encode().hex(),
+                                      authextra={"channel_binding": "tls-unique"})
+        kind, details = await _auth_attempt(endpoints, pki.client_context(), _AuthSession.make(
+            authenticator=signer))
+        assert kind == "abort", details
+
+    try:
+        main()
+    finally:
+        rp.stop(check=True)
