@@ -161,6 +161,17 @@ class RealmConfig:
     authenticator_timeout: float = 5.0
 
 
+#: The default ``allowed_origins``: pages served from this machine (any port).
+LOCAL_ORIGINS = (
+    "http://localhost:*",
+    "https://localhost:*",
+    "http://127.0.0.1:*",
+    "https://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://[::1]:*",
+)
+
+
 @dataclass
 class ListenerConfig:
     """One listening socket."""
@@ -192,6 +203,26 @@ class ListenerConfig:
     #: or PONG frame themselves; Autobahn|Python's RawSocket clients fail the connection
     #: on a PING frame) or "always".
     rawsocket_ping: str = "auto"
+    #: TLS: the server's certificate chain (PEM file; a path relative to the
+    #: configuration file).  Set, the listener speaks only TLS (wss://, RawSocket
+    #: over TLS); "" (the default): plain TCP.
+    tls_certificate: str = ""
+    #: TLS: the certificate's private key (PEM file, not passphrase-protected);
+    #: "" = in the ``tls_certificate`` file.
+    tls_key: str = ""
+    #: TLS: the CA certificates (PEM file) that client certificates must chain to.
+    tls_ca_certificates: str = ""
+    #: TLS: ask clients for a certificate: "none", "optional" (verified if sent) or
+    #: "required" (the handshake fails without one); both need ``tls_ca_certificates``.
+    tls_client_certificate: str = "none"
+    #: TLS: the oldest protocol version accepted: "1.2" or "1.3".
+    tls_min_version: str = "1.2"
+    #: WebSocket only: the browser origins (the ``Origin`` request header) allowed to
+    #: connect: "https://app.example.com" (exact), "https://*.example.com" (any
+    #: subdomain), "http://localhost:*" (any port), "*" (any origin).  Others get HTTP
+    #: 403.  Requests without an Origin header (non-browser clients) are always
+    #: accepted.  The default allows pages served from this machine only.
+    allowed_origins: list[str] = field(default_factory=lambda: list(LOCAL_ORIGINS))
 
 
 @dataclass
@@ -258,7 +289,13 @@ DISCLOSURE_MODES = ("always", "on_request", "never")
 #: Accepted values of ``ListenerConfig.implementation`` (WebSocket engines, or "auto").
 WEBSOCKET_IMPLEMENTATIONS = ("auto", "picows", "websockets")
 #: Listener keys that mean nothing to a RawSocket listener.
-_WEBSOCKET_ONLY_KEYS = ("path", "compression", "implementation")
+_WEBSOCKET_ONLY_KEYS = ("path", "compression", "implementation", "allowed_origins")
+#: Accepted values of ``ListenerConfig.tls_client_certificate``.
+TLS_CLIENT_CERTIFICATE_MODES = ("none", "optional", "required")
+#: Accepted values of ``ListenerConfig.tls_min_version``.
+TLS_VERSIONS = ("1.2", "1.3")
+#: Listener keys naming files (relative paths are read from the configuration's folder).
+TLS_FILE_KEYS = ("tls_certificate", "tls_key", "tls_ca_certificates")
 #: Loose WAMP URI rule (realm names are URIs): non-empty components, no spaces or '#'.
 _URI_RE = re.compile(r"[^\s.#]+(\.[^\s.#]+)*")
 
@@ -375,8 +412,9 @@ def _tables(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
 def config_from_dict(data: dict[str, Any], base_dir: str | Path | None = None) -> Config:
     """Build and validate a :class:`Config` from parsed TOML (or any such ``dict``).
 
-    ``base_dir`` is where relative file names (a realm's ``users_file``) start from
-    (default: the current directory).
+    ``base_dir`` is where relative file names (a realm's ``users_file``, a listener's
+    ``tls_certificate``, ``tls_key`` and ``tls_ca_certificates``) start from (default:
+    the current directory).
 
     Raises:
         ConfigError: a key is unknown, missing, of the wrong type or has a bad value.
@@ -403,6 +441,12 @@ def config_from_dict(data: dict[str, Any], base_dir: str | Path | None = None) -
                         raise ConfigError(
                             f"listeners[{i}].{name}", "applies to websocket listeners only"
                         )
+        if base_dir is not None:
+            for lst in config.listeners:
+                for name in TLS_FILE_KEYS:
+                    value = getattr(lst, name)
+                    if value and not Path(value).is_absolute():
+                        setattr(lst, name, str(Path(base_dir) / value))
     config.log_level = config.log_level.lower()
     validate_config(config)
     return config
@@ -524,6 +568,8 @@ def validate_config(config: Config) -> None:
             raise ConfigError(f"{key}.path", f"must start with '/', got {lst.path!r}")
         if lst.type == "websocket":
             _check_implementation(key, lst)
+            _check_origins(key, lst)
+        _check_tls(key, lst)
         if not lst.serializers:
             raise ConfigError(f"{key}.serializers", "at least one serializer is required")
         for j, name in enumerate(lst.serializers):
@@ -680,6 +726,52 @@ def _check_implementation(key: str, lst: ListenerConfig) -> None:
     missing = websocket_implementation_missing(name)
     if missing is not None:
         raise ConfigError(f"{key}.implementation", missing)
+
+
+def _check_origins(key: str, lst: ListenerConfig) -> None:
+    for j, pattern in enumerate(lst.allowed_origins):
+        from fastwamp.origins import origin_pattern_problem
+
+        problem = origin_pattern_problem(pattern)
+        if problem is not None:
+            raise ConfigError(f"{key}.allowed_origins[{j}]", problem)
+
+
+def _check_tls(key: str, lst: ListenerConfig) -> None:
+    """Check a listener's TLS keys, and that its certificate, key and CAs load."""
+    if lst.tls_client_certificate not in TLS_CLIENT_CERTIFICATE_MODES:
+        raise ConfigError(
+            f"{key}.tls_client_certificate",
+            f"must be one of {', '.join(TLS_CLIENT_CERTIFICATE_MODES)}, "
+            f"got {lst.tls_client_certificate!r}",
+        )
+    if lst.tls_min_version not in TLS_VERSIONS:
+        raise ConfigError(
+            f"{key}.tls_min_version",
+            f"must be one of {', '.join(TLS_VERSIONS)}, got {lst.tls_min_version!r}",
+        )
+    if not lst.tls_certificate:
+        for name in ("tls_key", "tls_ca_certificates"):
+            if getattr(lst, name):
+                raise ConfigError(f"{key}.{name}", "needs tls_certificate (TLS is off without it)")
+        if lst.tls_client_certificate != "none":
+            raise ConfigError(
+                f"{key}.tls_client_certificate", "needs tls_certificate (TLS is off without it)"
+            )
+        return
+    if lst.tls_client_certificate != "none" and not lst.tls_ca_certificates:
+        raise ConfigError(
+            f"{key}.tls_ca_certificates",
+            f'is required with tls_client_certificate = "{lst.tls_client_certificate}" '
+            "(the CAs that client certificates must chain to)",
+        )
+    # Loading is the only real check (files, PEM, key matching the certificate).
+    from fastwamp.transport.tls import TLSSetupError, server_context
+
+    try:
+        server_context(lst)
+    except TLSSetupError as exc:
+        raise ConfigError(f"{key}.{exc.key}", exc.problem) from None
 
 
 def _load_toml(text: str) -> dict[str, Any]:

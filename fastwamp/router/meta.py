@@ -334,9 +334,18 @@ class MetaApi:
             "authrole": session.authrole,
             "authmethod": session.authmethod,
             "authprovider": session.authprovider,
-            "transport": {k: v for k, v in session.transport_info.items()
-                          if type(v) in (str, int, bool)},
+            "transport": MetaApi._transport_details(session.transport_info),
         }
+
+    @staticmethod
+    def _transport_details(info: dict[str, Any]) -> dict[str, Any]:
+        """The transport info a meta caller sees: plain values, and the TLS summary
+        without its channel binding (bytes, and a secret of the connection)."""
+        details = {k: v for k, v in info.items() if type(v) in (str, int, bool)}
+        tls = info.get("tls")
+        if type(tls) is dict:
+            details["tls"] = {k: v for k, v in tls.items() if k != "channel_binding"}
+        return details
 
     def _sessions(self, filter_authroles: list | None) -> list[RouterSession]:
         sessions = self.realm.sessions.values()
