@@ -251,6 +251,10 @@ class Config:
     frame_timeout: float = 30.0
     #: Connections one client address (IP) may hold open at once.
     max_connections_per_address: int = 1000
+    #: Failed authentications one client address may have per auth_failure_window
+    #: seconds; beyond them its attempts are refused unchecked (0 = no limit).
+    max_auth_failures_per_address: int = 20
+    auth_failure_window: float = 60.0
     #: Longest URI (characters) and most URI components accepted anywhere.
     max_uri_length: int = 1024
     max_uri_components: int = 64
@@ -470,7 +474,10 @@ def validate_config(config: Config) -> None:
     for name in ("call_timeout_default_ms", "call_timeout_max_ms"):
         if getattr(config, name) < 0:
             raise ConfigError(name, "must be >= 0 (0 means none)")
-    for name in ("handshake_timeout", "frame_timeout", "log_lines_per_session"):
+    if config.max_auth_failures_per_address < 0:
+        raise ConfigError("max_auth_failures_per_address", "must be >= 0 (0 means no limit)")
+    for name in ("handshake_timeout", "frame_timeout", "log_lines_per_session",
+                 "auth_failure_window"):
         if getattr(config, name) <= 0:
             raise ConfigError(name, "must be > 0")
     for name in ("max_handshake_message_size", "max_connections_per_address",

@@ -90,6 +90,9 @@ def _config_text(
     sers = "[" + ", ".join(_toml_str(s) for s in SERIALIZERS) + "]"
     return f"""\
 log_level = {_toml_str(log_level)}
+# Every test client comes from 127.0.0.1: the failed-authentication brake of one
+# address would carry over from test to test.
+max_auth_failures_per_address = 1000
 
 [[realms]]
 name = {_toml_str(REALM)}
