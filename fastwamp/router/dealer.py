@@ -35,7 +35,6 @@ from .member import (
     CALLEE_CALL_CANCELING,
     CALLEE_CALL_TIMEOUT,
     CALLEE_PROGRESSIVE_CALL_INVOCATIONS,
-    CALLEE_PROGRESSIVE_CALL_RESULTS,
     CALLER_PROGRESSIVE_CALL_INVOCATIONS,
 )
 from .options import (
@@ -359,7 +358,10 @@ class Dealer:
             level = self._trustlevels.get(caller.authrole, self._trustlevels.get("*"))
             if level is not None:
                 details["trustlevel"] = level
-        if inv.receive_progress and callee.features & CALLEE_PROGRESSIVE_CALL_RESULTS:
+        if inv.receive_progress:
+            # Also to callees that did not announce progressive_call_results (wampy 8
+            # announces it for its caller role only, yet relays progressive YIELDs):
+            # one that does not know the key ignores it.
             details["receive_progress"] = True
         if inv.streaming_in:
             details["progress"] = True
