@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import RealmConfig
 from ..wamp import messages as m
+from .authorization import Authorization
 from .broker import Broker
 from .dealer import Dealer
 from .events import RealmEvents
@@ -76,8 +77,10 @@ class Realm:
             m.UNSUBSCRIBE: broker.unsubscribe,
         }
         self._strict_request_ids = router_config.strict_request_ids
+        #: Roles, permissions, meta API protection, rate limits (fastwamp.router.authorization).
+        self.authorization = self._authorization(config)
         #: The pipeline's hooks (None: nothing to do).
-        self.authorize: Authorizer | None = None
+        self.authorize: Authorizer | None = self.authorization.hook()
         self.count: Counter | None = None
         # Observers of realm events, in order: the meta API, then event history.
         self.meta = MetaApi(self)
@@ -157,6 +160,16 @@ class Realm:
         configuration from the next HELLO and the next message of each session.
         """
         self.config = config
+        self.authorization = self._authorization(config)
+        self.authorize = self.authorization.hook()
+        regs, subs = self.authorization.revoke(self.dealer, self.broker)
+        if regs or subs:
+            log.info("realm %s: reload revoked %d registrations and %d subscriptions that "
+                     "the new roles do not allow", self.name, regs, subs)
+
+    def _authorization(self, config: RealmConfig) -> Authorization:
+        return Authorization(config, self.router.stats, self.router.clock.time,
+                             lambda: self.sessions)
 
     def close(self) -> None:
         """The router stops: release what the realm holds outside memory."""

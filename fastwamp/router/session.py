@@ -323,7 +323,7 @@ class RouterSession:
         if realm.config.allow_anonymous and "anonymous" in authmethods:
             self.authmethod = "anonymous"
             self.authprovider = "static"
-            member.authrole = "anonymous"
+            member.authrole = realm.config.anonymous_authrole
             member.authid = self.router.new_anonymous_authid()
         else:
             self.abort(
