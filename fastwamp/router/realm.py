@@ -168,8 +168,7 @@ class Realm:
                      "the new roles do not allow", self.name, regs, subs)
 
     def _authorization(self, config: RealmConfig) -> Authorization:
-        return Authorization(config, self.router.stats, self.router.clock.time,
-                             lambda: self.sessions)
+        return Authorization(config, self.router.stats, self.router.clock, lambda: self.sessions)
 
     def close(self) -> None:
         """The router stops: release what the realm holds outside memory."""

@@ -24,6 +24,7 @@ from fastwamp.router.authorization import (
     Authorization,
     Role,
 )
+from fastwamp.router.clock import Clock
 
 COMPONENTS = ["a", "ab", "b"]
 ACTIONS = ["call", "register", "publish", "subscribe"]
@@ -125,7 +126,7 @@ def test_the_decision_cache_never_changes_an_answer(table, uris):
              for (uri, match), allow in table.items()]
     config = RealmConfig("r", roles=[RoleConfig("r", permissions=perms)],
                          authorization_cache_entries=3)
-    authz = Authorization(config, {}, lambda: 0.0, dict)
+    authz = Authorization(config, {}, Clock(), dict)
 
     class FakeMember:
         authrole = "r"
