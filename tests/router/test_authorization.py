@@ -413,3 +413,18 @@ def test_reconfigure_holds_sessions_to_the_new_rules_and_revokes():
     router.reload(Config(realms=[RealmConfig("realm1")]))
     assert realm1.authorize is None
     assert register(backend, "com.app.add")[0] == m.REGISTERED
+
+
+def test_the_readme_example_configuration_is_valid():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("A production example:")[1].split("```toml")[1].split("```")[0]
+    config = config_from_toml(block)
+    roles = {r.name: r for r in config.realms[0].roles}
+    assert roles["ops"].trusted and roles["visitor"].permissions[1].disclose_publisher
+    router, _ = make_router(config)
+    visitor = LinkedPeer(router)
+    assert visitor.hello("app")[2]["authrole"] == "visitor"
+    assert call(visitor, "com.app.public.get")[4] == uris.NO_SUCH_PROCEDURE
+    assert call(visitor, "com.app.private.get")[4] == NOT_AUTHORIZED
