@@ -131,6 +131,16 @@ class RealmConfig:
     roles: list[RoleConfig] = field(default_factory=list)
     #: Authorization decisions remembered per role (URIs); the table is cleared when full.
     authorization_cache_entries: int = 10000
+    #: A procedure (registered by a session of a trusted role) that decides the requests of
+    #: sessions whose role is not in ``roles``: called with (session details, URI, action,
+    #: {"match": ...}), it answers true/false or {"allow": bool}.  "" = none.
+    authorizer: str = ""
+    #: Answers of the authorizer remembered (per authid, authrole, action and URI), and
+    #: for how many seconds; fastwamp.authorizer.flush_cache forgets them all.
+    authorizer_cache_entries: int = 10000
+    authorizer_cache_ttl: float = 60.0
+    #: Milliseconds the authorizer has to answer; no answer (or an error) denies.
+    authorizer_timeout_ms: int = 2000
     #: Calls and publications per second one session may make (token bucket; 0 =
     #: unlimited), and the burst (0 = one second's worth); beyond: fastwamp.error.rate_limited.
     session_calls_per_second: float = 0.0
@@ -513,6 +523,14 @@ def _check_roles(key: str, realm: RealmConfig) -> None:
         raise ConfigError(f"{key}.anonymous_authrole", "must not be empty")
     if realm.authorization_cache_entries < 1:
         raise ConfigError(f"{key}.authorization_cache_entries", "must be >= 1")
+    if realm.authorizer and not _URI_RE.fullmatch(realm.authorizer):
+        raise ConfigError(f"{key}.authorizer", f"{realm.authorizer!r} is not a procedure URI")
+    if realm.authorizer_cache_entries < 1:
+        raise ConfigError(f"{key}.authorizer_cache_entries", "must be >= 1")
+    if realm.authorizer_cache_ttl < 0:
+        raise ConfigError(f"{key}.authorizer_cache_ttl", "must be >= 0 (0: no caching)")
+    if realm.authorizer_timeout_ms < 1:
+        raise ConfigError(f"{key}.authorizer_timeout_ms", "must be >= 1")
     for name in ("session_calls_per_second", "session_call_burst",
                  "session_publishes_per_second", "session_publish_burst"):
         if getattr(realm, name) < 0:

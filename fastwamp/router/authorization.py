@@ -54,6 +54,7 @@ from .._core.trie import UriTrie
 from .._core.uri import MATCH_EXACT, MATCH_POLICIES, MATCH_PREFIX
 from ..wamp import messages as m
 from ..wamp import uris
+from .dynamic_authorizer import DynamicAuthorizer
 from .options import is_reserved, match_policy
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from .broker import Broker
     from .dealer import Dealer
     from .member import Member
+    from .realm import Realm
 
 #: A request went beyond a rate limit (session_calls_per_second, calls_per_second, ...).
 RATE_LIMITED = "fastwamp.error.rate_limited"
@@ -79,6 +81,7 @@ ACTION_BITS = {"call": ALLOW_CALL, "register": ALLOW_REGISTER, "publish": ALLOW_
 #: The action each request needs.
 _REQUEST_BITS = {m.CALL: ALLOW_CALL, m.REGISTER: ALLOW_REGISTER, m.PUBLISH: ALLOW_PUBLISH,
                  m.SUBSCRIBE: ALLOW_SUBSCRIBE}
+_ACTION_REQUESTS = {bit: code for code, bit in _REQUEST_BITS.items()}
 
 #: Meta procedures every role may call unless a reserved rule of its own says otherwise:
 #: read-only questions that name no session, and a session's own testaments.  The rest
@@ -317,7 +320,7 @@ class Authorization:
     """The authorization of one realm (see the module docstring)."""
 
     def __init__(self, config: RealmConfig, stats: dict[str, int], clock: Any,
-                 live_sessions: Callable[[], dict]) -> None:
+                 live_sessions: Callable[[], dict], realm: Realm | None = None) -> None:
         self.config = config
         self.stats = stats
         stats.setdefault("not_authorized", 0)
@@ -346,6 +349,13 @@ class Authorization:
         #: session id -> bucket (dead sessions' buckets are pruned as new ones come)
         self._call_buckets: dict[int, TokenBucket] = {}
         self._publish_buckets: dict[int, TokenBucket] = {}
+        #: The dynamic authorizer, for sessions whose role is not in ``roles``.
+        self.dynamic: DynamicAuthorizer | None = None
+        if config.authorizer and realm is not None:
+            self.dynamic = DynamicAuthorizer(config, realm, self.trusted_roles, self._deny,
+                                             self._admit)
+            if self.roles is None:
+                self.roles = {}  # every role is decided by the authorizer
 
     def hook(self) -> Callable[[Member, int, list], bool] | None:
         """The ``authorize`` hook for :meth:`Realm.dispatch`; None when there is nothing
@@ -353,6 +363,12 @@ class Authorization:
         if self.roles is None and not self._rate_limited:
             return None
         return self._make_hook()
+
+    def _admit(self, member: Member, code: int, msg: list) -> bool:
+        """What a request the authorizer allowed still goes through: the rate limits."""
+        if self._rate_limited and (code == m.CALL or code == m.PUBLISH):
+            return self._within_rate(member, None, code, msg)
+        return True
 
     def authorize(self, member: Member, code: int, msg: list) -> bool:
         """Let one request through (True), or answer it and return False."""
@@ -366,6 +382,7 @@ class Authorization:
         every session (CALL and YIELD of every call), so what it reads is held in locals,
         and a CALL allowed by a cached decision costs a few dict lookups."""
         roles = self.roles
+        dynamic = self.dynamic
         remember = self._remember
         deny = self._deny
         authorize_pattern = self._authorize_pattern
@@ -391,18 +408,21 @@ class Authorization:
             role = None
             if roles is not None:
                 role = roles.get(member.authrole)
-                if role is None:
+                if role is not None:
+                    uri = msg[3]
+                    bits = role.cache.get(uri)
+                    if bits is None:
+                        bits = remember(role, uri, uri, exact)
+                    if not bits & wanted:
+                        return deny(member, code, msg, f"the role {member.authrole!r} may "
+                                    f"not {m.MESSAGE_NAMES[code].lower()} {uri!r}")
+                    if bits & disclosed and disclose:  # the rule's disclosure switch
+                        msg[2] = {**msg[2], "disclose_me": True}
+                elif dynamic is None:
                     return deny(member, code, msg, f"the role {member.authrole!r} has no "
                                 "permissions on this realm")
-                uri = msg[3]
-                bits = role.cache.get(uri)
-                if bits is None:
-                    bits = remember(role, uri, uri, exact)
-                if not bits & wanted:
-                    return deny(member, code, msg, f"the role {member.authrole!r} may not "
-                                f"{m.MESSAGE_NAMES[code].lower()} {uri!r}")
-                if bits & disclosed and disclose:  # the rule's disclosure switch
-                    msg[2] = {**msg[2], "disclose_me": True}
+                elif not dynamic.check(member, code, msg):
+                    return False
             if within_rate is not None:
                 return within_rate(member, role, code, msg)
             return True
@@ -415,6 +435,8 @@ class Authorization:
         assert roles is not None
         role = roles.get(member.authrole)
         if role is None:
+            if self.dynamic is not None:
+                return self.dynamic.check(member, code, msg)
             return self._deny(member, code, msg, f"the role {member.authrole!r} has no "
                               "permissions on this realm")
         uri = msg[3]
@@ -530,21 +552,28 @@ class Authorization:
         if self.roles is not None:
             role = self.roles.get(authrole)
             if role is None:
-                return False
+                return self.dynamic is not None and uri in PUBLIC_META_PROCEDURES
             rule = role.meta_rules.governing(uri)
             if rule is not None:
                 return bool(rule.bits & ALLOW_CALL)
         return uri in PUBLIC_META_PROCEDURES
 
-    def allows(self, authrole: str, action: int, uri: str, match: int = MATCH_EXACT) -> bool:
-        """Whether ``authrole`` may do ``action`` (an ``ALLOW_*`` bit) on every URI of
-        the pattern ``(uri, match)`` (always, on an open realm)."""
+    def allows(self, member: Member, action: int, uri: str, match: int = MATCH_EXACT) -> bool:
+        """Whether ``member`` may do ``action`` (an ``ALLOW_*`` bit) on every URI of
+        the pattern ``(uri, match)`` (always, on an open realm; for a role the dynamic
+        authorizer decides: what it allowed and is still remembered)."""
         if self.roles is None:
             return True
-        role = self.roles.get(authrole)
+        role = self.roles.get(member.authrole)
         if role is None:
-            return False
+            if self.dynamic is not None and not is_reserved(uri):
+                return self.dynamic.remembered(member, _ACTION_REQUESTS[action], uri, match)
+            return self.dynamic is not None
         return bool(role.decide(uri, match) & action)
+
+    def flush_authorizer_cache(self) -> int:
+        """Forget the dynamic authorizer's answers; return how many there were."""
+        return self.dynamic.flush() if self.dynamic is not None else 0
 
     def revoke(self, dealer: Dealer, broker: Broker) -> tuple[int, int]:
         """Remove the registrations and subscriptions these rules do not allow (after a
@@ -555,17 +584,17 @@ class Authorization:
         for reg in list(dealer.registrations.values()):
             for callee in list(reg.group.callees()):
                 member: Member = callee.session
-                if member.is_service:
-                    continue
-                if not self.allows(member.authrole, ALLOW_REGISTER, reg.uri, reg.match):
+                if member.is_service or member.authrole not in self.roles:
+                    continue  # the router's own; or the dynamic authorizer's to decide
+                if not self.allows(member, ALLOW_REGISTER, reg.uri, reg.match):
                     dealer.revoke(member, reg)
                     revoked_regs += 1
         revoked_subs = 0
         for sub in list(broker.subscriptions.values()):
             for member in list(sub.subscribers.values()):
-                if member.is_service:
+                if member.is_service or member.authrole not in self.roles:
                     continue
-                if not self.allows(member.authrole, ALLOW_SUBSCRIBE, sub.uri, sub.match):
+                if not self.allows(member, ALLOW_SUBSCRIBE, sub.uri, sub.match):
                     broker.revoke(member, sub)
                     revoked_subs += 1
         return revoked_regs, revoked_subs

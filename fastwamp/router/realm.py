@@ -168,7 +168,16 @@ class Realm:
                      "the new roles do not allow", self.name, regs, subs)
 
     def _authorization(self, config: RealmConfig) -> Authorization:
-        return Authorization(config, self.router.stats, self.router.clock, lambda: self.sessions)
+        return Authorization(config, self.router.stats, self.router.clock, lambda: self.sessions,
+                             self)
+
+    def handle(self, member: Member, code: int, msg: list) -> None:
+        """Run the handler of a message already authorized (a request the dynamic
+        authorizer held until its answer): the rest of :meth:`dispatch`."""
+        self._handlers[code](member, msg)
+        count = self.count
+        if count is not None:
+            count(member, code, msg)
 
     def close(self) -> None:
         """The router stops: release what the realm holds outside memory."""

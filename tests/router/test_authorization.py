@@ -428,3 +428,92 @@ def test_the_readme_example_configuration_is_valid():
     assert visitor.hello("app")[2]["authrole"] == "visitor"
     assert call(visitor, "com.app.public.get")[4] == uris.NO_SUCH_PROCEDURE
     assert call(visitor, "com.app.private.get")[4] == NOT_AUTHORIZED
+
+
+# -- the dynamic authorizer -------------------------------------------------------------
+
+
+def dynamic_router(**keys):
+    config = realm(
+        RoleConfig("authz", trusted=True, permissions=[
+            perm("com.authz.decide", "exact", "register")]),
+        RoleConfig("svc", permissions=[perm("com.app.", "prefix", "register")]),
+        authorizer="com.authz.decide", **keys)
+    router, clock = make_router(config)
+    decider = join(router, "authz")
+    svc = join(router, "svc")
+    assert register(svc, "com.app.echo")[0] == m.REGISTERED
+    return router, clock, decider, svc
+
+
+def test_dynamic_authorizer_decides_unlisted_roles_and_remembers():
+    router, clock, decider, svc = dynamic_router(authorizer_cache_ttl=10.0)
+    assert register(decider, "com.authz.decide")[0] == m.REGISTERED
+    guest = join(router, "guest")
+    guest.send([m.CALL, 1, {}, "com.app.echo", [1]])
+    assert guest.take() == [] and guest.input_paused  # held until the answer
+    inv = decider.take_one()
+    assert inv[0] == m.INVOCATION
+    details, uri, action, options = inv[4]
+    assert (uri, action, options) == ("com.app.echo", "call", {"match": "exact"})
+    assert details["authrole"] == "guest" and details["session"] == guest.session.id
+    decider.send([m.YIELD, inv[1], {}, [True]])
+    assert svc.take_one()[0] == m.INVOCATION  # the held CALL went on
+    assert not guest.input_paused
+    # remembered: no second question
+    guest.send([m.CALL, 2, {}, "com.app.echo", [2]])
+    assert svc.take_one()[0] == m.INVOCATION and decider.take() == []
+    # another action: asked, denied (dict form), remembered
+    guest.send([m.SUBSCRIBE, 3, {"match": "prefix"}, "com.app."])
+    inv = decider.take_one()
+    assert inv[4][1:] == ["com.app.", "subscribe", {"match": "prefix"}]
+    decider.send([m.YIELD, inv[1], {}, [{"allow": False}]])
+    assert guest.take_one()[4] == NOT_AUTHORIZED
+    assert subscribe(guest, "com.app.", "prefix")[4] == NOT_AUTHORIZED
+    assert decider.take() == []
+    # flushed by a trusted role: asked again; not by others
+    assert call(guest, "fastwamp.authorizer.flush_cache")[4] == NOT_AUTHORIZED
+    assert call(decider, "fastwamp.authorizer.flush_cache")[3] == [2]
+    guest.send([m.CALL, 5, {}, "com.app.echo"])
+    inv = decider.take_one()
+    decider.send([m.YIELD, inv[1], {}, [True]])
+    assert svc.take_one()[0] == m.INVOCATION
+    # an expired answer is asked again too
+    clock.advance(11.0)
+    guest.send([m.CALL, 6, {}, "com.app.echo"])
+    assert decider.take_one()[0] == m.INVOCATION and svc.take() == []
+
+
+def test_dynamic_authorizer_failures_deny():
+    router, clock, decider, svc = dynamic_router(authorizer_timeout_ms=500)
+    guest = join(router, "guest")
+    # not registered: denied at once
+    assert call(guest, "com.app.echo")[4] == NOT_AUTHORIZED
+    # registered by an untrusted role: denied
+    rogue = join(router, "svc")
+    rogue.session.member.authrole = "authz"  # registers as a trusted role could...
+    assert register(rogue, "com.authz.decide")[0] == m.REGISTERED
+    rogue.session.member.authrole = "svc"  # ...then is not trusted any more
+    assert call(guest, "com.app.echo")[4] == NOT_AUTHORIZED
+    rogue.disconnect()
+    # no answer in time: denied
+    assert register(decider, "com.authz.decide")[0] == m.REGISTERED
+    guest.send([m.CALL, 10, {}, "com.app.echo"])
+    assert decider.take_one()[0] == m.INVOCATION and guest.take() == []
+    clock.advance(1.0)
+    assert guest.take_one()[4] == NOT_AUTHORIZED and not guest.input_paused
+    # an error: denied
+    guest.send([m.CALL, 11, {}, "com.app.other"])
+    inv = [msg for msg in decider.take() if msg[0] == m.INVOCATION][-1]
+    decider.send([m.ERROR, m.INVOCATION, inv[1], {}, "com.authz.broken"])
+    assert guest.take_one()[4] == NOT_AUTHORIZED
+    assert svc.take() == []
+
+
+def test_dynamic_sessions_keep_the_public_meta_api():
+    router, clock, decider, svc = dynamic_router()
+    guest = join(router, "guest")
+    assert call(guest, "wamp.session.count")[0] == m.RESULT
+    assert call(guest, "wamp.session.list")[4] == NOT_AUTHORIZED
+    assert subscribe(guest, "wamp.session.on_join")[0] == m.SUBSCRIBED
+    assert decider.take() == []  # never asked about the meta API
