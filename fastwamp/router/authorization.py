@@ -41,6 +41,10 @@ held to the new rules from its next message, and registrations and subscriptions
 new rules no longer allow are revoked at once (:meth:`Authorization.revoke`), with the
 meta events of an unregistration or unsubscription.
 
+Dynamic authorizer.  With the realm key ``authorizer``, the requests of sessions whose
+role is not in ``roles`` are decided by a procedure instead of being denied
+(:mod:`fastwamp.router.dynamic_authorizer`).
+
 A realm with no roles and no rate limits installs no hook at all.
 """
 
@@ -592,6 +596,10 @@ class Authorization:
         """Forget the dynamic authorizer's answers; return how many there were."""
         return self.dynamic.flush() if self.dynamic is not None else 0
 
+    def _dynamic_role(self, member: Member) -> bool:
+        """Whether the dynamic authorizer decides for ``member``'s role."""
+        return self.dynamic is not None and member.authrole not in (self.roles or ())
+
     def revoke(self, dealer: Dealer, broker: Broker) -> tuple[int, int]:
         """Remove the registrations and subscriptions these rules do not allow (after a
         reload); return how many of each."""
@@ -601,7 +609,7 @@ class Authorization:
         for reg in list(dealer.registrations.values()):
             for callee in list(reg.group.callees()):
                 member: Member = callee.session
-                if member.is_service or member.authrole not in self.roles:
+                if member.is_service or self._dynamic_role(member):
                     continue  # the router's own; or the dynamic authorizer's to decide
                 if not self.allows(member, ALLOW_REGISTER, reg.uri, reg.match):
                     dealer.revoke(member, reg)
@@ -609,7 +617,7 @@ class Authorization:
         revoked_subs = 0
         for sub in list(broker.subscriptions.values()):
             for member in list(sub.subscribers.values()):
-                if member.is_service or member.authrole not in self.roles:
+                if member.is_service or self._dynamic_role(member):
                     continue
                 if not self.allows(member, ALLOW_SUBSCRIBE, sub.uri, sub.match):
                     broker.revoke(member, sub)

@@ -517,3 +517,14 @@ def test_dynamic_sessions_keep_the_public_meta_api():
     assert call(guest, "wamp.session.list")[4] == NOT_AUTHORIZED
     assert subscribe(guest, "wamp.session.on_join")[0] == m.SUBSCRIBED
     assert decider.take() == []  # never asked about the meta API
+
+
+def test_reload_from_open_to_roles_revokes_what_unlisted_roles_hold():
+    router, _ = make_router(Config(realms=[RealmConfig("realm1")]))
+    p = join(router)  # anonymous
+    reg_id = register(p, "com.x")[2]
+    subscribe(p, "com.y")
+    router.reload(realm(FRONTEND))
+    realm1 = router.realms["realm1"]
+    assert realm1.dealer.registrations.get(reg_id) is None
+    assert not realm1.broker.subscriptions
