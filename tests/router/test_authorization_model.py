@@ -143,3 +143,58 @@ def test_the_decision_cache_never_changes_an_answer(table, uris):
         expected = model_governing(table, uri)
         got = authz.authorize(member, 48, [48, i, {}, uri])  # type: ignore[arg-type]
         assert got == (expected is not None and "call" in expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(table=tables,
+       patterns_=st.lists(patterns, min_size=1, max_size=6),
+       uris=st.lists(concrete, min_size=1, max_size=12))
+def test_through_the_router_no_event_or_invocation_reaches_a_forbidden_role(
+        table, patterns_, uris):
+    """The whole path: sessions of role ``r`` (random table) subscribe and register
+    random patterns; a session of an all-powerful role publishes and calls random URIs.
+    Every EVENT and INVOCATION an ``r`` session receives is for a URI its role may
+    subscribe to, or register, exactly; every allowed exact subscription gets its
+    events."""
+    from fastwamp.config import Config
+    from fastwamp.testing import LinkedPeer, make_router
+    from fastwamp.wamp import messages as m
+
+    perms = [PermissionConfig(uri, MATCH_NAMES[match], list(allow))
+             for (uri, match), allow in table.items()]
+    config = Config(realms=[RealmConfig("realm1", roles=[
+        RoleConfig("r", permissions=perms),
+        RoleConfig("all", permissions=[PermissionConfig("", "prefix", ACTIONS)])])])
+    router, _ = make_router(config)
+
+    def join(role: str) -> LinkedPeer:
+        p = LinkedPeer(router)
+        p.hello("realm1")
+        p.session.member.authrole = role
+        return p
+
+    subscriber, callee, boss = join("r"), join("r"), join("all")
+    subscribed = set()
+    for i, (uri, match) in enumerate(patterns_, 1):
+        options = {"match": MATCH_NAMES[match]}
+        subscriber.send([m.SUBSCRIBE, i, options, uri])
+        reply = subscriber.take_one()
+        if reply[0] == m.SUBSCRIBED and match == MATCH_EXACT:
+            subscribed.add(uri)
+        callee.send([m.REGISTER, i, {**options, "invoke": "roundrobin"}, uri])
+        callee.take_one()
+    for i, uri in enumerate(uris, 100):
+        boss.send([m.PUBLISH, i, {}, uri, [uri]])
+        boss.send([m.CALL, i, {}, uri, [uri]])
+    for msg in subscriber.take():
+        assert msg[0] == m.EVENT
+        topic = msg[4][0]
+        allowed = model_governing(table, topic)
+        assert allowed is not None and "subscribe" in allowed, (topic, table)
+        subscribed.discard(topic)
+    assert not subscribed & set(uris), "an allowed exact subscription missed its event"
+    for msg in callee.take():
+        assert msg[0] == m.INVOCATION
+        procedure = msg[4][0]
+        allowed = model_governing(table, procedure)
+        assert allowed is not None and "register" in allowed, (procedure, table)
