@@ -93,15 +93,21 @@ def test_call_with_authorization(benchmark, realm):
     assert caller_sink.out and caller_sink.out[-1].startswith(b"\x94\x32")  # RESULT
 
 
-@pytest.mark.parametrize("cached", [True, False], ids=["cached", "uncached"])
-def test_decision_of_1000_rules(benchmark, cached):
-    """One permission decision: from the role's cache, or computed (trie lookup)."""
+@pytest.mark.parametrize("case", ["cached", "uncached", "prefix-pattern", "wildcard-pattern"])
+def test_decision_of_1000_rules(benchmark, case):
+    """One permission decision: from the role's cache, or computed for a URI (trie
+    lookup), for a prefix pattern (``com.``: every rule under it) or a wildcard pattern
+    (what a client sending distinct patterns makes the router compute each time)."""
     from fastwamp.router.authorization import Role
 
     role = Role(RoleConfig("r", permissions=thousand_rules()), False, 0.0)
     uri = "com.example.add"
-    if cached:
+    if case == "cached":
         role.cache[uri] = role.decide(uri, 0)
         benchmark(role.cache.get, uri)
-    else:
+    elif case == "uncached":
         benchmark(role.decide, uri, 0)
+    elif case == "prefix-pattern":
+        benchmark(role.decide, "com.", 1)
+    else:
+        benchmark(role.decide, "com.svc3..get", 2)

@@ -51,11 +51,12 @@ A realm with no roles and no rate limits installs no hook at all.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._core.trie import UriTrie
-from .._core.uri import MATCH_EXACT, MATCH_POLICIES, MATCH_PREFIX
+from .._core.uri import MATCH_EXACT, MATCH_POLICIES, MATCH_PREFIX, MATCH_WILDCARD
 from ..wamp import messages as m
 from ..wamp import uris
 from .dynamic_authorizer import DynamicAuthorizer
@@ -127,23 +128,37 @@ def _wildcard_fits(pattern_parts: list[str], parts: list[str]) -> bool:
 
 
 class RuleSet:
-    """Permissions on URI patterns, matched with the dealer's precedence."""
+    """Permissions on URI patterns, matched with the dealer's precedence.
 
-    __slots__ = ("trie", "exact", "prefixes", "wildcards")
+    Besides the trie that finds the rule governing a concrete URI, three indexes keep
+    the check of a pattern (:meth:`pattern_bits`) from walking every rule: the exact and
+    prefix rules sorted by URI (those starting with a given text are one slice), the
+    prefix rules alone in a trie (the longest one a text starts with), and the wildcard
+    rules by component count.  A hostile client sending distinct patterns then costs
+    what the rules near its patterns cost, not the whole table each time.
+    """
+
+    __slots__ = ("trie", "prefix_trie", "by_uri", "uris", "wildcards")
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.trie = UriTrie()
-        self.exact: list[Rule] = []
-        self.prefixes: list[Rule] = []
-        self.wildcards: list[tuple[Rule, list[str]]] = []
+        self.prefix_trie = UriTrie()
+        literal: list[Rule] = []
+        #: component count -> [(rule, its components)]
+        self.wildcards: dict[int, list[tuple[Rule, list[str]]]] = {}
         for rule in rules:
             self.trie.add(rule.uri, rule.match, rule)
-            if rule.match == MATCH_EXACT:
-                self.exact.append(rule)
-            elif rule.match == MATCH_PREFIX:
-                self.prefixes.append(rule)
+            if rule.match == MATCH_PREFIX:
+                self.prefix_trie.add(rule.uri, MATCH_PREFIX, rule)
+            if rule.match == MATCH_WILDCARD:
+                parts = rule.uri.split(".")
+                self.wildcards.setdefault(len(parts), []).append((rule, parts))
             else:
-                self.wildcards.append((rule, rule.uri.split(".")))
+                literal.append(rule)
+        literal.sort(key=lambda r: r.uri)
+        #: exact and prefix rules, sorted by URI (and their URIs, for bisect)
+        self.by_uri = literal
+        self.uris = [r.uri for r in literal]
 
     def __len__(self) -> int:
         return len(self.trie)
@@ -153,13 +168,11 @@ class RuleSet:
         rule: Rule | None = self.trie.match_best(uri)
         return rule
 
-    def _cover(self, lead: str) -> Rule | None:
-        """The longest prefix rule that is a prefix of ``lead``."""
-        best: Rule | None = None
-        for rule in self.prefixes:
-            if lead.startswith(rule.uri) and (best is None or len(rule.uri) > len(best.uri)):
-                best = rule
-        return best
+    def _starting_with(self, lead: str) -> list[Rule]:
+        """The exact and prefix rules whose URI starts with ``lead``."""
+        lo = bisect_left(self.uris, lead)
+        hi = bisect_left(self.uris, lead + "\U0010ffff", lo)
+        return self.by_uri[lo:hi]
 
     def pattern_bits(self, uri: str, match: int, default: int) -> int:
         """The actions allowed on *every* concrete URI the pattern ``(uri, match)`` can
@@ -167,7 +180,6 @@ class RuleSet:
         if match == MATCH_EXACT:
             rule = self.governing(uri)
             return default if rule is None else rule.bits
-        candidates: list[Rule] = []
         if match == MATCH_PREFIX:
             lead = uri
             parts: list[str] | None = None
@@ -178,43 +190,49 @@ class RuleSet:
                 return default if rule is None else rule.bits
             first_empty = parts.index("")
             lead = ".".join(parts[:first_empty]) + "." if first_empty else ""
-        cover = self._cover(lead)
         bits = ALLOW_ALL | DISCLOSE_CALLER | DISCLOSE_PUBLISHER
+        # The longest prefix rule every matched URI starts with governs all of them but
+        # those a more specific rule takes.
+        cover: Rule | None = self.prefix_trie.match_best(lead)
         if cover is not None:
-            candidates.append(cover)
-        for rule in self.prefixes:  # longer prefix rules that some matched URI may start with
-            if len(rule.uri) > len(lead) and rule.uri.startswith(lead):
-                candidates.append(rule)
-        for rule in self.exact:
-            if parts is None:
-                if rule.uri.startswith(lead):
-                    candidates.append(rule)
-            elif _wildcard_fits(parts, rule.uri.split(".")):
-                candidates.append(rule)
-        if cover is None:
-            # No prefix rule covers every matched URI: wildcard rules may govern some.
+            bits &= cover.bits
+        else:
+            # Wildcard rules may govern some matched URIs, none may govern others.
             covered = False
-            for rule, rule_parts in self.wildcards:
-                if parts is None:
-                    candidates.append(rule)  # conservative: any of them might apply
-                    continue
-                if len(rule_parts) != len(parts):
-                    continue
-                fits = True
-                general = True
-                for r, p in zip(rule_parts, parts, strict=True):
-                    if r and p and r != p:
-                        fits = False
-                        break
-                    if r and not p:
-                        general = False
-                if fits:
-                    candidates.append(rule)
-                    covered = covered or general
+            if parts is None:
+                for group in self.wildcards.values():  # conservative: any might apply
+                    for rule, _ in group:
+                        bits &= rule.bits
+            else:
+                for rule, rule_parts in self.wildcards.get(len(parts), ()):
+                    fits = True
+                    general = True
+                    for r, p in zip(rule_parts, parts, strict=True):
+                        if r and p and r != p:
+                            fits = False
+                            break
+                        if r and not p:
+                            general = False
+                    if fits:
+                        bits &= rule.bits
+                        covered = covered or general
             if not covered:
                 bits &= default
-        for rule in candidates:
-            bits &= rule.bits
+        if not bits:
+            return 0
+        # Longer prefix rules some matched URI may start with, and the exact rules of
+        # matched URIs, govern those URIs.
+        n = len(parts) if parts is not None else 0
+        for rule in self._starting_with(lead):
+            if rule.match == MATCH_PREFIX:
+                if len(rule.uri) > len(lead):
+                    bits &= rule.bits
+            elif parts is None:  # an exact rule under the prefix pattern
+                bits &= rule.bits
+            elif rule.uri.count(".") + 1 == n and _wildcard_fits(parts, rule.uri.split(".")):
+                bits &= rule.bits  # an exact rule the wildcard pattern matches
+            if not bits:
+                return 0
         return bits
 
 
