@@ -57,13 +57,14 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.trie import UriTrie
 from .._core.uri import MATCH_EXACT, MATCH_POLICIES, MATCH_PREFIX, MATCH_WILDCARD
+from ..config import RoleConfig
 from ..wamp import messages as m
 from ..wamp import uris
 from .dynamic_authorizer import DynamicAuthorizer
 from .options import is_reserved, match_policy
 
 if TYPE_CHECKING:
-    from ..config import PermissionConfig, RealmConfig, RoleConfig
+    from ..config import PermissionConfig, RealmConfig
     from .broker import Broker
     from .dealer import Dealer
     from .member import Member
@@ -358,6 +359,9 @@ class Authorization:
         self.roles: dict[str, Role] | None = None
         if config.roles:
             self.roles = {r.name: Role(r, r.name in trusted, now) for r in config.roles}
+            for name in config.admin_authroles:  # listed there: a trusted role, no rules
+                if name not in self.roles:
+                    self.roles[name] = Role(RoleConfig(name, trusted=True), True, now)
         self._cache_max = config.authorization_cache_entries
         self._disclose_on_request = config.disclosure == "on_request"
         self._call_rate = config.session_calls_per_second

@@ -528,3 +528,11 @@ def test_reload_from_open_to_roles_revokes_what_unlisted_roles_hold():
     realm1 = router.realms["realm1"]
     assert realm1.dealer.registrations.get(reg_id) is None
     assert not realm1.broker.subscriptions
+
+
+def test_admin_authroles_on_a_realm_with_roles_are_trusted_roles_without_rules():
+    router, _ = make_router(realm(FRONTEND, admin_authroles=["ops"]))
+    ops = join(router, "ops")
+    assert call(ops, "wamp.session.list")[0] == m.RESULT
+    assert subscribe(ops, "wamp.session.on_join")[0] == m.SUBSCRIBED
+    assert call(ops, "com.app.x")[4] == NOT_AUTHORIZED
