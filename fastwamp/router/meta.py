@@ -94,7 +94,7 @@ class ServiceSession(RouterSession):
             code = msg[0]
             if code == m.INVOCATION:
                 self.meta.invoke(self, msg)
-            elif code == m.RESULT or code == m.ERROR:
+            elif code == m.RESULT or (code == m.ERROR and msg[1] == m.CALL):
                 self.meta.procedure_answered(msg)
 
 
