@@ -20,6 +20,12 @@ COMPILED_MODULES = [
     "fastwamp._core.fanout",
     "fastwamp._core.message",
 ]
+#: Router modules compiled as they are (``X.py`` → ``X_c``, typed by ``X_c.pxd``); the
+#: interpreted ``X`` picks the compiled twin of its classes at import (see member.py).
+COMPILED_ROUTER_MODULES = [
+    "fastwamp.router.member",
+    "fastwamp.router.dealer",
+]
 
 
 def extensions() -> list:
@@ -35,6 +41,13 @@ def extensions() -> list:
             define_macros=[("CYTHON_TRACE", "1")] if debug else [],
         )
         for name in COMPILED_MODULES
+    ] + [
+        Extension(
+            f"{name}_c",
+            [name.replace(".", "/") + ".py"],
+            define_macros=[("CYTHON_TRACE", "1")] if debug else [],
+        )
+        for name in COMPILED_ROUTER_MODULES
     ]
     return cythonize(
         exts,

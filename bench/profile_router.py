@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=400, help="py-spy samples per second")
     parser.add_argument("--perf", action="store_true", help="also split CPU by perf")
     parser.add_argument("--out", type=Path, help="keep pyspy.txt and report.txt here")
+    parser.add_argument("--sessions", type=int, default=4000,
+                        help="sessions opened per step (scenario sessions)")
     args = parser.parse_args(argv)
     if shutil.which("py-spy") is None:
         parser.error("py-spy not found (pip install py-spy)")
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     router = e2e.Fastwamp(wire, args.router_src.resolve())
     try:
-        router.start(60, scenario, 0)
+        router.start(60, scenario, args.sessions)
         assert router.proc is not None
         pid = router.proc.pid
 
@@ -231,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         def load(seconds: float) -> loadgen.Result:
             return loadgen.run_scenario(
                 scenario, e2e.HOST, router.port, duration=seconds, warmup=1.0,
-                router_cpu=cpu, wire=wire,
+                router_cpu=cpu, wire=wire, sessions=args.sessions,
             )  # fmt: skip
 
         base = load(args.duration)

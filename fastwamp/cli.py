@@ -31,6 +31,8 @@ exit with status 0.
 _EPILOG = """\
 exit status: 0 after a clean shutdown (or a successful --check-config),
 1 when a listener cannot start, 2 for a bad command line or configuration.
+`fastwamp hash-secret METHOD` prints a user's credential lines for the configuration
+(see `fastwamp hash-secret --help`).
 Environment: FASTWAMP_NO_UVLOOP=1 runs on the standard asyncio loop instead of uvloop.
 """
 
@@ -90,8 +92,129 @@ def _summary(config: Config) -> str:
     return "\n".join(lines)
 
 
+_HASH_DESCRIPTION = """\
+Print the TOML lines of a user's credential, to paste into a [[realms.users]] table
+(or a users_file). The secret is read from a prompt, or from the first line of
+standard input when it is not a terminal; never from the command line. With
+--generate a random secret is made and printed on standard error, for the client.
+
+  ticket      a salted PBKDF2-SHA256 hash of the ticket
+  wampcra     the salted WAMP-CRA key (Autobahn's derive_key); --plain: the secret
+              itself is the key (not recommended: it is then stored in clear)
+  scram       WAMP-SCRAM StoredKey and ServerKey (Argon2id or PBKDF2)
+  cryptosign  the public key of an Ed25519 private key (64 hex digits); with
+              --generate, a new key pair
+"""
+
+
+def build_hash_secret_parser() -> argparse.ArgumentParser:
+    """The parser of ``fastwamp hash-secret``."""
+    from fastwamp.auth import credentials as cred
+
+    parser = argparse.ArgumentParser(
+        prog="fastwamp hash-secret", description=_HASH_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("method", choices=("ticket", "wampcra", "scram", "cryptosign"))
+    parser.add_argument("--generate", action="store_true",
+                        help="make a random secret (printed on standard error)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help=f"PBKDF2 iterations (ticket: {cred.TICKET_ITERATIONS}, wampcra: "
+                        f"{cred.WAMPCRA_ITERATIONS}) or Argon2 time cost (scram: 3)")
+    parser.add_argument("--salt", default=None,
+                        help="wampcra: the salt (default: random)")
+    parser.add_argument("--keylen", type=int, default=cred.WAMPCRA_KEYLEN,
+                        help="wampcra: derived key length in bytes (default: 32)")
+    parser.add_argument("--plain", action="store_true",
+                        help="wampcra: plain WAMP-CRA (the secret is the key)")
+    parser.add_argument("--kdf", choices=cred.SCRAM_KDFS, default="argon2id-13",
+                        help="scram: key derivation function (default: argon2id-13)")
+    parser.add_argument("--memory", type=int, default=65536,
+                        help="scram with argon2id-13: memory cost in KiB (default: 65536)")
+    return parser
+
+
+def _read_secret(method: str) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass(f"{method} secret: ")
+        if getpass.getpass("again: ") != first:
+            raise ValueError("the two entries differ")
+        secret = first
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        raise ValueError("the secret is empty")
+    return secret
+
+
+def _toml(value: str) -> str:
+    """A TOML basic string (a JSON string is one)."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def hash_secret(argv: list[str]) -> int:
+    """``fastwamp hash-secret METHOD``: print the credential lines; returns the status."""
+    import secrets
+
+    from fastwamp.auth import credentials as cred
+
+    args = build_hash_secret_parser().parse_args(argv)
+    if args.iterations is not None and args.iterations < 1:
+        print("fastwamp: --iterations must be >= 1", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    try:
+        if args.method == "cryptosign":
+            from nacl.signing import SigningKey
+
+            if args.generate:
+                key = SigningKey.generate()
+                print(f"private key (for the client): {key.encode().hex()}", file=sys.stderr)
+            else:
+                key = SigningKey(cred.unhex(_read_secret("cryptosign private key").lower(),
+                                            32, "the private key"))
+            print(f"cryptosign_pubkeys = [{_toml(key.verify_key.encode().hex())}]")
+            return 0
+        if args.generate:
+            secret = secrets.token_urlsafe(32)
+            print(f"secret (for the client): {secret}", file=sys.stderr)
+        else:
+            secret = _read_secret(args.method)
+        if args.method == "ticket":
+            iterations = args.iterations or cred.TICKET_ITERATIONS
+            if not cred.TICKET_ITERATIONS_MIN <= iterations <= cred.TICKET_ITERATIONS_MAX:
+                raise ValueError(f"--iterations must be between {cred.TICKET_ITERATIONS_MIN} "
+                                 f"and {cred.TICKET_ITERATIONS_MAX}")
+            print(f"ticket = {_toml(cred.hash_ticket(secret, iterations))}")
+        elif args.method == "wampcra":
+            if args.plain:
+                print(f"wampcra = {{ key = {_toml(secret)} }}")
+            else:
+                salt = args.salt or cred.new_wampcra_salt()
+                iterations = args.iterations or cred.WAMPCRA_ITERATIONS
+                key_b64 = cred.derive_wampcra_key(secret, salt, iterations, args.keylen)
+                print(f"wampcra = {{ key = {_toml(key_b64)}, salt = {_toml(salt)}, "
+                      f"iterations = {iterations}, keylen = {args.keylen} }}")
+        else:
+            keys = cred.derive_scram_keys(secret, args.kdf, args.iterations or 3, args.memory)
+            print(f"scram = {{ kdf = {_toml(keys.kdf)}, salt = {_toml(keys.salt)}, "
+                  f"iterations = {keys.iterations}, memory = {keys.memory}, "
+                  f"stored_key = {_toml(cred.b64(keys.stored_key))}, "
+                  f"server_key = {_toml(cred.b64(keys.server_key))} }}")
+    except (ValueError, EOFError, KeyboardInterrupt) as exc:
+        print(f"fastwamp: hash-secret: {exc or 'cancelled'}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "hash-secret":
+        return hash_secret(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
 

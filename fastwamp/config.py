@@ -68,6 +68,57 @@ class RoleConfig:
 
 
 @dataclass
+class WampCraKey:
+    """A user's WAMP-CRA key (``fastwamp hash-secret wampcra`` prints it).
+
+    Salted (recommended): ``key`` is ``base64(PBKDF2-HMAC-SHA256(secret, salt,
+    iterations, keylen))``, exactly what Autobahn's ``auth.derive_key`` returns; the
+    secret itself is never stored.  Plain: no ``salt``, and ``key`` is the secret.
+    """
+
+    #: The HMAC key the router signs challenges with ("" = no WAMP-CRA for this user).
+    key: str = ""
+    #: PBKDF2 salt (used as its UTF-8 bytes, as Autobahn does); "" = plain WAMP-CRA.
+    salt: str = ""
+    iterations: int = 1000
+    keylen: int = 32
+
+
+@dataclass
+class ScramCredential:
+    """A user's WAMP-SCRAM credential (``fastwamp hash-secret scram`` prints it)."""
+
+    #: "argon2id-13" or "pbkdf2" ("" = no SCRAM for this user).
+    kdf: str = ""
+    #: base64 salt, iterations (argon2 time cost) and memory (argon2, KiB).
+    salt: str = ""
+    iterations: int = 0
+    memory: int = 0
+    #: base64 StoredKey and ServerKey (RFC 5802); the password is never stored.
+    stored_key: str = ""
+    server_key: str = ""
+
+
+@dataclass
+class UserConfig:
+    """One user of a realm: its identity and its credentials, one per method."""
+
+    authid: str
+    authrole: str
+    #: Salted hash of the ticket (``fastwamp hash-secret ticket``):
+    #: "pbkdf2-sha256$<iterations>$<base64 salt>$<base64 hash>".
+    ticket: str = ""
+    wampcra: WampCraKey = field(default_factory=WampCraKey)
+    #: Ed25519 public keys (64 hex digits each) this user may sign in with.
+    cryptosign_pubkeys: list[str] = field(default_factory=list)
+    #: TLS client certificates: SHA-256 fingerprints of the DER certificate (hex,
+    #: colons allowed), and subjects as the TLS layer reports them.
+    tls_fingerprints: list[str] = field(default_factory=list)
+    tls_subjects: list[str] = field(default_factory=list)
+    scram: ScramCredential = field(default_factory=ScramCredential)
+
+
+@dataclass
 class RealmConfig:
     """One realm: its name and its policies."""
 
@@ -124,6 +175,27 @@ class RealmConfig:
     #: Bytes (estimated) the in-memory event history of the realm may hold; the oldest
     #: events go first.
     history_bytes_max: int = 64 * 1024 * 1024
+    #: Authentication methods the realm accepts besides anonymous (which
+    #: ``allow_anonymous`` controls): "ticket", "wampcra", "cryptosign", "scram", "tls".
+    authmethods: list[str] = field(default_factory=list)
+    #: The realm's users (see :class:`UserConfig`).
+    users: list[UserConfig] = field(default_factory=list)
+    #: A TOML file of more users (``[[users]]`` tables), relative to the configuration
+    #: file; read again with the configuration.
+    users_file: str = ""
+    #: Ed25519 private key (64 hex digits) the router signs cryptosign clients'
+    #: challenges with (router authentication); "" = a key made at start.
+    cryptosign_router_key: str = ""
+    #: Dynamic authenticator: a procedure (registered by a trusted session) the router
+    #: calls as ``authenticator(realm, authid, details)`` to decide the methods listed in
+    #: ``authenticator_methods`` ("ticket", "wampcra", "cryptosign") instead of ``users``.
+    authenticator: str = ""
+    authenticator_methods: list[str] = field(default_factory=list)
+    #: The realm the authenticator is registered in ("" = this realm).
+    authenticator_realm: str = ""
+    #: Seconds the authenticator has to answer; then the client gets ABORT
+    #: wamp.error.authentication_failed.
+    authenticator_timeout: float = 5.0
     #: The authrole anonymous sessions get.
     anonymous_authrole: str = "anonymous"
     #: Roles and their permissions; none = an open realm (every URI allowed to every
@@ -360,8 +432,11 @@ def _tables(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return value
 
 
-def config_from_dict(data: dict[str, Any]) -> Config:
+def config_from_dict(data: dict[str, Any], base_dir: str | Path | None = None) -> Config:
     """Build and validate a :class:`Config` from parsed TOML (or any such ``dict``).
+
+    ``base_dir`` is where relative file names (a realm's ``users_file``) start from
+    (default: the current directory).
 
     Raises:
         ConfigError: a key is unknown, missing, of the wrong type or has a bad value.
@@ -372,6 +447,10 @@ def config_from_dict(data: dict[str, Any]) -> Config:
             _from_table(RealmConfig, table, f"realms[{i}].")
             for i, table in enumerate(_tables(data, "realms"))
         ]
+        for i, realm in enumerate(config.realms):
+            if realm.users_file:
+                realm.users.extend(_load_users_file(realm.users_file, base_dir,
+                                                    f"realms[{i}].users_file"))
     if "listeners" in data:
         tables = _tables(data, "listeners")
         config.listeners = [
@@ -390,6 +469,8 @@ def config_from_dict(data: dict[str, Any]) -> Config:
 
 
 OVERFLOW_POLICIES = ("drop_oldest", "disconnect")
+#: Methods a dynamic authenticator may decide (``RealmConfig.authenticator_methods``).
+DYNAMIC_METHODS = ("ticket", "wampcra", "cryptosign")
 
 
 def validate_config(config: Config) -> None:
@@ -458,12 +539,18 @@ def validate_config(config: Config) -> None:
                      "history_bytes_max"):
             if getattr(realm, name) < 1:
                 raise ConfigError(f"{key}.{name}", "must be >= 1")
+        _validate_authentication(realm, key)
         _check_roles(key, realm)
         for role, level in realm.trustlevels.items():
             if not role:
                 raise ConfigError(f"{key}.trustlevels", "an authrole must not be empty")
             if level < 0:
                 raise ConfigError(f"{key}.trustlevels.{role}", "must be >= 0")
+
+    for i, realm in enumerate(config.realms):
+        if realm.authenticator_realm and realm.authenticator_realm not in seen_realms:
+            raise ConfigError(f"realms[{i}].authenticator_realm",
+                              f"no realm named {realm.authenticator_realm!r}")
 
     if not config.listeners:
         raise ConfigError("listeners", "at least one listener is required")
@@ -517,6 +604,106 @@ def validate_config(config: Config) -> None:
             )
 
 
+def _validate_authentication(realm: RealmConfig, key: str) -> None:
+    """Check a realm's authentication keys: methods, users and their credentials."""
+    from .auth import credentials as cred
+    from .auth.outcome import CONFIGURABLE_METHODS
+
+    for j, method in enumerate(realm.authmethods):
+        if method == "anonymous":
+            raise ConfigError(f"{key}.authmethods[{j}]",
+                              "anonymous is set with allow_anonymous, not in authmethods")
+        if method not in CONFIGURABLE_METHODS:
+            raise ConfigError(f"{key}.authmethods[{j}]", f"unknown method {method!r} "
+                              f"(known: {', '.join(CONFIGURABLE_METHODS)})")
+        if method in realm.authmethods[:j]:
+            raise ConfigError(f"{key}.authmethods[{j}]", f"duplicate method {method!r}")
+    if realm.authenticator_methods and not realm.authenticator:
+        raise ConfigError(f"{key}.authenticator", "is needed by authenticator_methods")
+    if realm.authenticator and not _URI_RE.fullmatch(realm.authenticator):
+        raise ConfigError(f"{key}.authenticator", f"{realm.authenticator!r} is not a valid URI")
+    for j, method in enumerate(realm.authenticator_methods):
+        if method not in DYNAMIC_METHODS:
+            raise ConfigError(f"{key}.authenticator_methods[{j}]",
+                              f"must be one of {', '.join(DYNAMIC_METHODS)}, got {method!r}")
+        if method not in realm.authmethods:
+            raise ConfigError(f"{key}.authenticator_methods[{j}]",
+                              f"{method!r} is not in authmethods")
+    if realm.authenticator and not realm.authenticator_methods:
+        raise ConfigError(f"{key}.authenticator_methods",
+                          "names no method for the authenticator to decide")
+    if not 0 < realm.authenticator_timeout <= 600:
+        raise ConfigError(f"{key}.authenticator_timeout", "must be > 0 and <= 600 (seconds)")
+    if realm.cryptosign_router_key:
+        try:
+            cred.unhex(realm.cryptosign_router_key.lower(), 32, "the key")
+        except ValueError as exc:
+            raise ConfigError(f"{key}.cryptosign_router_key", str(exc))
+    seen: dict[str, int] = {}
+    owners: dict[str, str] = {}
+    for j, user in enumerate(realm.users):
+        ukey = f"{key}.users[{j}]"
+        if not user.authid:
+            raise ConfigError(f"{ukey}.authid", "must not be empty")
+        if user.authid in seen:
+            raise ConfigError(f"{ukey}.authid", f"duplicate user {user.authid!r} "
+                              f"(also users[{seen[user.authid]}], maybe from users_file)")
+        seen[user.authid] = j
+        if not user.authrole:
+            raise ConfigError(f"{ukey}.authrole", "must not be empty")
+        if user.ticket:
+            try:
+                cred.TicketHash.parse(user.ticket)
+            except ValueError as exc:
+                raise ConfigError(f"{ukey}.ticket", str(exc))
+        cra = user.wampcra
+        if cra.salt and not cra.key:
+            raise ConfigError(f"{ukey}.wampcra.key", "is missing (salt without key)")
+        if cra.key and cra.salt:
+            if not 1 <= cra.iterations <= 10_000_000:
+                raise ConfigError(f"{ukey}.wampcra.iterations", "must be between 1 and 10000000")
+            if not 16 <= cra.keylen <= 64:
+                raise ConfigError(f"{ukey}.wampcra.keylen", "must be between 16 and 64")
+        for name, values, parse in (
+            ("cryptosign_pubkeys", user.cryptosign_pubkeys, cred.parse_pubkey),
+            ("tls_fingerprints", user.tls_fingerprints, cred.normalize_fingerprint),
+        ):
+            for n, value in enumerate(values):
+                try:
+                    norm = parse(value)
+                except ValueError as exc:
+                    raise ConfigError(f"{ukey}.{name}[{n}]", str(exc))
+                ident = f"{name}:{norm!r}"
+                if ident in owners and owners[ident] != user.authid:
+                    raise ConfigError(f"{ukey}.{name}[{n}]",
+                                      f"already belongs to user {owners[ident]!r}")
+                owners[ident] = user.authid
+        for n, subject in enumerate(user.tls_subjects):
+            ident = f"subject:{subject}"
+            if not subject:
+                raise ConfigError(f"{ukey}.tls_subjects[{n}]", "must not be empty")
+            if ident in owners and owners[ident] != user.authid:
+                raise ConfigError(f"{ukey}.tls_subjects[{n}]",
+                                  f"already belongs to user {owners[ident]!r}")
+            owners[ident] = user.authid
+        scram = user.scram
+        if scram.kdf:
+            skey = f"{ukey}.scram"
+            if scram.kdf not in cred.SCRAM_KDFS:
+                raise ConfigError(f"{skey}.kdf", f"must be one of {', '.join(cred.SCRAM_KDFS)}")
+            for field_name in ("salt", "stored_key", "server_key"):
+                try:
+                    raw = cred.unb64(getattr(scram, field_name), field_name)
+                except ValueError as exc:
+                    raise ConfigError(f"{skey}.{field_name}", str(exc))
+                if field_name != "salt" and len(raw) != 32:
+                    raise ConfigError(f"{skey}.{field_name}", "must be 32 bytes (base64)")
+            if scram.iterations < 1:
+                raise ConfigError(f"{skey}.iterations", "must be >= 1")
+            if scram.kdf == "argon2id-13" and scram.memory < 8:
+                raise ConfigError(f"{skey}.memory", "must be >= 8 (KiB) for argon2id-13")
+        elif scram.stored_key or scram.server_key:
+            raise ConfigError(f"{ukey}.scram.kdf", "is missing")
 def _check_roles(key: str, realm: RealmConfig) -> None:
     """Check a realm's roles, permissions and rate limits."""
     if not realm.anonymous_authrole:
@@ -618,13 +805,34 @@ def _load_toml(text: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def config_from_toml(text: str, source: str = "<config>") -> Config:
-    """Parse and validate TOML text; ``source`` names it in syntax errors."""
+def config_from_toml(text: str, source: str = "<config>",
+                     base_dir: str | Path | None = None) -> Config:
+    """Parse and validate TOML text; ``source`` names it in syntax errors, ``base_dir``
+    is where relative file names start from."""
     try:
         data = _load_toml(text)
     except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
         raise ConfigError(source, f"invalid TOML: {exc}") from exc
-    return config_from_dict(data)
+    return config_from_dict(data, base_dir)
+
+
+def _load_users_file(name: str, base_dir: str | Path | None, key: str) -> list[UserConfig]:
+    """The ``[[users]]`` tables of a realm's users file (relative to ``base_dir``)."""
+    path = Path(base_dir or ".") / name
+    try:
+        data = _load_toml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(key, f"cannot read the users file {str(path)!r}: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(key, f"the users file {str(path)!r} is not valid TOML: {exc}") from exc
+    unknown = set(data) - {"users"}
+    if unknown:
+        raise ConfigError(f"{path}: {sorted(unknown)[0]}",
+                          "unknown key (a users file holds [[users]] tables only)")
+    if "users" not in data:
+        return []
+    return [_from_table(UserConfig, table, f"{path}: users[{i}].")
+            for i, table in enumerate(_tables(data, "users"))]
 
 
 def load_config(path: str | Path) -> Config:
@@ -637,7 +845,7 @@ def load_config(path: str | Path) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"cannot read the file: {exc}") from exc
-    return config_from_toml(text, str(path))
+    return config_from_toml(text, str(path), Path(path).parent)
 
 
 def default_config_toml() -> str:

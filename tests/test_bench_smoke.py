@@ -94,3 +94,17 @@ def test_e2e_smoke(tmp_path: Path) -> None:
         if r["scenario"] == "sessions":
             assert r["extra"]["sessions"] == 50, (r, report)
             assert r["extra"]["rss_idle"] > 0, (r, report)
+
+
+@pytest.mark.skipif(bool(__import__("os").environ.get("FASTWAMP_NO_EXTENSIONS")),
+                    reason="needs the compiled build")
+def test_router_twins_smoke() -> None:
+    """bench/router_twins.py runs both builds of the router twins (it exits non-zero
+    when a run did not get the build it asked for)."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "router_twins.py"), "--calls", "500",
+         "--rounds", "1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "median: compiled" in proc.stdout

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The dealer: registrations, callee selection and the life of every call.
 
 URI matching and callee selection run in the compiled core
@@ -26,7 +27,7 @@ from .._core.uri import MATCH_EXACT, validate_uri
 from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
-from ..wamp.messages import ProtocolViolation
+from ..wamp.messages import INVOCATION, RESULT, ProtocolViolation
 from .clock import Clock, utcnow_iso
 from .events import RealmEvents
 from .ids import MAX_ID, IdPool
@@ -339,7 +340,7 @@ class Dealer:
         details: dict[str, Any] = {"progress": True} if more else {}
         callee = inv.callee
         assert callee is not None
-        callee.send([m.INVOCATION, inv.id, inv.registration.id, details, *msg[4:]])
+        callee.send([INVOCATION, inv.id, inv.registration.id, details, *msg[4:]])
 
     def _invoke(self, inv: Invocation, callee_ref: Callee) -> None:
         """Send the INVOCATION for ``inv`` to ``callee_ref``."""
@@ -376,7 +377,7 @@ class Dealer:
                 self._start_timer(inv)
         callee.invocations[invocation_id] = inv
         callee_ref.inflight += 1
-        callee.send([m.INVOCATION, invocation_id, reg.id, details, *inv.payload])
+        callee.send([INVOCATION, invocation_id, reg.id, details, *inv.payload])
 
     def _start_timer(self, inv: Invocation) -> None:
         inv.timer = self._clock.call_later(inv.timeout_ms / 1000.0, lambda: self._expire(inv))
@@ -426,14 +427,14 @@ class Dealer:
             return
         if msg[2].get("progress") is True:
             if inv.receive_progress:
-                inv.caller.send([m.RESULT, inv.call_request, {"progress": True}, *msg[3:]])
+                inv.caller.send([RESULT, inv.call_request, {"progress": True}, *msg[3:]])
                 if inv.timer is not None:  # the timeout measures the gap between results
                     inv.timer.cancel()
                     inv.timer = None
                     self._start_timer(inv)
             return
         self._close(inv)
-        inv.caller.send([m.RESULT, inv.call_request, {}, *msg[3:]])
+        inv.caller.send([RESULT, inv.call_request, {}, *msg[3:]])
 
     def invocation_error(self, callee: Member, msg: list) -> None:
         """ERROR for an INVOCATION: relayed to the caller (``unavailable`` re-routes)."""
@@ -540,3 +541,9 @@ class Dealer:
     def match(self, uri: str) -> Registration | None:
         """The registration a CALL of ``uri`` would be routed to (exact, prefix, wildcard)."""
         return self.trie.match_best(uri)
+
+
+if __name__ == "fastwamp.router.dealer":  # the interpreted module: use the compiled twin
+    from .twins import compiled_twin
+
+    globals().update(compiled_twin(__name__, ("Registration", "Invocation", "Dealer")))

@@ -1,8 +1,8 @@
 """The dynamic authorizer: a procedure that decides the requests of sessions whose role
 the realm's configuration does not list (realm key ``authorizer``).
 
-The router calls the procedure as its own service session (through the dealer, like any
-call: :meth:`MetaApi.call_procedure`) with ``[session details, uri, action, {"match":
+The router calls the procedure as its own caller session (through the dealer, like any
+call: :func:`fastwamp.router.caller.procedure_caller`) with ``[session details, uri, action, {"match":
 match}]``; the answer ``true`` or ``{"allow": true}`` allows, anything else (``false``,
 an ERROR, no callee, no answer within ``authorizer_timeout_ms``) denies.  Only a
 registration whose callees all have trusted roles is asked; the callee needs a static
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .._core.uri import MATCH_EXACT
 from ..logsafe import LogBudget
 from ..wamp import messages as m
+from .caller import procedure_caller
 from .options import is_reserved, match_policy
 
 if TYPE_CHECKING:
@@ -105,9 +106,13 @@ class DynamicAuthorizer:
         details = {"session": member.id, "authid": member.authid, "authrole": member.authrole,
                    "authmethod": getattr(owner, "authmethod", ""),
                    "authprovider": getattr(owner, "authprovider", "")}
-        self._realm.meta.call_procedure(
-            self.procedure, [details, uri, ACTIONS[code], {"match": MATCH_NAMES[match]}],
-            self._timeout_ms, lambda error, args: self._answered(key, error, args))
+        procedure_caller(self._realm.router)(
+            self._realm.name, self.procedure,
+            [details, uri, ACTIONS[code], {"match": MATCH_NAMES[match]}], {},
+            self._timeout_ms / 1000.0,
+            lambda result, error: self._answered(
+                key, error[0] if error is not None else None,
+                result[0] if result is not None else []))
         return False
 
     def _unusable(self) -> str | None:

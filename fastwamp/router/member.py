@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """A session as its realm's dealer and broker see it: a slotted routing record.
 
 :class:`Member` carries what routing needs and nothing of the handshake: the
@@ -150,3 +151,9 @@ class Member:
 
     def __repr__(self) -> str:
         return f"<Member {self.id} {self.authid!r}>"
+
+
+if __name__ == "fastwamp.router.member":  # the interpreted module: use the compiled twin
+    from .twins import compiled_twin
+
+    globals().update(compiled_twin(__name__, ("Member",)))

@@ -91,11 +91,8 @@ class ServiceSession(RouterSession):
         member = self.member
         out, member.outbox = member.outbox, []
         for msg in out:
-            code = msg[0]
-            if code == m.INVOCATION:
+            if msg[0] == m.INVOCATION:
                 self.meta.invoke(self, msg)
-            elif code == m.RESULT or (code == m.ERROR and msg[1] == m.CALL):
-                self.meta.procedure_answered(msg)
 
 
 class MetaApi:
@@ -107,9 +104,6 @@ class MetaApi:
         self._procedures: dict[int, Callable[..., Any]] = {}
         #: registration id -> procedure URI (who may call it: realm.authorization)
         self._uris: dict[int, str] = {}
-        #: The router's own calls (call_procedure): CALL request id -> answer callback.
-        self._answers: dict[int, Callable[[str | None, list], None]] = {}
-        self._last_call = 0
         self._handlers: dict[str, Callable[..., Any]] = {
             "wamp.session.count": self.session_count,
             "wamp.session.list": self.session_list,
@@ -191,40 +185,6 @@ class MetaApi:
         if result is not None:
             reply.append(result)
         service.receive(reply)
-
-    # -- the router calling a procedure -------------------------------------------------
-
-    def call_procedure(self, uri: str, args: list, timeout_ms: int,
-                       on_answer: Callable[[str | None, list], None]) -> None:
-        """Call ``uri`` as the router (the realm's service session), through the dealer
-        like any caller.  ``on_answer(error, args)`` runs once, when the flush delivers
-        the answer: ``error`` None and the RESULT's arguments, or the ERROR's URI (also
-        ``wamp.error.timeout`` after ``timeout_ms``, ``no_such_procedure``, ...).
-        Progressive results are ignored."""
-        self._last_call += 1
-        request = self._last_call
-        self._answers[request] = on_answer
-        self.realm.dealer.call(self.service.member,
-                               [m.CALL, request, {"timeout": timeout_ms}, uri, args])
-
-    def procedure_answered(self, msg: list) -> None:
-        """A RESULT or ERROR for one of the router's own calls."""
-        if msg[0] == m.RESULT:
-            if msg[2].get("progress") is True:
-                return
-            on_answer = self._answers.pop(msg[1], None)
-            error = None
-            args = msg[3] if len(msg) > 3 else []
-        else:
-            on_answer = self._answers.pop(msg[2], None)
-            error = msg[4]
-            args = msg[5] if len(msg) > 5 else []
-        if on_answer is None:
-            return
-        try:
-            on_answer(error, args if type(args) is list else [])
-        except Exception:
-            log.exception("handling the answer to the router's call failed")
 
     # -- meta events ---------------------------------------------------------------------
 

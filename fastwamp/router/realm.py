@@ -14,10 +14,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..auth import RealmAuthenticator
 from ..config import RealmConfig
 from ..wamp import messages as m
 from .authorization import Authorization
 from .broker import Broker
+from .caller import procedure_caller
 from .dealer import Dealer
 from .events import RealmEvents
 from .history import EventHistory
@@ -46,6 +48,8 @@ class Realm:
         self.config = config
         self.name = config.name
         self.sessions: dict[int, RouterSession] = {}
+        #: Decides HELLOs (methods, users); rebuilt by reconfigure.
+        self.authenticator = RealmAuthenticator(config, procedure_caller(router))
         self.events = RealmEvents()
         router_config = router.config
         self.dealer = Dealer(DealerOptions.from_config(config, router_config), router.clock,
@@ -160,6 +164,7 @@ class Realm:
         configuration from the next HELLO and the next message of each session.
         """
         self.config = config
+        self.authenticator = RealmAuthenticator(config, procedure_caller(self.router))
         self.authorization = self._authorization(config)
         self.authorize = self.authorization.hook()
         regs, subs = self.authorization.revoke(self.dealer, self.broker)

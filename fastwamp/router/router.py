@@ -57,6 +57,8 @@ class Router:
             "refused_requests": 0,
             "limits_hit": 0,
             "protocol_violations": 0,
+            #: HELLOs and AUTHENTICATEs refused (wrong credentials, no usable method)
+            "authentication_failures": 0,
         }
         for realm_config in config.realms:
             self.realms[realm_config.name] = Realm(self, realm_config)

@@ -4,9 +4,11 @@ A :class:`RouterSession` is fed decoded messages with :meth:`receive` and
 queues what it must send in ``outbox``; :meth:`Router.flush` hands queued
 messages to the session's sink (the transport).  It never touches a socket.
 
-States: ``HANDSHAKE`` (waiting for HELLO; CHALLENGE/AUTHENTICATE fit here
-later) -> ``ESTABLISHED`` -> ``CLOSING`` (router sent GOODBYE, waiting for the
-reply) -> ``CLOSED``.
+States: ``HANDSHAKE`` (waiting for HELLO) -> ``CHALLENGING`` (CHALLENGE sent,
+waiting for AUTHENTICATE; only AUTHENTICATE, ABORT and GOODBYE are accepted) ->
+``ESTABLISHED`` -> ``CLOSING`` (router sent GOODBYE, waiting for the reply) ->
+``CLOSED``.  The realm's :class:`~fastwamp.auth.RealmAuthenticator` decides HELLO
+and AUTHENTICATE; the session sends WELCOME, CHALLENGE or ABORT.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import enum
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..auth import Challenge, Deferred, Failure, HelloRequest, Identity, Outcome, PendingStep
 from ..logsafe import LogBudget, clip
 from ..wamp import messages as m
 from ..wamp import uris
@@ -31,6 +34,9 @@ log = logging.getLogger("fastwamp.session")
 #: dropping many connections at once (or a flood of connect-and-drop) must not spend
 #: the loop on a log line each (≈ 15-40 us per line).
 _LOST_LOG = LogBudget(20.0)
+#: Lines about failed authentications, for all sessions together (a password-guessing
+#: flood must not flood the log).
+_AUTH_LOG = LogBudget(20.0)
 
 CLIENT_ROLES = ("publisher", "subscriber", "caller", "callee")
 
@@ -49,12 +55,30 @@ class SessionState(enum.IntEnum):
     ESTABLISHED = 1
     CLOSING = 2
     CLOSED = 3
+    CHALLENGING = 4
 
 
 HANDSHAKE = SessionState.HANDSHAKE
+CHALLENGING = SessionState.CHALLENGING
 ESTABLISHED = SessionState.ESTABLISHED
 CLOSING = SessionState.CLOSING
 CLOSED = SessionState.CLOSED
+
+
+class _Handshake:
+    """A session's authentication in progress (HELLO until WELCOME or ABORT)."""
+
+    __slots__ = ("realm", "roles", "authid", "pending", "waiting")
+
+    def __init__(self, realm: Realm, roles: dict[str, dict[str, Any]], authid: str) -> None:
+        #: The realm HELLO asked for, the roles it announced, its authid ("" if none).
+        self.realm = realm
+        self.roles = roles
+        self.authid = authid
+        #: The method's step that checks the next AUTHENTICATE (after a CHALLENGE).
+        self.pending: PendingStep | None = None
+        #: The token of a deferred decision being waited for (dynamic authenticator).
+        self.waiting: object | None = None
 
 
 class Sink(Protocol):
@@ -104,6 +128,8 @@ class RouterSession:
         self.last_request_id = 0
         #: Log lines this session's bad input may still cause (created on first use).
         self._log_budget: LogBudget | None = None
+        #: From HELLO until WELCOME or ABORT: what authentication needs (None after).
+        self._handshake: _Handshake | None = None
 
     # -- identity (kept on the member, which routing reads) ----------------------
 
@@ -260,9 +286,21 @@ class RouterSession:
                     self._on_hello(msg)
                 elif code == m.ABORT:
                     self._on_abort(msg)
+                elif code == m.AUTHENTICATE:
+                    raise ProtocolViolation("AUTHENTICATE received without a CHALLENGE")
                 else:
                     raise ProtocolViolation(
                         f"{m.MESSAGE_NAMES[code]} received before the session was established"
+                    )
+            elif state is CHALLENGING:
+                if code == m.AUTHENTICATE:
+                    self._on_authenticate(msg)
+                elif code == m.ABORT or code == m.GOODBYE:
+                    self._on_abort(msg)
+                else:
+                    raise ProtocolViolation(
+                        f"{m.MESSAGE_NAMES[code]} received while authenticating "
+                        "(only AUTHENTICATE may answer a CHALLENGE)"
                     )
             else:  # CLOSING: only the GOODBYE reply matters
                 if code == m.GOODBYE or code == m.ABORT:
@@ -319,20 +357,95 @@ class RouterSession:
             authmethods = ["anonymous"]
         if type(authmethods) is not list:
             raise ProtocolViolation("HELLO.Details.authmethods must be a list")
-        member = self.member
-        if realm.config.allow_anonymous and "anonymous" in authmethods:
-            self.authmethod = "anonymous"
-            self.authprovider = "static"
-            member.authrole = realm.config.anonymous_authrole
-            member.authid = self.router.new_anonymous_authid()
+        authid = details.get("authid")
+        if authid is not None and type(authid) is not str:
+            raise ProtocolViolation("HELLO.Details.authid must be a string")
+        authrole = details.get("authrole")
+        if authrole is not None and type(authrole) is not str:
+            raise ProtocolViolation("HELLO.Details.authrole must be a string")
+        authextra = details.get("authextra")
+        if authextra is None:
+            authextra = {}
+        elif type(authextra) is not dict:
+            raise ProtocolViolation("HELLO.Details.authextra must be a dict")
+        self.member.id = self.router.new_session_id()
+        self._handshake = _Handshake(realm, clean_roles, authid or "")
+        request = HelloRequest(realm.name, authid, authrole, authextra, self.transport_info,
+                               self.member.id)
+        self._apply_auth(realm.authenticator.hello(authmethods, request,
+                                                   self.router.new_anonymous_authid))
+
+    def _on_authenticate(self, msg: list) -> None:
+        handshake = self._handshake
+        assert handshake is not None
+        pending = handshake.pending
+        if pending is None:
+            raise ProtocolViolation("AUTHENTICATE received while the previous one is checked")
+        handshake.pending = None
+        self._apply_auth(pending.authenticate(msg[1], msg[2]))
+
+    def _apply_auth(self, outcome: Outcome) -> None:
+        """Send what authentication decided: WELCOME, CHALLENGE or ABORT (or wait)."""
+        if type(outcome) is Identity:
+            self._welcome(outcome)
+        elif type(outcome) is Challenge:
+            assert self._handshake is not None
+            self._handshake.pending = outcome.pending
+            self.state = CHALLENGING
+            self.send([m.CHALLENGE, outcome.method, outcome.extra])
+        elif type(outcome) is Deferred:
+            assert self._handshake is not None
+            self.state = CHALLENGING  # with no pending step: only ABORT/GOODBYE accepted
+            token = self._handshake.waiting = object()
+            outcome.start(lambda result: self._resume_auth(token, result))
         else:
-            self.abort(
-                uris.NO_MATCHING_AUTH_METHOD,
-                f"none of the authmethods {authmethods!r} is accepted on realm {realm_name!r}",
-            )
+            assert type(outcome) is Failure
+            self._auth_failed(outcome)
+
+    def _resume_auth(self, token: object, outcome: Outcome) -> None:
+        """A deferred decision arrived (ignored once the session is gone)."""
+        handshake = self._handshake
+        if handshake is None or handshake.waiting is not token or self.state is not CHALLENGING:
             return
-        member.features = feature_flags(clean_roles)
-        member.id = self.router.new_session_id()
+        handshake.waiting = None
+        try:
+            self._apply_auth(outcome)
+        except Exception:  # a bug must not reach the code that answered
+            log.exception("session %s: internal error while authenticating", self.id)
+            self.abort("wamp.error.internal_error", "internal router error")
+
+    def _auth_failed(self, failure: Failure) -> None:
+        self.router.stats["authentication_failures"] += 1
+        handshake = self._handshake
+        _AUTH_LOG.log(log, logging.WARNING,
+                      "%s: authentication refused on realm %s (authid %s, %s): %s",
+                      self.peer, handshake.realm.name if handshake is not None else "?",
+                      clip(handshake.authid if handshake is not None and handshake.authid
+                           else "-", self.router.config.log_value_max),
+                      failure.method or "no method", clip(failure.detail or failure.message))
+        self.abort(failure.reason, failure.message)
+
+    def _welcome(self, identity: Identity) -> None:
+        handshake = self._handshake
+        assert handshake is not None
+        realm = handshake.realm
+        self._handshake = None
+        if len(realm.sessions) >= realm.config.max_sessions:  # filled up meanwhile
+            self.router.stats["limits_hit"] += 1
+            self.log_bad_input("authenticated, but realm %s is full", realm.name,
+                               level=logging.WARNING)
+            self.abort(uris.LIMIT_EXCEEDED, f"realm {realm.name!r} has reached its limit of "
+                       f"{realm.config.max_sessions} sessions")
+            return
+        member = self.member
+        if member.id in self.router.sessions:  # taken while this one authenticated
+            member.id = self.router.new_session_id()
+        self.authmethod = identity.authmethod
+        self.authprovider = identity.authprovider
+        self.authextra = identity.authextra
+        member.authid = identity.authid
+        member.authrole = identity.authrole
+        member.features = feature_flags(handshake.roles)
         self.state = ESTABLISHED
         realm.join(self)
         self.send(
@@ -387,6 +500,7 @@ class RouterSession:
 
     def _mark_closed(self) -> None:
         self.state = CLOSED
+        self._handshake = None
         self.member.closed = True  # nothing more is queued for it
 
     def protocol_violation(self, message: str) -> None:
@@ -406,7 +520,7 @@ class RouterSession:
 
     def goodbye(self, reason: str, message: str | None = None) -> None:
         """Start a router-initiated close (kill, shutdown): GOODBYE, then wait for the reply."""
-        if self.state is HANDSHAKE:
+        if self.state is HANDSHAKE or self.state is CHALLENGING:
             self.abort(reason, message or "router closing")
             return
         if self.state is not ESTABLISHED:

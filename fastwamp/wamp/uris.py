@@ -25,6 +25,11 @@ FEATURE_NOT_SUPPORTED = "wamp.error.feature_not_supported"
 PAYLOAD_SIZE_EXCEEDED = "wamp.error.payload_size_exceeded"
 OPTION_DISALLOWED_DISCLOSE_ME = "wamp.error.option_disallowed.disclose_me"
 NO_MATCHING_AUTH_METHOD = "wamp.error.no_matching_auth_method"
+#: No authmethod of HELLO is enabled on the realm (the URI Autobahn and Crossbar use;
+#: the spec's is NO_MATCHING_AUTH_METHOD).
+NO_AUTH_METHOD = "wamp.error.no_auth_method"
+#: Wrong or unknown credentials (never says which).
+AUTHENTICATION_FAILED = "wamp.error.authentication_failed"
 
 # fastwamp's own (the "wamp." namespace belongs to the spec)
 QUOTA_EXCEEDED = "fastwamp.error.quota_exceeded"

@@ -9,6 +9,7 @@ import pytest
 
 import fastwamp._core
 from fastwamp._core import callees, fanout, message, trie, uri
+from fastwamp.router import dealer, member, twins
 
 NO_EXTENSIONS = bool(os.environ.get("FASTWAMP_NO_EXTENSIONS"))
 
@@ -31,6 +32,17 @@ def test_extensions_loaded(name: str) -> None:
     assert message.depth_exceeds is message.depth_exceeds_c
 
 
+@pytest.mark.skipif(NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is set")
+def test_router_twins_loaded() -> None:
+    """The per-call path runs on the compiled dealer and routing record."""
+    from fastwamp.router import dealer_c, member_c  # type: ignore[attr-defined]
+
+    assert not dealer_c.__file__.endswith(".py") and not member_c.__file__.endswith(".py")
+    assert dealer.Dealer is dealer_c.Dealer and dealer.Invocation is dealer_c.Invocation
+    assert member.Member is member_c.Member
+    assert twins.IN_USE == {"fastwamp.router.member": True, "fastwamp.router.dealer": True}
+
+
 @pytest.mark.skipif(not NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is not set")
 def test_no_extensions_selects_pure_python() -> None:
     assert not fastwamp._core.compiled()
@@ -41,3 +53,6 @@ def test_no_extensions_selects_pure_python() -> None:
     assert trie.UriTrie is trie.UriTriePy
     assert callees.CalleeGroup is callees.CalleeGroupPy
     assert trie.UriTrieC is None and callees.CalleeGroupC is None
+    assert not any(twins.IN_USE.values())
+    assert dealer.Dealer.__module__ == "fastwamp.router.dealer"
+    assert member.Member.__module__ == "fastwamp.router.member"

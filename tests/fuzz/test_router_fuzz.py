@@ -73,7 +73,8 @@ POLICIES = ["roundrobin", "random", "first", "last", "least_inflight", "p2c"]
 #: ABORT reasons a hostile session may get: each names the client's own fault.
 HOSTILE_ABORTS = {
     uris.PROTOCOL_VIOLATION, uris.INVALID_ARGUMENT, uris.INVALID_URI, uris.NOT_AUTHORIZED,
-    uris.NO_SUCH_REALM, uris.NO_MATCHING_AUTH_METHOD, uris.PAYLOAD_SIZE_EXCEEDED,
+    uris.NO_SUCH_REALM, uris.NO_MATCHING_AUTH_METHOD, uris.NO_AUTH_METHOD,
+    uris.AUTHENTICATION_FAILED, uris.PAYLOAD_SIZE_EXCEEDED,
 }
 #: Marks the payloads of well-behaved sessions (a hostile one cannot guess it).
 NONCE = "nonce-" + secrets.token_hex(8)

@@ -140,7 +140,7 @@ def test_anonymous_refused_when_realm_requires_auth(config):
     router, _ = make_router(config)
     p = LinkedPeer(router)
     p.send([m.HELLO, "private", {"roles": {"caller": {}}}])
-    assert p.take_one()[2] == "wamp.error.no_matching_auth_method"
+    assert p.take_one()[2] == "wamp.error.no_auth_method"
 
 
 def test_strict_request_ids(config):

@@ -1,0 +1,30 @@
+# Augments member.py, compiled as fastwamp.router.member_c: the routing record is an
+# extension type, so the compiled dealer reads and writes its fields as C struct members.
+cimport cython
+
+
+cdef class Member:
+    cdef public object id
+    cdef public object authid
+    cdef public object authrole
+    cdef public long features
+    cdef public bint is_service
+    cdef public list outbox
+    cdef public bint closed
+    cdef public object owner
+    cdef public object on_output
+    cdef public object callee
+    cdef public object registrations
+    cdef public object subscriptions
+    cdef public dict invocations
+    cdef public dict calls
+    cdef public object last_invocation_id
+    cdef public object testaments
+    cdef public Py_ssize_t testament_bytes
+    cdef public object exclude_me_filter
+
+    @cython.locals(outbox=list)
+    cpdef send(self, object msg)
+
+    cpdef send_error(self, object request_type, object request_id, str error,
+                     object args=*, object kwargs=*)
