@@ -17,12 +17,25 @@ _bits = _fast.getrandbits
 _POOL_BYTES = 8192
 _pool = b""
 _pool_at = _POOL_BYTES
+#: A seeded generator set by :func:`use_generator` (tests that replay a run), or None.
+_rng: random.Random | None = None
+
+
+def use_generator(rng: random.Random | None) -> random.Random | None:
+    """Draw global-scope ids from ``rng`` (a seeded ``random.Random``, for replayable
+    tests) instead of the OS's randomness, or from the OS again with None.  Returns
+    the generator used before."""
+    global _rng
+    previous, _rng = _rng, rng
+    return previous
 
 
 def random_id() -> int:
     """A global-scope id, drawn uniformly from [1, 2**53] with the OS's randomness
     (session, registration and subscription ids)."""
     global _pool, _pool_at
+    if _rng is not None:
+        return _rng.randint(1, MAX_ID)
     at = _pool_at
     if at >= _POOL_BYTES:
         _pool = os.urandom(_POOL_BYTES)

@@ -166,8 +166,7 @@ class RouterFuzz(RuleBasedStateMachine):
     def setup(self, policy, disclosure, default_ms, max_ms):
         # Session, registration and subscription ids are drawn from a seeded source for
         # the run (hostile messages use them, and a replay must draw the same ones).
-        self.saved_rng = router_ids._rng
-        router_ids._rng = random.Random(0)
+        self.saved_rng = router_ids.use_generator(random.Random(0))
         self.errors = ErrorLog()
         logging.getLogger("fastwamp").addHandler(self.errors)
         config = Config(
@@ -677,7 +676,7 @@ class RouterFuzz(RuleBasedStateMachine):
 
     def teardown(self):
         if hasattr(self, "saved_rng"):
-            router_ids._rng = self.saved_rng
+            router_ids.use_generator(self.saved_rng)
             logging.getLogger("fastwamp").removeHandler(self.errors)
         if not self.healthy:
             return  # a step failed: that is the report
