@@ -83,7 +83,7 @@ def make_role(table: dict) -> Role:
     return Role(RoleConfig("r", permissions=perms), False, 0.0)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(table=tables, uri=concrete)
 def test_concrete_uris_follow_the_most_specific_rule(table, uri):
     role = make_role(table)
@@ -94,7 +94,7 @@ def test_concrete_uris_follow_the_most_specific_rule(table, uri):
             action, uri, table)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(table=tables, pattern=patterns, action=st.sampled_from(ACTIONS))
 def test_an_allowed_pattern_matches_no_forbidden_uri(table, pattern, action):
     uri, match = pattern
@@ -107,7 +107,7 @@ def test_an_allowed_pattern_matches_no_forbidden_uri(table, pattern, action):
             assert allowed is not None and action in allowed, (candidate, pattern, table)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(pattern=patterns, action=st.sampled_from(ACTIONS))
 def test_a_pattern_inside_one_uniform_prefix_rule_is_allowed(pattern, action):
     """Not over-strict where it is easy to be exact: a pattern whose every URI is
@@ -119,7 +119,7 @@ def test_a_pattern_inside_one_uniform_prefix_rule_is_allowed(pattern, action):
     assert role.decide(uri, match) & BITS[action]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(table=tables, uris=st.lists(concrete, min_size=1, max_size=20))
 def test_the_decision_cache_never_changes_an_answer(table, uris):
     perms = [PermissionConfig(uri, MATCH_NAMES[match], list(allow))
