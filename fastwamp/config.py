@@ -31,6 +31,42 @@ class HistoryConfig:
     max_age: float = 0.0
 
 
+#: Actions a permission may allow (``PermissionConfig.allow``).
+PERMISSION_ACTIONS = ("call", "register", "publish", "subscribe")
+
+
+@dataclass
+class PermissionConfig:
+    """What a role may do on URIs matching (uri, match); the most specific rule wins."""
+
+    uri: str
+    #: "exact", "prefix" (string prefix) or "wildcard" (empty components match any).
+    match: str = "exact"
+    #: Any of "call", "register", "publish", "subscribe"; an empty list denies them all.
+    allow: list[str] = field(default_factory=list)
+    #: Calls under this rule disclose the caller to the callee (as CALL disclose_me would).
+    disclose_caller: bool = False
+    #: Publications under this rule disclose the publisher (as PUBLISH disclose_me would).
+    disclose_publisher: bool = False
+
+
+@dataclass
+class RoleConfig:
+    """An authrole of a realm: its permissions, its trust, its rate limits."""
+
+    name: str
+    #: May use the whole meta API (wamp.session.kill*/get/list, wamp.registration.*,
+    #: wamp.subscription.*, fastwamp.*); other roles get the public meta procedures only.
+    trusted: bool = False
+    permissions: list[PermissionConfig] = field(default_factory=list)
+    #: Calls and publications per second for all sessions of this role together
+    #: (token bucket; 0 = unlimited), and the burst (0 = one second's worth).
+    calls_per_second: float = 0.0
+    call_burst: int = 0
+    publishes_per_second: float = 0.0
+    publish_burst: int = 0
+
+
 @dataclass
 class WampCraKey:
     """A user's WAMP-CRA key (``fastwamp hash-secret wampcra`` prints it).
@@ -117,8 +153,9 @@ class RealmConfig:
     overflow_policy: str = "drop_oldest"
     #: INVOCATION.Details.trustlevel given to calls, by caller authrole ("*" = any role).
     trustlevels: dict[str, int] = field(default_factory=dict)
-    #: Authroles allowed to call the administrative meta procedures (wamp.session.kill*,
-    #: fastwamp.* administration); everyone else gets wamp.error.not_authorized.
+    #: Authroles trusted with the whole meta API, as ``trusted = true`` on a role (also on
+    #: a realm without roles); the others get the public meta procedures only
+    #: (wamp.error.not_authorized for the rest).
     admin_authroles: list[str] = field(default_factory=list)
     #: Sessions joined to this realm at once; HELLO beyond it gets ABORT
     #: fastwamp.error.limit_exceeded.
@@ -159,6 +196,29 @@ class RealmConfig:
     #: Seconds the authenticator has to answer; then the client gets ABORT
     #: wamp.error.authentication_failed.
     authenticator_timeout: float = 5.0
+    #: The authrole anonymous sessions get.
+    anonymous_authrole: str = "anonymous"
+    #: Roles and their permissions; none = an open realm (every URI allowed to every
+    #: session).  With roles, a session whose authrole is not listed may do nothing.
+    roles: list[RoleConfig] = field(default_factory=list)
+    #: Authorization decisions remembered per role (URIs); the table is cleared when full.
+    authorization_cache_entries: int = 10000
+    #: A procedure (registered by a session of a trusted role) that decides the requests of
+    #: sessions whose role is not in ``roles``: called with (session details, URI, action,
+    #: {"match": ...}), it answers true/false or {"allow": bool}.  "" = none.
+    authorizer: str = ""
+    #: Answers of the authorizer remembered (per authid, authrole, action and URI), and
+    #: for how many seconds; fastwamp.authorizer.flush_cache forgets them all.
+    authorizer_cache_entries: int = 10000
+    authorizer_cache_ttl: float = 60.0
+    #: Milliseconds the authorizer has to answer; no answer (or an error) denies.
+    authorizer_timeout_ms: int = 2000
+    #: Calls and publications per second one session may make (token bucket; 0 =
+    #: unlimited), and the burst (0 = one second's worth); beyond: fastwamp.error.rate_limited.
+    session_calls_per_second: float = 0.0
+    session_call_burst: int = 0
+    session_publishes_per_second: float = 0.0
+    session_publish_burst: int = 0
 
 
 #: The default ``allowed_origins``: pages served from this machine (any port).
@@ -531,6 +591,7 @@ def validate_config(config: Config) -> None:
             if getattr(realm, name) < 1:
                 raise ConfigError(f"{key}.{name}", "must be >= 1")
         _validate_authentication(realm, key)
+        _check_roles(key, realm)
         for role, level in realm.trustlevels.items():
             if not role:
                 raise ConfigError(f"{key}.trustlevels", "an authrole must not be empty")
@@ -696,6 +757,60 @@ def _validate_authentication(realm: RealmConfig, key: str) -> None:
                 raise ConfigError(f"{skey}.memory", "must be >= 8 (KiB) for argon2id-13")
         elif scram.stored_key or scram.server_key:
             raise ConfigError(f"{ukey}.scram.kdf", "is missing")
+def _check_roles(key: str, realm: RealmConfig) -> None:
+    """Check a realm's roles, permissions and rate limits."""
+    if not realm.anonymous_authrole:
+        raise ConfigError(f"{key}.anonymous_authrole", "must not be empty")
+    if realm.authorization_cache_entries < 1:
+        raise ConfigError(f"{key}.authorization_cache_entries", "must be >= 1")
+    if realm.authorizer and not _URI_RE.fullmatch(realm.authorizer):
+        raise ConfigError(f"{key}.authorizer", f"{realm.authorizer!r} is not a procedure URI")
+    if realm.authorizer_cache_entries < 1:
+        raise ConfigError(f"{key}.authorizer_cache_entries", "must be >= 1")
+    if realm.authorizer_cache_ttl < 0:
+        raise ConfigError(f"{key}.authorizer_cache_ttl", "must be >= 0 (0: no caching)")
+    if realm.authorizer_timeout_ms < 1:
+        raise ConfigError(f"{key}.authorizer_timeout_ms", "must be >= 1")
+    for name in ("session_calls_per_second", "session_call_burst",
+                 "session_publishes_per_second", "session_publish_burst"):
+        if getattr(realm, name) < 0:
+            raise ConfigError(f"{key}.{name}", "must be >= 0 (0 means unlimited)")
+    seen: set[str] = set()
+    for i, role in enumerate(realm.roles):
+        rkey = f"{key}.roles[{i}]"
+        if not role.name:
+            raise ConfigError(f"{rkey}.name", "must not be empty")
+        if role.name in seen:
+            raise ConfigError(f"{rkey}.name", f"duplicate role {role.name!r}")
+        seen.add(role.name)
+        for name in ("calls_per_second", "call_burst", "publishes_per_second",
+                     "publish_burst"):
+            if getattr(role, name) < 0:
+                raise ConfigError(f"{rkey}.{name}", "must be >= 0 (0 means unlimited)")
+        rules: set[tuple[str, str]] = set()
+        for j, perm in enumerate(role.permissions):
+            pkey = f"{rkey}.permissions[{j}]"
+            if perm.match not in MATCH_POLICIES:
+                raise ConfigError(f"{pkey}.match", f"must be one of {', '.join(MATCH_POLICIES)}"
+                                  f", got {perm.match!r}")
+            if perm.match != "prefix" and (not perm.uri or " " in perm.uri):
+                raise ConfigError(f"{pkey}.uri", f"{perm.uri!r} is not a URI")
+            if perm.match == "exact" and "" in perm.uri.split("."):
+                raise ConfigError(f"{pkey}.uri", f"{perm.uri!r} has an empty component: "
+                                  'use match = "wildcard"')
+            if (perm.uri, perm.match) in rules:
+                raise ConfigError(f"{pkey}.uri", f"a rule for {perm.uri!r} ({perm.match}) is "
+                                  "already in this role")
+            rules.add((perm.uri, perm.match))
+            for k, action in enumerate(perm.allow):
+                if action not in PERMISSION_ACTIONS:
+                    raise ConfigError(f"{pkey}.allow[{k}]", f"must be one of "
+                                      f"{', '.join(PERMISSION_ACTIONS)}, got {action!r}")
+            if (perm.disclose_caller or perm.disclose_publisher) and realm.disclosure == "never":
+                raise ConfigError(f"{pkey}.disclose_caller" if perm.disclose_caller
+                                  else f"{pkey}.disclose_publisher",
+                                  'needs the realm\'s disclosure "on_request" or "always", '
+                                  'not "never"')
 
 
 def websocket_implementation_missing(name: str) -> str | None:

@@ -239,6 +239,13 @@ class Dealer:
         self._remove_callee(reg, session)
         session.send([m.UNREGISTERED, request])
 
+    def revoke(self, session: Member, reg: Registration) -> None:
+        """Remove ``session`` as a callee of ``reg`` on the router's initiative (its role
+        lost the permission in a reload): the meta events of an unregistration follow;
+        the callee is not told, and calls it was already invoked for go on."""
+        if reg.id in (session.registrations or ()):
+            self._remove_callee(reg, session)
+
     def _remove_callee(self, reg: Registration, session: Member) -> None:
         reg.group.remove(session.callee)
         reg.flags.pop(session.id, None)
