@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fastwamp.realm")
 
+#: The messages the ``authorize`` hook is asked about: the requests that act on a URI.
+#: (YIELD, ERROR, CANCEL, UNREGISTER and UNSUBSCRIBE only continue or undo what an
+#: authorized request started: asking about them would cost every call a second hook.)
+AUTHORIZED_REQUESTS = frozenset((m.CALL, m.PUBLISH, m.SUBSCRIBE, m.REGISTER))
+
 #: ``authorize(member, code, msg)``: True to let the message through; False when it was
 #: refused (the hook answered the client).
 Authorizer = Callable[["Member", int, list], bool]
@@ -99,7 +104,8 @@ class Realm:
         if self._strict_request_ids and code != m.YIELD and code != m.ERROR:
             self._check_request_id(member, code, msg)
         authorize = self.authorize
-        if authorize is not None and not authorize(member, code, msg):
+        if authorize is not None and code in AUTHORIZED_REQUESTS and not authorize(
+                member, code, msg):
             return
         self._handlers[code](member, msg)
         count = self.count
