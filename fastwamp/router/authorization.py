@@ -404,8 +404,9 @@ class Authorization:
     # -- the hook ------------------------------------------------------------------
 
     def _make_hook(self) -> Callable[[Member, int, list], bool]:
-        """The hook as a closure over this realm's tables: it runs for every message of
-        every session (CALL and YIELD of every call), so the usual case, a CALL or
+        """The hook as a closure over this realm's tables: it runs for every CALL,
+        PUBLISH, SUBSCRIBE and REGISTER (``AUTHORIZED_REQUESTS`` in realm.py), so the
+        usual case, a CALL or
         PUBLISH allowed by a remembered decision without a disclosure switch, costs two
         dict lookups and a bit test (measured in bench/README.md, "Authorization")."""
         caches_get = ({name: role.cache for name, role in self.roles.items()}.get
