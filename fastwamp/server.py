@@ -47,6 +47,7 @@ from fastwamp.config import (
     websocket_engine,
     websocket_implementation_missing,
 )
+from fastwamp.extensions import log_compiled_core_status
 from fastwamp.transport.base import FD_HEADROOM, BaseConnection, ConnectionLimits, RouterLike
 from fastwamp.transport.loop import LoopScheduler, loop_factory
 from fastwamp.transport.rawsocket import RawSocketConnection
@@ -390,6 +391,7 @@ async def _main(config: Config) -> int:
     except ConfigError as exc:
         log.error("cannot start: configuration error: %s", exc)
         return 2
+    log_compiled_core_status(log)
     stop = asyncio.Event()
     signals = 0
 
