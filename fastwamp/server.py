@@ -48,6 +48,7 @@ from fastwamp.config import (
     websocket_implementation_missing,
 )
 from fastwamp.extensions import log_compiled_core_status
+from fastwamp.sdnotify import SystemdNotifier
 from fastwamp.transport.base import FD_HEADROOM, BaseConnection, ConnectionLimits, RouterLike
 from fastwamp.transport.loop import LoopScheduler, loop_factory
 from fastwamp.transport.rawsocket import RawSocketConnection
@@ -415,6 +416,8 @@ async def _main(config: Config) -> int:
     for url in server.urls:
         print(f"fastwamp: listening on {url}", flush=True)
     print("fastwamp: ready", flush=True)
+    systemd = SystemdNotifier()  # Type=notify: READY=1 now, STOPPING=1 at shutdown
+    systemd.ready(server.urls)
     log.info(
         "fastwamp ready (%s loop, realms: %s)",
         type(loop).__module__.partition(".")[0],
@@ -422,6 +425,7 @@ async def _main(config: Config) -> int:
     )
     try:
         await stop.wait()
+        systemd.stopping()
         await server.shutdown()
     finally:
         for signum in installed:
