@@ -28,7 +28,8 @@ STOP_TIMEOUT = 15.0
 SOCKET_TIMEOUT = 10.0
 
 HELLO, WELCOME, ABORT, GOODBYE = 1, 2, 3, 6
-ERROR, CALL, RESULT, REGISTER, REGISTERED, INVOCATION, YIELD = 8, 48, 50, 64, 65, 68, 70
+ERROR, SUBSCRIBE, SUBSCRIBED = 8, 32, 33
+CALL, RESULT, REGISTER, REGISTERED, INVOCATION, YIELD = 48, 50, 64, 65, 68, 70
 
 CONFIG = """\
 [[realms]]
@@ -150,7 +151,7 @@ class RawSocketSession:
         self.sock.sendall(bytes([0x7F, 0xF1, 0, 0]))
         reply = self._read_exactly(4)
         assert reply[0] == 0x7F and reply[1] & 0x0F == 1, f"handshake refused: {reply!r}"
-        self.send([HELLO, realm, {"roles": {"caller": {}, "callee": {}}}])
+        self.send([HELLO, realm, {"roles": {"caller": {}, "callee": {}, "subscriber": {}}}])
         welcome = self.receive()
         assert welcome[0] == WELCOME, welcome
         self.session_id: int = welcome[1]
