@@ -120,8 +120,15 @@ def copy_source(dest: Path) -> Path:
     for name in SOURCE_FILES:
         if (REPO_ROOT / name).exists():
             shutil.copy2(REPO_ROOT / name, dest / name)
-    shutil.copytree(REPO_ROOT / "fastwamp", dest / "fastwamp", ignore=shutil.ignore_patterns(
-        "*.so", "*.pyd", "*.c", "*.html", "__pycache__"))
+    build_products = shutil.ignore_patterns("*.so", "*.pyd", "*.c", "__pycache__")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        ignored = set(build_products(folder, names))
+        if Path(folder).name != "console":  # elsewhere .html is Cython's annotation
+            ignored.update(name for name in names if name.endswith(".html"))
+        return ignored
+
+    shutil.copytree(REPO_ROOT / "fastwamp", dest / "fastwamp", ignore=ignore)
     return dest
 
 

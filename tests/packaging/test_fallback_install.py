@@ -81,3 +81,25 @@ def test_no_extensions_switch_is_reported_as_a_choice() -> None:
                           timeout=60, env=child_env(FASTWAMP_NO_EXTENSIONS="1"))
     assert proc.returncode == 0, proc.stderr
     assert "FASTWAMP_NO_EXTENSIONS" in proc.stdout
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_build_ext_without_compiler(tmp_path: Path, required: bool) -> None:
+    """``build_ext`` alone, in seconds: a warning and no compiled module, or, with
+    FASTWAMP_REQUIRE_EXTENSIONS=1, a failed build."""
+    pytest.importorskip("setuptools", reason="setup.py needs setuptools in this environment")
+    src = copy_source(tmp_path / "src")
+    env = child_env(CC="/bin/false", CXX="/bin/false")
+    if required:
+        env["FASTWAMP_REQUIRE_EXTENSIONS"] = "1"
+    build = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=src,
+                           env=env, capture_output=True, text=True, timeout=300)
+    output = build.stdout + build.stderr
+    assert "no usable C compiler" in output, output[-4000:]
+    if required:
+        assert build.returncode != 0, output[-4000:]
+        assert "FASTWAMP_REQUIRE_EXTENSIONS is set" in output, output[-4000:]
+    else:
+        assert build.returncode == 0, output[-4000:]
+        assert "installing the pure-Python router" in output, output[-4000:]
+    assert not list(src.rglob("*.so")) and not list(src.rglob("*.c"))

@@ -1,8 +1,10 @@
-"""``pip wheel .`` builds a wheel that carries the compiled core.
+"""``pip wheel .`` builds a wheel that carries the compiled core, and those wheels
+install offline and route: the recipe of the Dockerfile's two stages.
 
-About a minute: Cython and the C compiler run on every compiled module. Built
-with ``FASTWAMP_REQUIRE_EXTENSIONS=1``, so a compiler problem fails the test
-instead of yielding a pure-Python wheel.
+A minute or two: Cython and the C compiler run on every compiled module, and the
+dependencies' wheels come from pip's cache or index. Built with
+``FASTWAMP_REQUIRE_EXTENSIONS=1``, so a compiler problem fails the test instead
+of yielding a pure-Python wheel.
 """
 
 from __future__ import annotations
@@ -13,23 +15,32 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from routerproc import child_env, copy_source
+from routerproc import (
+    CONFIG,
+    RouterProcess,
+    child_env,
+    copy_source,
+    route_one_call,
+    venv_bin,
+)
 
-#: Seconds for the build.
+#: Seconds for the build, and for the install.
 BUILD_TIMEOUT = 540
+INSTALL_TIMEOUT = 240
 
 COMPILED = ["fastwamp/_core/uri_c", "fastwamp/_core/trie_c", "fastwamp/_core/callees_c",
             "fastwamp/_core/fanout_c", "fastwamp/_core/message_c",
             "fastwamp/router/member_c", "fastwamp/router/dealer_c"]
 
-pytestmark = [pytest.mark.packaging, pytest.mark.timeout(BUILD_TIMEOUT + 60)]
+pytestmark = [pytest.mark.packaging,
+              pytest.mark.timeout(BUILD_TIMEOUT + INSTALL_TIMEOUT + 120)]
 
 
-def test_pip_wheel_contains_the_compiled_core(tmp_path: Path) -> None:
+def test_pip_wheel_contains_the_compiled_core_and_installs_offline(tmp_path: Path) -> None:
     src = copy_source(tmp_path / "src")
     out = tmp_path / "wheels"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(out), str(src)],
+        [sys.executable, "-m", "pip", "wheel", "-w", str(out), str(src)],
         env=child_env(FASTWAMP_REQUIRE_EXTENSIONS="1"), capture_output=True, text=True,
         timeout=BUILD_TIMEOUT,
     )
@@ -38,14 +49,35 @@ def test_pip_wheel_contains_the_compiled_core(tmp_path: Path) -> None:
     assert len(wheels) == 1, wheels
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
     assert f"-{tag}-{tag}-" in wheels[0].name, wheels[0].name  # a platform wheel
-    names = zipfile.ZipFile(wheels[0]).namelist()
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        names = wheel.namelist()
+        entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        assert "fastwamp = fastwamp.cli:main" in wheel.read(entry_points).decode()
     for module in COMPILED:
         assert any(n.startswith(module + ".") and n.endswith((".so", ".pyd")) for n in names), (
             module, names)
     for data in ("fastwamp/default.toml", "fastwamp/py.typed", "fastwamp/_core/trie_c.pxd",
-                 "fastwamp/_core/trie_py.py", "fastwamp/router/dealer.py"):
+                 "fastwamp/_core/trie_py.py", "fastwamp/router/dealer.py",
+                 "fastwamp/console/index.html", "fastwamp/console/console.js"):
         assert data in names, data
     assert not [n for n in names if n.endswith(".c")], "C sources leaked into the wheel"
-    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "fastwamp = fastwamp.cli:main" in zipfile.ZipFile(wheels[0]).read(
-        entry_points).decode()
+
+    # The runtime stage: install from those wheels alone, then route a call.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run(
+        [str(venv_bin(venv, "python")), "-m", "pip", "install", "--no-index", "--find-links",
+         str(out), "fastwamp"], env=child_env(), capture_output=True, text=True,
+        timeout=INSTALL_TIMEOUT,
+    )
+    assert install.returncode == 0, (install.stdout + install.stderr)[-6000:]
+    (tmp_path / "router.toml").write_text(CONFIG, encoding="utf-8")
+    router = RouterProcess([str(venv_bin(venv, "fastwamp")), "--config", "router.toml"],
+                           tmp_path, env=child_env())
+    try:
+        router.wait_ready()
+        assert route_one_call(*router.rawsocket_address()) == 5
+    finally:
+        status = router.stop()
+    assert status == 0, router.output()
+    assert "compiled core missing" not in router.stderr(), router.output()
