@@ -312,7 +312,8 @@ class Console {
           details.uri, details.match, details.invoke,
           calleesCell(callees, sessions, counts && counts.callees),
           formatRate(calls), errorRate,
-        ], { "data-uri": details.uri, "data-callees": String(callees.length) });
+        ], { "data-uri": details.uri, "data-id": String(details.id),
+          "data-callees": String(callees.length) });
       }));
 
     fillTable("subscriptions", subs.filter(({ details }) => !details.uri.startsWith("wamp."))

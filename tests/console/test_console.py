@@ -142,6 +142,37 @@ def _wait_for(driver: object, script: str, what: str) -> object:
     raise AssertionError(f"the console did not show {what} within {PAGE_TIMEOUT} s ({status})")
 
 
+#: Wraps the console's calls so that get_stats also reports per-registration counters in
+#: the shape the page reads: registrations: {id: {calls, errors, callees: {session: n}}}.
+FAKE_REGISTRATION_COUNTERS = """
+const session = window.fastwampConsole.session, call = session.call.bind(session);
+const registration = Number(arguments[0]);
+let tick = 0;
+session.call = async (procedure, args) => {
+  const result = await call(procedure, args);
+  if (procedure === "fastwamp.router.get_stats") {
+    tick += 1;
+    const callees = await call("wamp.registration.list_callees", [registration]);
+    result.registrations = {[registration]: {calls: 60 * tick, errors: 6 * tick,
+      callees: Object.fromEntries(callees.map((id, i) => [id, 10 * (i + 1) * tick]))}};
+  }
+  return result;
+};
+"""
+
+
+def _shows_load_split(browser: object, row: str) -> None:
+    """Per-registration counters in get_stats show as calls/s, error rate and shares."""
+    registration = browser.execute_script(f"return {row}.dataset.id;")  # type: ignore[attr-defined]
+    browser.execute_script(FAKE_REGISTRATION_COUNTERS, registration)  # type: ignore[attr-defined]
+    _wait_for(browser, f"{row} && {row}.cells[5].textContent === '10.0%'", "the error rate")
+    shares = browser.execute_script(  # type: ignore[attr-defined]
+        f"return Array.from({row}.querySelectorAll('.share')).map(s => s.textContent.trim());")
+    assert [share.split(" · ")[1] for share in shares] == ["17%", "33%", "50%"], shares
+    calls = browser.execute_script(f"return {row}.cells[4].textContent;")  # type: ignore[attr-defined]
+    assert float(calls) > 0, calls
+
+
 def _register_callees(host: str, port: int, count: int) -> list[RawSocketSession]:
     callees = []
     for _ in range(count):
@@ -179,10 +210,11 @@ def test_console_shows_registration_callees_and_updates_live(console_url, browse
         topic = "document.querySelector('#subscriptions tr[data-uri=\"com.example\"]')"
         _wait_for(browser, f"{topic} && {topic}.cells[1].textContent === 'prefix'",
                   "the subscription")
-        callees.pop(0).close()
-        _wait_for(browser, f"{row} && {row}.dataset.callees === '2'", "two callees after one left")
         screenshot = Path(os.environ.get("FASTWAMP_CONSOLE_SCREENSHOT", tmp_path / "console.png"))
         assert browser.save_screenshot(str(screenshot))  # type: ignore[attr-defined]
+        _shows_load_split(browser, row)
+        callees.pop(0).close()
+        _wait_for(browser, f"{row} && {row}.dataset.callees === '2'", "two callees after one left")
     finally:
         for session in callees:
             session.close()
