@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -81,3 +82,23 @@ def test_pip_wheel_contains_the_compiled_core_and_installs_offline(tmp_path: Pat
         status = router.stop()
     assert status == 0, router.output()
     assert "compiled core missing" not in router.stderr(), router.output()
+
+
+def test_sdist_carries_what_the_compiled_build_needs(tmp_path: Path) -> None:
+    """Every compiled module's source and augmenting .pxd, and the console, are in the
+    sdist (a build from it would otherwise compile untyped or fall short)."""
+    pytest.importorskip("setuptools", reason="setup.py needs setuptools in this environment")
+    src = copy_source(tmp_path / "src")
+    build = subprocess.run([sys.executable, "setup.py", "sdist", "--formats=gztar"], cwd=src,
+                           env=child_env(), capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, (build.stdout + build.stderr)[-4000:]
+    (sdist,) = (src / "dist").glob("fastwamp-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    for module in COMPILED:
+        stem = module[: -len("_c")]
+        source = stem + "_py.py" if "/_core/" in module else stem + ".py"
+        assert source in names and module + ".pxd" in names, module
+    for needed in ("setup.py", "pyproject.toml", "README.md", "fastwamp/default.toml",
+                   "fastwamp/console/index.html", "fastwamp/console/console.js"):
+        assert needed in names, needed
