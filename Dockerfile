@@ -22,10 +22,12 @@ ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-index --find-links /wheels fastwamp \
     && useradd --system --uid 10001 --user-group --no-create-home \
-       --home-dir /nonexistent --shell /usr/sbin/nologin fastwamp
+       --home-dir /nonexistent --shell /usr/sbin/nologin fastwamp \
+    && install -d -o fastwamp -g fastwamp /var/lib/fastwamp
 COPY packaging/docker.toml /etc/fastwamp/fastwamp.toml
 USER fastwamp
-WORKDIR /tmp
+# Writable, for history_store files (relative names start here): mount a volume on it.
+WORKDIR /var/lib/fastwamp
 # WebSocket (ws://HOST:8080/ws) and RawSocket (tcp://HOST:8081).
 EXPOSE 8080 8081
 # Liveness: the RawSocket listener answers its handshake.
