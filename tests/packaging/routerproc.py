@@ -142,8 +142,9 @@ def venv_bin(venv: Path, name: str) -> Path:
 def child_env(**extra: str) -> dict[str, str]:
     """The environment less the switches that change which build runs, plus ``extra``."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("FASTWAMP_NO_EXTENSIONS", "FASTWAMP_INTERPRETED_ROUTER", "PYTHONPATH",
-                        "VIRTUAL_ENV", "NOTIFY_SOCKET")}
+           if k not in ("FASTWAMP_NO_EXTENSIONS", "FASTWAMP_INTERPRETED_ROUTER",
+                        "FASTWAMP_REQUIRE_EXTENSIONS", "PYTHONPATH", "VIRTUAL_ENV",
+                        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

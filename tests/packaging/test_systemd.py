@@ -21,7 +21,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from routerproc import CONFIG, REPO_ROOT, RouterProcess, child_env, route_one_call
+from routerproc import (
+    CONFIG,
+    REPO_ROOT,
+    STOP_TIMEOUT,
+    RouterProcess,
+    child_env,
+    route_one_call,
+)
 
 from fastwamp.sdnotify import SystemdNotifier, notify_address, watchdog_interval
 
@@ -75,6 +82,7 @@ def test_router_notifies_ready_watchdog_and_stopping(tmp_path: Path, notify_sock
         assert _receive_until(sock, "WATCHDOG")[-1]["WATCHDOG"] == "1"
         router.proc.terminate()
         assert _receive_until(sock, "STOPPING")[-1]["STOPPING"] == "1"
+        router.proc.wait(STOP_TIMEOUT)  # one SIGTERM only, as systemd sends
     finally:
         status = router.stop()
     assert status == 0, router.output()
