@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..auth import RealmAuthenticator
 from ..config import RealmConfig
 from ..wamp import messages as m
+from .authorization import Authorization
 from .broker import Broker
 from .caller import procedure_caller
 from .dealer import Dealer
@@ -80,8 +81,10 @@ class Realm:
             m.UNSUBSCRIBE: broker.unsubscribe,
         }
         self._strict_request_ids = router_config.strict_request_ids
+        #: Roles, permissions, meta API protection, rate limits (fastwamp.router.authorization).
+        self.authorization = self._authorization(config)
         #: The pipeline's hooks (None: nothing to do).
-        self.authorize: Authorizer | None = None
+        self.authorize: Authorizer | None = self.authorization.hook()
         self.count: Counter | None = None
         # Observers of realm events, in order: the meta API, then event history.
         self.meta = MetaApi(self)
@@ -162,6 +165,24 @@ class Realm:
         """
         self.config = config
         self.authenticator = RealmAuthenticator(config, procedure_caller(self.router))
+        self.authorization = self._authorization(config)
+        self.authorize = self.authorization.hook()
+        regs, subs = self.authorization.revoke(self.dealer, self.broker)
+        if regs or subs:
+            log.info("realm %s: reload revoked %d registrations and %d subscriptions that "
+                     "the new roles do not allow", self.name, regs, subs)
+
+    def _authorization(self, config: RealmConfig) -> Authorization:
+        return Authorization(config, self.router.stats, self.router.clock, lambda: self.sessions,
+                             self)
+
+    def handle(self, member: Member, code: int, msg: list) -> None:
+        """Run the handler of a message already authorized (a request the dynamic
+        authorizer held until its answer): the rest of :meth:`dispatch`."""
+        self._handlers[code](member, msg)
+        count = self.count
+        if count is not None:
+            count(member, code, msg)
 
     def close(self) -> None:
         """The router stops: release what the realm holds outside memory."""
