@@ -3,10 +3,11 @@
 systemd passes a Unix datagram socket in ``$NOTIFY_SOCKET`` (a path, or an
 abstract name written with a leading ``@``); a service sends it newline-separated
 ``KEY=value`` lines. The router sends ``READY=1`` (with a ``STATUS=`` naming
-its listeners) once every listener listens, ``STOPPING=1`` when shutdown
-starts, and, when the unit sets ``WatchdogSec=``, ``WATCHDOG=1`` from the event
-loop at half the interval systemd gives in ``$WATCHDOG_USEC``, so a stuck loop
-gets the service restarted. Without ``$NOTIFY_SOCKET`` every method does nothing.
+its listeners) once every listener listens, ``RELOADING=1`` then ``READY=1``
+around a reload (SIGHUP), ``STOPPING=1`` when shutdown starts, and, when the
+unit sets ``WatchdogSec=``, ``WATCHDOG=1`` from the event loop at half the
+interval systemd gives in ``$WATCHDOG_USEC``, so a stuck loop gets the service
+restarted. Without ``$NOTIFY_SOCKET`` every method does nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 
 log = logging.getLogger("fastwamp.sdnotify")
@@ -64,12 +66,13 @@ class SystemdNotifier:
         return True
 
     def ready(self, urls: list[str]) -> None:
-        """Every listener listens: ``READY=1``, and start the watchdog pings if asked for."""
+        """Every listener listens (at start, or after a reload): ``READY=1``; the first time,
+        start the watchdog pings if asked for."""
         if self.address is None:
             return
         self.send(f"READY=1\nSTATUS=listening on {' '.join(urls)}\nMAINPID={os.getpid()}")
         interval = watchdog_interval()
-        if interval is not None:
+        if interval is not None and self._watchdog is None:
             loop = asyncio.get_running_loop()
 
             def ping() -> None:
@@ -77,6 +80,13 @@ class SystemdNotifier:
                 self._watchdog = loop.call_later(interval, ping)
 
             self._watchdog = loop.call_later(interval, ping)
+
+    def reloading(self) -> None:
+        """A reload starts: ``RELOADING=1`` with the monotonic time systemd asks for;
+        :meth:`ready` says when it is over."""
+        if self.address is not None:
+            usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+            self.send(f"RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading the configuration")
 
     def stopping(self) -> None:
         """Shutdown starts: ``STOPPING=1``; no more watchdog pings."""

@@ -511,6 +511,7 @@ async def _main(config: Config, config_path: str | None = None) -> int:
         log.error("cannot start: configuration error: %s", exc)
         return 2
     log_compiled_core_status(log)
+    systemd = SystemdNotifier()  # Type=notify: READY=1, RELOADING=1 on SIGHUP, STOPPING=1
     stop = asyncio.Event()
     signals = 0
 
@@ -526,7 +527,9 @@ async def _main(config: Config, config_path: str | None = None) -> int:
 
     def on_reload() -> None:
         log.info("received SIGHUP: reloading the configuration")
+        systemd.reloading()
         reload_from_file(server, config_path)
+        systemd.ready(server.urls)
 
     installed = []
     handlers: list[tuple[signal.Signals, Callable[..., None], tuple[Any, ...]]] = [
@@ -544,7 +547,6 @@ async def _main(config: Config, config_path: str | None = None) -> int:
     for url in server.urls:
         print(f"fastwamp: listening on {url}", flush=True)
     print("fastwamp: ready", flush=True)
-    systemd = SystemdNotifier()  # Type=notify: READY=1 now, STOPPING=1 at shutdown
     systemd.ready(server.urls)
     log.info(
         "fastwamp ready (%s loop, realms: %s)",

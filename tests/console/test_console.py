@@ -37,6 +37,9 @@ from fastwamp.console import console_page
 
 #: Seconds the page gets to show a change.
 PAGE_TIMEOUT = 20.0
+#: The console reads the meta API, which only trusted roles may list: trust anonymous here.
+CONSOLE_CONFIG = CONFIG.replace('name = "realm1"\n',
+                                'name = "realm1"\nadmin_authroles = ["anonymous"]\n', 1)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
@@ -53,6 +56,10 @@ def test_console_page_serves_the_page_with_its_script_inlined() -> None:
     assert content_type.startswith("text/javascript") and b"fastwamp.router.get_stats" in script
     for path in ("/console/../setup.py", "/nothing", "/console/__init__.py"):
         assert console_page(path) is None, path
+
+
+def test_console_config_trusts_its_role() -> None:
+    assert 'admin_authroles = ["anonymous"]' in CONSOLE_CONFIG
 
 
 def test_console_needs_nothing_from_elsewhere() -> None:
@@ -86,7 +93,7 @@ class ConsoleServer(http.server.ThreadingHTTPServer):
 @pytest.fixture
 def console_url(tmp_path: Path) -> Iterator[tuple[str, RouterProcess]]:
     """The console's URL, pointed at a running router; and that router."""
-    (tmp_path / "router.toml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "router.toml").write_text(CONSOLE_CONFIG, encoding="utf-8")
     router = RouterProcess([sys.executable, "-m", "fastwamp", "--config", "router.toml"],
                            tmp_path, env=child_env(PYTHONPATH=str(REPO_ROOT)))
     server = ConsoleServer()

@@ -3,7 +3,7 @@
 The test binds the Unix datagram socket systemd would pass in ``$NOTIFY_SOCKET``
 and reads what the router sends: ``READY=1`` once it listens (the listeners
 must then accept a call at once), ``WATCHDOG=1`` at half of ``$WATCHDOG_USEC``,
-``STOPPING=1`` on SIGTERM.
+``RELOADING=1`` and ``READY=1`` around a reload (SIGHUP), ``STOPPING=1`` on SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import configparser
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -80,6 +81,11 @@ def test_router_notifies_ready_watchdog_and_stopping(tmp_path: Path, notify_sock
         host, _, port = urls[1][len("tcp://"):].rpartition(":")
         assert route_one_call(host, int(port)) == 5
         assert _receive_until(sock, "WATCHDOG")[-1]["WATCHDOG"] == "1"
+        router.proc.send_signal(signal.SIGHUP)  # `systemctl reload`
+        reloading = _receive_until(sock, "RELOADING")[-1]
+        assert reloading["RELOADING"] == "1" and int(reloading["MONOTONIC_USEC"]) > 0
+        assert _receive_until(sock, "READY")[-1]["READY"] == "1"
+        assert route_one_call(host, int(port)) == 5
         router.proc.terminate()
         assert _receive_until(sock, "STOPPING")[-1]["STOPPING"] == "1"
         router.proc.wait(STOP_TIMEOUT)  # one SIGTERM only, as systemd sends
@@ -120,6 +126,7 @@ def test_unit_file_is_a_notify_service() -> None:
     assert service["ExecStart"].split()[0].endswith("/fastwamp")
     assert "--config" in service["ExecStart"]
     assert service["KillSignal"] == "SIGTERM"
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert int(service["WatchdogSec"]) > 0
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
