@@ -104,8 +104,9 @@ class WampSession {
 function settings() {
   const query = new URLSearchParams(location.search);
   const host = location.hostname || "127.0.0.1";
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
   return {
-    url: query.get("url") || `ws://${host}:8080/ws`,
+    url: query.get("url") || `${scheme}://${host}:8080/ws`,
     realm: query.get("realm") || "realm1",
   };
 }
