@@ -229,3 +229,24 @@ def test_console_shows_registration_callees_and_updates_live(console_url, browse
     errors = [entry for entry in browser.get_log("browser")  # type: ignore[attr-defined]
               if entry["level"] == "SEVERE"]
     assert not errors, errors
+
+
+@pytest.mark.timeout(120)
+def test_console_opened_from_disk(tmp_path: Path, browser) -> None:
+    """index.html from a file:// URL loads console.js beside it and joins, where the
+    WebSocket listener allows the origin "null" (README)."""
+    websocket = 'type = "websocket"\nhost = "127.0.0.1"\nport = 0\n'
+    config = CONSOLE_CONFIG.replace(websocket, websocket + 'allowed_origins = ["null"]\n', 1)
+    assert 'allowed_origins = ["null"]' in config
+    (tmp_path / "router.toml").write_text(config, encoding="utf-8")
+    router = RouterProcess([sys.executable, "-m", "fastwamp", "--config", "router.toml"],
+                           tmp_path, env=child_env(PYTHONPATH=str(REPO_ROOT)))
+    try:
+        router.wait_ready()
+        page = (REPO_ROOT / "fastwamp" / "console" / "index.html").as_uri()
+        browser.get(f"{page}?url={quote(router.url('ws://'), safe='')}")  # type: ignore[attr-defined]
+        _wait_for(browser, "document.getElementById('status').dataset.state === 'up'",
+                  "a session")
+        _wait_for(browser, "document.querySelector('#sessions tbody tr')", "its own session")
+    finally:
+        assert router.stop() == 0, router.output()
