@@ -62,6 +62,8 @@ from fastwamp.config import (
     websocket_engine,
     websocket_implementation_missing,
 )
+from fastwamp.extensions import log_compiled_core_status
+from fastwamp.sdnotify import SystemdNotifier
 from fastwamp.transport.base import FD_HEADROOM, BaseConnection, ConnectionLimits, RouterLike
 from fastwamp.transport.loop import LoopScheduler, loop_factory
 from fastwamp.transport.rawsocket import RawSocketConnection
@@ -508,6 +510,8 @@ async def _main(config: Config, config_path: str | None = None) -> int:
     except ConfigError as exc:
         log.error("cannot start: configuration error: %s", exc)
         return 2
+    log_compiled_core_status(log)
+    systemd = SystemdNotifier()  # Type=notify: READY=1, RELOADING=1 on SIGHUP, STOPPING=1
     stop = asyncio.Event()
     signals = 0
 
@@ -523,7 +527,9 @@ async def _main(config: Config, config_path: str | None = None) -> int:
 
     def on_reload() -> None:
         log.info("received SIGHUP: reloading the configuration")
+        systemd.reloading()
         reload_from_file(server, config_path)
+        systemd.ready(server.urls)
 
     installed = []
     handlers: list[tuple[signal.Signals, Callable[..., None], tuple[Any, ...]]] = [
@@ -541,6 +547,7 @@ async def _main(config: Config, config_path: str | None = None) -> int:
     for url in server.urls:
         print(f"fastwamp: listening on {url}", flush=True)
     print("fastwamp: ready", flush=True)
+    systemd.ready(server.urls)
     log.info(
         "fastwamp ready (%s loop, realms: %s)",
         type(loop).__module__.partition(".")[0],
@@ -548,6 +555,7 @@ async def _main(config: Config, config_path: str | None = None) -> int:
     )
     try:
         await stop.wait()
+        systemd.stopping()
         await server.shutdown()
     finally:
         for signum in installed:
