@@ -12,6 +12,8 @@ count against ``max_connections_per_address`` like WAMP ones.
 * ``/health``: 200 while the process runs its loop (liveness).
 * ``/ready``: 200 when every configured listener is listening, 503 before
   that and once shutdown has started (readiness).
+* ``/console``: the live web console (:mod:`fastwamp.console`), a static page
+  that joins a realm over the router's WebSocket.
 """
 
 from __future__ import annotations
@@ -44,10 +46,18 @@ class HttpEndpoints:
     def respond(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, str, bytes]:
         """Status, content type and body for one request."""
         path = target.split("?", 1)[0]
-        if path not in ("/metrics", "/health", "/ready"):
-            return 404, _TEXT, b"not found: try /metrics, /health or /ready\n"
+        console = path == "/console" or path.startswith("/console/")
+        if path not in ("/metrics", "/health", "/ready") and not console:
+            return 404, _TEXT, b"not found: try /metrics, /health, /ready or /console\n"
         if method not in ("GET", "HEAD"):
             return 405, _TEXT, b"only GET and HEAD\n"
+        if console:
+            from ..console import console_page
+
+            page = console_page(path)
+            if page is None:
+                return 404, _TEXT, b"not found\n"
+            return 200, page[0], page[1]
         if path == "/health":
             return 200, _TEXT, b"alive\n"
         if path == "/ready":

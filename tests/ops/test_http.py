@@ -62,6 +62,9 @@ def test_health_ready_metrics_and_bad_requests():
         head = await exchange(server, b"HEAD /metrics HTTP/1.1\r\n\r\n")
         assert status(head) == 200 and head.endswith(b"\r\n\r\n")
         assert status(await exchange(server, b"GET /nothing HTTP/1.1\r\n\r\n")) == 404
+        console = await exchange(server, b"GET /console HTTP/1.1\r\n\r\n")
+        assert status(console) == 200 and b"text/html" in console and b"<script>" in console
+        assert status(await exchange(server, b"GET /console/nope.js HTTP/1.1\r\n\r\n")) == 404
         post = await exchange(server, b"POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi")
         assert status(post) == 405 and b"Allow: GET, HEAD" in post
         assert status(await exchange(server, b"\x16\x03\x01garbage\r\n\r\n")) == 400
@@ -101,6 +104,7 @@ def test_ready_is_503_once_shutdown_started():
 
 
 @pytest.mark.parametrize("toml, problem", [
+    ('[[listeners]]\ntype = "http"\ntls_certificate = "x.pem"', "listeners[0].tls_certificate"),
     ('log_format = "xml"', "log_format"),
     ("http_request_max_bytes = 10", "http_request_max_bytes"),
     ("http_request_timeout = 0", "http_request_timeout"),
