@@ -529,10 +529,13 @@ class MetaApi:
         return [self.realm.authorization.flush_authorizer_cache()]
 
     def router_stats(self, caller: RouterSession) -> list:
-        """Router-wide counters, and this realm's sizes."""
+        """Router-wide counters, and this realm's sizes; when metrics count calls, per
+        registration: ``{"registrations": {id: {calls, errors, callees: {session id:
+        calls}}}}`` (ids as strings; what the live console shows as calls/s, error rate
+        and load split)."""
         router = self.realm.router
         realm = self.realm
-        return [{
+        stats = {
             **router.stats,
             "sessions": len(router.sessions),
             "realm": {
@@ -542,4 +545,12 @@ class MetaApi:
                                      if not self._is_meta(r)),
                 "subscriptions": len(realm.broker.subscriptions),
             },
-        }]
+        }
+        counted = {
+            str(reg.id): {"calls": reg.stats.calls, "errors": sum(reg.stats.errors.values()),
+                          "callees": {str(k): n for k, n in reg.stats.callees.items()}}
+            for reg in realm.dealer.registrations.values() if reg.stats is not None
+        }
+        if counted:
+            stats["registrations"] = counted
+        return [stats]
