@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fastwamp.config import (
+    ClusterConfig,
     Config,
     ConfigError,
     HistoryConfig,
@@ -30,9 +31,9 @@ def test_default_toml_shows_every_key():
 
     text = default_config_toml()
     keys = set(re.findall(r"^#?\s*([a-z_]+) = ", text, re.MULTILINE))
-    for cls in (Config, RealmConfig, HistoryConfig, ListenerConfig):
+    for cls in (Config, RealmConfig, HistoryConfig, ListenerConfig, ClusterConfig):
         for f in dataclasses.fields(cls):
-            assert f.name in keys or f.name in ("realms", "listeners"), f.name
+            assert f.name in keys or f.name in ("realms", "listeners", "cluster"), f.name
 
 
 def test_empty_file_gives_the_default():

@@ -372,6 +372,28 @@ class Dealer:
         callee_ref.inflight += 1
         callee.send([INVOCATION, invocation_id, reg.id, details, *inv.payload])
 
+    def relay(self, caller: Member, request: int, procedure: str, reg: Registration,
+              callee_ref: Callee, details: dict[str, Any], payload: list) -> None:
+        """An invocation whose callee another node's dealer chose (the cluster bridge):
+        sent to ``callee_ref`` with this node's ids and ``details`` as that dealer made
+        them.  The answer goes to ``caller`` (the bridge's proxy of the remote caller);
+        the caller's node keeps the timeout."""
+        inv = Invocation(caller, request, procedure, reg, payload)
+        inv.receive_progress = details.get("receive_progress") is True
+        inv.streaming_in = details.get("progress") is True
+        callee: Member = callee_ref.session
+        invocation_id = callee.last_invocation_id + 1
+        if invocation_id > MAX_ID:
+            invocation_id = 1
+        callee.last_invocation_id = invocation_id
+        inv.id = invocation_id
+        inv.callee = callee
+        inv.callee_ref = callee_ref
+        caller.calls[request] = inv
+        callee.invocations[invocation_id] = inv
+        callee_ref.inflight += 1
+        callee.send([INVOCATION, invocation_id, reg.id, details, *payload])
+
     def _start_timer(self, inv: Invocation) -> None:
         inv.timer = self._clock.call_later(inv.timeout_ms / 1000.0, lambda: self._expire(inv))
         if inv.timer is None:  # pragma: no cover - the server always sets a scheduler

@@ -40,6 +40,8 @@ class Router:
         #: Members (sessions' routing records) with queued output, in the order they got it.
         self.pending: list[Member] = []
         self._anonymous_count = 0
+        #: Draws a session id (a cluster node replaces it with its own partition).
+        self.draw_session_id: Callable[[], int] = random_id
         #: ``loop.call_soon``, set by the server: lets transports defer the flush to the
         #: end of the loop iteration, so each transport gets one write per iteration.
         self.call_soon: Callable[[Callable[[], None]], Any] | None = None
@@ -160,8 +162,9 @@ class Router:
 
     def new_session_id(self) -> int:
         sessions = self.sessions
+        draw = self.draw_session_id
         while True:
-            session_id = random_id()
+            session_id = draw()
             if session_id not in sessions:
                 return session_id
 
