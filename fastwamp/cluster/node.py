@@ -177,9 +177,9 @@ class ClusterNode:
             elif kind == wire.SNAPSHOT:
                 self._on_snapshot(message)
             else:
-                node = message[1]
-                if node == self.name or node not in self.peers:
-                    return  # from a node this one does not know (yet, or any more)
+                # (also from a node whose heartbeat has not arrived yet: it knows this one)
+                if message[1] == self.name:
+                    return
                 bridge = self.bridges.get(message[2])
                 if bridge is not None:
                     bridge.receive(kind, message)

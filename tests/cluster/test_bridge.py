@@ -248,3 +248,16 @@ def test_malformed_cluster_messages_are_dropped():
         node.receive("fastwamp.node.n0", data)
     assert node.stats["cluster_bad_messages"] >= 3
     test_event_crosses_to_a_subscriber_on_another_node()
+
+
+def test_invocation_from_a_node_not_heard_of_yet_is_served():
+    c = Cluster(2)
+    callee, _ = _register(c, 1, "com.p")
+    c.nodes[1].peers.clear()  # node 1 has not heard node 0's heartbeat yet
+    caller = c.peer(0)
+    caller.send([m.CALL, 1, {}, "com.p"])
+    c.bus.pump()
+    inv = callee.take_one()
+    callee.send([m.YIELD, inv[1], {}, []])
+    c.bus.pump()
+    assert caller.take_one() == [m.RESULT, 1, {}, []]
