@@ -159,6 +159,11 @@ class RealmConfig:
     #: Seconds the authenticator has to answer; then the client gets ABORT
     #: wamp.error.authentication_failed.
     authenticator_timeout: float = 5.0
+    #: In a cluster, which callee of a shared registration a call prefers:
+    #: "local_first" (on the caller's node, then its region, then anywhere),
+    #: "region_first" (in the caller's region, this node included, then anywhere) or
+    #: "global" (every callee of the cluster alike).
+    locality: str = "local_first"
 
 
 @dataclass
@@ -299,6 +304,8 @@ MIN_MESSAGE_SIZE = 2**9
 RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
 #: Accepted values of ``HistoryConfig.match``.
 MATCH_POLICIES = ("exact", "prefix", "wildcard")
+#: Accepted values of ``RealmConfig.locality``.
+LOCALITIES = ("local_first", "region_first", "global")
 #: Accepted values of ``RealmConfig.disclosure``.
 DISCLOSURE_MODES = ("always", "on_request", "never")
 #: Accepted values of ``ListenerConfig.implementation`` (WebSocket engines, or "auto").
@@ -644,6 +651,9 @@ def _validate_authentication(realm: RealmConfig, key: str) -> None:
     if realm.authenticator and not realm.authenticator_methods:
         raise ConfigError(f"{key}.authenticator_methods",
                           "names no method for the authenticator to decide")
+    if realm.locality not in LOCALITIES:
+        raise ConfigError(f"{key}.locality",
+                          f"must be one of {', '.join(LOCALITIES)}, got {realm.locality!r}")
     if not 0 < realm.authenticator_timeout <= 600:
         raise ConfigError(f"{key}.authenticator_timeout", "must be > 0 and <= 600 (seconds)")
     if realm.cryptosign_router_key:

@@ -135,6 +135,8 @@ class RealmBridge:
         #: (caller proxy, request id here).
         self.relayed: dict[tuple[str, int, int], tuple[Member, int]] = {}
         self._request = 0
+        #: realm's locality: how many tiers of nearer callees a call tries first.
+        self._locality = realm.config.locality
 
     # -- observer: this node's sessions ------------------------------------------------
 
@@ -201,6 +203,7 @@ class RealmBridge:
                 return
             reg = self.dealer.lookup(uri, MATCH_POLICIES[match_name])
             if reg is not None and reg.id in (proxy.registrations or ()):
+                self._untier(reg.id, proxy)
                 self._request += 1
                 self.dealer.unregister(proxy, [m.UNREGISTER, self._request, reg.id])
             self._forget_callee(key, proxy)
@@ -214,6 +217,37 @@ class RealmBridge:
                    "forward_timeout": bool(flags & _FORWARD_TIMEOUT)}
         self._request += 1
         self.dealer.register(proxy, [m.REGISTER, self._request, options, uri])
+        reg = self.dealer.lookup(uri, MATCH_POLICIES[match_name])
+        if reg is not None and reg.id in (proxy.registrations or ()):
+            self._tier(reg.id, node, proxy)
+
+    def _tier(self, reg_id: int, node: str, proxy: Member) -> None:
+        """Place a remote callee in the locality tiers of registration ``reg_id``: excluded
+        from the first tier (this node's callees) and, when its node is in another region,
+        from the second (this region's)."""
+        if self._locality == "global":
+            return
+        tiers = self.dealer.callee_tiers.get(reg_id)
+        if tiers is None:
+            tiers = [set(), set()] if self._locality == "local_first" else [set()]
+            self.dealer.callee_tiers[reg_id] = tiers
+        peer = self.node.peers.get(node)
+        other_region = peer is None or peer.region != self.node.region
+        if self._locality == "local_first":
+            tiers[0].add(proxy.callee)
+            if other_region:
+                tiers[1].add(proxy.callee)
+        elif other_region:
+            tiers[0].add(proxy.callee)
+
+    def _untier(self, reg_id: int, proxy: Member) -> None:
+        tiers = self.dealer.callee_tiers.get(reg_id)
+        if tiers is None:
+            return
+        for excluded in tiers:
+            excluded.discard(proxy.callee)
+        if not tiers[0]:
+            del self.dealer.callee_tiers[reg_id]
 
     def _proxy(self, node: str, session: int, authid: str, authrole: str,
                features: int) -> Member:
@@ -235,6 +269,8 @@ class RealmBridge:
         for key, proxy in list(self.callees.items()):
             if key[0] == node:
                 del self.callees[key]
+                for reg_id in list(proxy.registrations or ()):
+                    self._untier(reg_id, proxy)
                 self.dealer.detach(proxy)
                 proxy.closed = True
         for key, proxy in list(self.callers.items()):

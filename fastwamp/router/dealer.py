@@ -139,6 +139,9 @@ class Dealer:
         self._max_timeout_ms = options.max_timeout_ms
         self._max_uri_length = options.uris.max_length
         self._max_uri_components = options.uris.max_components
+        #: Cluster locality: registration id -> sets of callees to exclude, tried in
+        #: order before choosing among all (the cluster bridge keeps it; empty alone).
+        self.callee_tiers: dict[int, list[set]] = {}
 
     @staticmethod
     def features() -> dict[str, bool]:
@@ -283,7 +286,16 @@ class Dealer:
             caller.send_error(m.CALL, request, uris.NO_SUCH_PROCEDURE,
                               [f"no callee registered for procedure {uri!r}"])
             return
-        callee_ref = reg.group.select(None)
+        callee_ref = None
+        if self.callee_tiers:  # a cluster: callees nearer the caller first
+            tiers = self.callee_tiers.get(reg.id)
+            if tiers is not None:
+                for excluded in tiers:
+                    callee_ref = reg.group.select(excluded)
+                    if callee_ref is not None:
+                        break
+        if callee_ref is None:
+            callee_ref = reg.group.select(None)
         if callee_ref is None:  # pragma: no cover - empty registrations are deleted
             caller.send_error(m.CALL, request, uris.NO_SUCH_PROCEDURE,
                               [f"no callee registered for procedure {uri!r}"])

@@ -45,7 +45,8 @@ class MemoryBus:
 class Cluster:
     """``n`` routers on one fake clock, linked by a :class:`MemoryBus`."""
 
-    def __init__(self, n: int = 2, realm: RealmConfig | None = None) -> None:
+    def __init__(self, n: int = 2, realm: RealmConfig | None = None,
+                 regions: list[str] | None = None) -> None:
         self.scheduler = FakeScheduler()
         self.bus = MemoryBus()
         self.routers: list[Router] = []
@@ -53,7 +54,8 @@ class Cluster:
         for i in range(n):
             config = Config(realms=[realm or RealmConfig("realm1")])
             config.cluster = ClusterConfig(enabled=True, nats_urls=["nats://x:1"],
-                                           node=f"n{i}")
+                                           node=f"n{i}",
+                                           region=regions[i] if regions else "")
             router = Router(config)
             router.scheduler = self.scheduler
             node = ClusterNode(router, config.cluster, f"n{i}", self.bus.sender(f"n{i}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fastwamp.config import RealmConfig
 from fastwamp.wamp import messages as m
 
 from .memory import Cluster
@@ -56,7 +57,7 @@ def test_single_registration_is_enforced_across_nodes():
 
 
 def test_shared_registration_rotates_over_every_callee_of_the_cluster():
-    c = Cluster(3)
+    c = Cluster(3, RealmConfig("realm1", locality="global"))
     callees = [_register(c, i, "com.p", invoke="roundrobin")[0] for i in range(3)]
     caller = c.peer(0)
     for request in range(1, 7):
@@ -261,3 +262,40 @@ def test_invocation_from_a_node_not_heard_of_yet_is_served():
     callee.send([m.YIELD, inv[1], {}, []])
     c.bus.pump()
     assert caller.take_one() == [m.RESULT, 1, {}, []]
+
+
+def _served_by(c: Cluster, caller, callees, request: int) -> int:
+    caller.send([m.CALL, request, {}, "com.p"])
+    c.bus.pump()
+    got = [i for i, p in enumerate(callees) if p.received]
+    assert len(got) == 1, got
+    inv = callees[got[0]].take_one()
+    callees[got[0]].send([m.YIELD, inv[1], {}, []])
+    c.bus.pump()
+    assert caller.take_one()[0] == m.RESULT
+    return got[0]
+
+
+def test_locality_local_first_then_region_then_anywhere():
+    c = Cluster(3, regions=["east", "east", "west"])
+    callees = [_register(c, i, "com.p", invoke="roundrobin")[0] for i in range(3)]
+    caller = c.peer(0)
+    assert {_served_by(c, caller, callees, r) for r in range(1, 5)} == {0}
+    callees[0].disconnect()
+    c.settle()
+    assert {_served_by(c, caller, callees, r) for r in range(5, 9)} == {1}
+    callees[1].disconnect()
+    c.settle()
+    assert {_served_by(c, caller, callees, r) for r in range(9, 11)} == {2}
+
+
+def test_locality_region_first_and_global():
+    c = Cluster(3, RealmConfig("realm1", locality="region_first"),
+                regions=["east", "east", "west"])
+    callees = [_register(c, i, "com.p", invoke="roundrobin")[0] for i in (1, 2)]
+    caller = c.peer(0)
+    assert {_served_by(c, caller, callees, r) for r in range(1, 5)} == {0}
+    g = Cluster(3, RealmConfig("realm1", locality="global"), regions=["east", "east", "west"])
+    callees = [_register(g, i, "com.p", invoke="roundrobin")[0] for i in (1, 2)]
+    caller = g.peer(0)
+    assert {_served_by(g, caller, callees, r) for r in range(1, 5)} == {0, 1}
