@@ -55,6 +55,7 @@ class ClusterLink:
         self._draining = False
         self._tasks: set[asyncio.Task] = set()
         self.dropped = 0
+        self._closing = False
 
     async def connect(self, urls: list[str]) -> None:
         config = self.config
@@ -95,6 +96,7 @@ class ClusterLink:
         """Say goodbye to the other nodes and close the connection."""
         if self.nc is None or self.nc.is_closed:
             return
+        self._closing = True
         self.node.stop()
         try:
             await self._drain()
@@ -134,9 +136,13 @@ class ClusterLink:
         self.router.flush_soon()
 
     async def _on_error(self, exc: Exception) -> None:
+        if self._closing:
+            return
         log.warning("cluster: NATS: %s", exc)
 
     async def _on_disconnected(self) -> None:
+        if self._closing:
+            return
         log.warning("cluster: disconnected from NATS; serving local clients meanwhile")
 
     async def _on_reconnected(self) -> None:

@@ -252,3 +252,73 @@ def test_node_killed_during_calls(nodes: Callable[[int], list[RouterProcess]]) -
         await callees[1].close()
 
     run()
+
+
+def test_workers_share_the_ports_and_one_realm(tmp_path: Any) -> None:
+    """``fastwamp --workers 2``: connections land on both workers (session ids carry the
+    worker's partition), and a call and an event cross between them."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from fastwamp.cluster.node import SLOT_BITS
+
+    from .conftest import RouterEndpoints, _child_env, _config_text
+
+    config = tmp_path / "workers.toml"
+    config.write_text(_config_text(), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "fastwamp", "--workers", "2", "--config",
+                             str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_child_env())
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if line.strip() == "fastwamp: ready":
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.wait(60), "workers did not start"
+        urls = [re.sub(r"^fastwamp: listening on ", "", ln) for ln in lines
+                if ln.startswith("fastwamp: listening on ")]
+        endpoints = RouterEndpoints(ws_url=next(u for u in urls if u.startswith("ws")),
+                                    rs_url=next(u for u in urls if u.startswith("tcp")))
+
+        @async_test(60)
+        async def run() -> None:
+            sessions = [await connect(endpoints, WS_JSON)]
+            slots = {sessions[0]._session_id >> (53 - SLOT_BITS)}
+            while len(slots) < 2 and len(sessions) < 40:
+                sessions.append(await connect(endpoints, RS_MSGPACK))
+                slots.add(sessions[-1]._session_id >> (53 - SLOT_BITS))
+            assert len(slots) == 2, "every connection landed on one worker"
+            first = sessions[0]
+            other = next(s for s in sessions
+                         if s._session_id >> (53 - SLOT_BITS) !=
+                         first._session_id >> (53 - SLOT_BITS))
+            await first.register(lambda x: x * 2, "com.workers.double")
+            await until_registered(other, "com.workers.double")
+            assert await other.call("com.workers.double", 21) == 42
+            sink = EventSink()
+            await first.subscribe(sink, "com.workers.topic")
+            await until_subscribed(other, sink, "com.workers.topic")
+            for s in sessions:
+                await s.close()
+
+        run()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        stderr = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
