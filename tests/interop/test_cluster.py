@@ -322,3 +322,60 @@ def test_workers_share_the_ports_and_one_realm(tmp_path: Any) -> None:
         stderr = proc.stderr.read() if proc.stderr else ""
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr, stderr
+
+
+def test_nats_restart_nodes_keep_serving_and_resynchronise(
+        router_factory: Callable[..., RouterProcess]) -> None:
+    """The only nats-server stops: each node keeps serving its own clients; when it is
+    back, the nodes resynchronise (remote registrations return, once each)."""
+    nats = NatsServer()
+    url = nats.start()
+    port = nats.port
+    try:
+        a, b = [router_factory(extra_config=f"""
+[cluster]
+enabled = true
+nats_urls = ["{url}"]
+node = "node{i}"
+heartbeat_interval = 0.2
+node_timeout = 1.0
+""") for i in range(2)]
+
+        @async_test(90)
+        async def run() -> None:
+            assert a.endpoints and b.endpoints
+            remote_callee = await connect(b.endpoints, WS_CBOR)
+            local_callee = await connect(a.endpoints, RS_MSGPACK)
+            caller = await connect(a.endpoints, WS_JSON)
+            await remote_callee.register(lambda: "b", "com.restart.remote",
+                                         options=RegisterOptions(invoke="roundrobin"))
+            await local_callee.register(lambda: "a", "com.restart.local")
+            await until_registered(caller, "com.restart.remote")
+            assert await caller.call("com.restart.remote") == "b"
+
+            nats.kill()
+            # node A keeps serving its own clients
+            for _ in range(20):
+                assert await caller.call("com.restart.local") == "a"
+            # and, once node B counts as gone, says so for B's procedure
+            while await caller.call("wamp.registration.match", "com.restart.remote"):
+                await asyncio.sleep(0.05)
+                assert await caller.call("com.restart.local") == "a"
+
+            restarted = NatsServer(port=port)
+            restarted.start()
+            try:
+                await until_registered(caller, "com.restart.remote", timeout=30)
+                assert await caller.call("com.restart.remote") == "b"
+                reg = await caller.call("wamp.registration.match", "com.restart.remote")
+                assert await caller.call("wamp.registration.count_callees", reg) == 1
+                for session in (caller, local_callee, remote_callee):
+                    await session.close()
+            finally:
+                a.stop()
+                b.stop()
+                restarted.stop()
+
+        run()
+    finally:
+        nats.stop()
