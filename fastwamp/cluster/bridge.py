@@ -145,7 +145,8 @@ class RealmBridge:
             return
         self.node.change([wire.REG, self.name, member.id, reg.uri, reg.match_name,
                           reg.policy_name, reg.flags.get(member.id, 0) if reg.flags else 0,
-                          member.features, member.authid, member.authrole], True)
+                          member.features, member.authid, member.authrole, reg.created],
+                         True)
 
     def registration_removed(self, member: Member, reg: Registration, deleted: bool) -> None:
         if isinstance(member.owner, RemoteSession):
@@ -218,8 +219,35 @@ class RealmBridge:
         self._request += 1
         self.dealer.register(proxy, [m.REGISTER, self._request, options, uri])
         reg = self.dealer.lookup(uri, MATCH_POLICIES[match_name])
+        if reg is not None and reg.id not in (proxy.registrations or ()) and \
+                self._yield_to(node, entry[10] if len(entry) > 10 else "", reg):
+            self._request += 1
+            self.dealer.register(proxy, [m.REGISTER, self._request, options, uri])
+            reg = self.dealer.lookup(uri, MATCH_POLICIES[match_name])
         if reg is not None and reg.id in (proxy.registrations or ()):
             self._tier(reg.id, node, proxy)
+
+    def _yield_to(self, node: str, created: str, reg: Registration) -> bool:
+        """A remote registration conflicts with this node's ``reg`` (``single``, or another
+        invoke policy): both were made before either node heard of the other.  The older
+        one stays (creation time, then node name, decide the same way on both nodes); if
+        it is the remote one, this node's callees lose theirs (UNREGISTERED with
+        Details.registration and reason, as the spec's router-initiated
+        unregistration).  True if this node's registration was removed."""
+        callees = [c.session for c in reg.group.callees()]
+        if any(isinstance(member.owner, RemoteSession) for member in callees):
+            return False  # a conflict between other nodes: they settle it
+        if (created, node) >= (reg.created, self.node.name):
+            log.warning("cluster: realm %s: node %s registered %r too; this node's older "
+                        "registration stays", self.name, node, reg.uri)
+            return False
+        log.warning("cluster: realm %s: node %s registered %r first; this node's "
+                    "registration is revoked", self.name, node, reg.uri)
+        for member in callees:
+            self.dealer._remove_callee(reg, member)
+            member.send([m.UNREGISTERED, 0, {"registration": reg.id,
+                                             "reason": uris.PROCEDURE_ALREADY_EXISTS}])
+        return True
 
     def _tier(self, reg_id: int, node: str, proxy: Member) -> None:
         """Place a remote callee in the locality tiers of registration ``reg_id``: excluded

@@ -7,7 +7,7 @@ incarnation, seq, added, entry]``.  To one node: ``SNAPSHOT_REQUEST [node]``,
 ``INTERRUPT``, ``ANSWER`` (see :mod:`fastwamp.cluster.bridge`).
 
 A replicated entry is a list: ``[REG, realm, session, uri, match, invoke, flags,
-features, authid, authrole]`` (a callee of a registration) or ``[SUB, realm, uri,
+features, authid, authrole, created]`` (a callee of a registration) or ``[SUB, realm, uri,
 match]`` (a node has subscribers of a subscription).
 """
 

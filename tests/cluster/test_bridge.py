@@ -299,3 +299,25 @@ def test_locality_region_first_and_global():
     callees = [_register(g, i, "com.p", invoke="roundrobin")[0] for i in (1, 2)]
     caller = g.peer(0)
     assert {_served_by(g, caller, callees, r) for r in range(1, 5)} == {0, 1}
+
+
+def test_single_registered_on_two_nodes_at_once_keeps_the_older():
+    c = Cluster(2)
+    callees = [c.peer(i) for i in (0, 1)]
+    for callee in callees:
+        callee.send([m.REGISTER, 1, {}, "com.p"])
+        assert callee.take_one()[0] == m.REGISTERED  # neither knows of the other yet
+    c.settle()
+    revoked = [callee.take() for callee in callees]
+    assert revoked[0] == []  # n0 wins the tie (same creation time: node name)
+    assert len(revoked[1]) == 1 and revoked[1][0][0] == m.UNREGISTERED
+    assert revoked[1][0][2]["reason"] == "wamp.error.procedure_already_exists"
+    for node in (0, 1):
+        caller = c.peer(node)
+        caller.send([m.CALL, 1, {}, "com.p"])
+        c.bus.pump()
+        inv = callees[0].take_one()
+        callees[0].send([m.YIELD, inv[1], {}, []])
+        c.bus.pump()
+        assert caller.take_one()[0] == m.RESULT
+    assert callees[1].take() == []
