@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ..router.broker import Subscription
     from ..router.dealer import Registration
     from ..router.realm import Realm
+    from ..router.session import RouterSession
     from .node import ClusterNode
 
 log = logging.getLogger("fastwamp.cluster")
@@ -140,6 +141,13 @@ class RealmBridge:
 
     # -- observer: this node's sessions ------------------------------------------------
 
+    def session_joined(self, session: RouterSession) -> None:
+        self.node.change([wire.SES, self.name, session.id,
+                          self.realm.meta._session_details(session)], True)
+
+    def session_left(self, session: RouterSession) -> None:
+        self.node.change([wire.SES, self.name, session.id], False)
+
     def registration_added(self, member: Member, reg: Registration) -> None:
         if isinstance(member.owner, RemoteSession):
             return
@@ -180,6 +188,11 @@ class RealmBridge:
         """An entry of ``node``'s state appeared or went."""
         if entry[0] == wire.SUB:
             self._apply_subscription(node, entry[2], MATCH_POLICIES[entry[3]], added)
+        elif entry[0] == wire.SES:
+            if added:
+                self.realm.meta.remote_sessions[entry[2]] = entry[3]
+            else:
+                self.realm.meta.remote_sessions.pop(entry[2], None)
         else:
             self._apply_registration(node, entry, added)
 

@@ -8,7 +8,8 @@ incarnation, seq, added, entry]``.  To one node: ``SNAPSHOT_REQUEST [node]``,
 
 A replicated entry is a list: ``[REG, realm, session, uri, match, invoke, flags,
 features, authid, authrole, created]`` (a callee of a registration) or ``[SUB, realm, uri,
-match]`` (a node has subscribers of a subscription).
+match]`` (a node has subscribers of a subscription) or ``[SES, realm, session, details]``
+(a session, as ``wamp.session.get`` describes it).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ANSWER = 9
 #: Entry kinds.
 REG = "r"
 SUB = "s"
+SES = "e"
 
 _packer = msgpack.Packer(use_bin_type=True)
 
@@ -53,4 +55,6 @@ def entry_key(entry: list) -> tuple:
     """What identifies an entry in its node's state (the entry without its attributes)."""
     if entry[0] == REG:
         return (REG, entry[1], entry[2], entry[3], entry[4])
+    if entry[0] == SES:
+        return (SES, entry[1], entry[2])
     return (SUB, entry[1], entry[2], entry[3])

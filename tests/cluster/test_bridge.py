@@ -321,3 +321,23 @@ def test_single_registered_on_two_nodes_at_once_keeps_the_older():
         c.bus.pump()
         assert caller.take_one()[0] == m.RESULT
     assert callees[1].take() == []
+
+
+def test_session_meta_procedures_describe_the_cluster():
+    c = Cluster(2)
+    a = c.peer(0, authid="alice")
+    b = c.peer(1, authid="bob")
+    c.settle()
+    a.send([m.CALL, 1, {}, "wamp.session.count"])
+    assert a.take_one()[3] == [2]
+    a.send([m.CALL, 2, {}, "wamp.session.list"])
+    assert sorted(a.take_one()[3][0]) == sorted([a.session.id, b.session.id])
+    a.send([m.CALL, 3, {}, "wamp.session.get", [b.session.id]])
+    details = a.take_one()[3][0]
+    assert details["session"] == b.session.id and details["authrole"] == "anonymous"
+    b.disconnect()
+    c.settle()
+    a.send([m.CALL, 4, {}, "wamp.session.count"])
+    assert a.take_one()[3] == [1]
+    a.send([m.CALL, 5, {}, "wamp.session.get", [b.session.id]])
+    assert a.take_one()[4] == "wamp.error.no_such_session"
