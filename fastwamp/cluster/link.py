@@ -85,7 +85,7 @@ class ClusterLink:
             options["tls"] = tls
         self.nc = await nats.connect(**options)
         subjects = self.node.subjects
-        for subject in (subjects.nodes, subjects.state, subjects.inbox):
+        for subject in (subjects.broadcast, subjects.inbox):
             await self.nc.subscribe(subject, cb=self._on_message)
         await self.nc.flush()
         self.node.start()

@@ -7,10 +7,13 @@ token by percent-encoding every byte of its UTF-8 form outside
 
 Subjects, under the configured prefix ``P``:
 
-* ``P.nodes``: heartbeats and goodbyes of every node (broadcast).
-* ``P.state``: changes to a node's replicated state (broadcast, numbered).
+* ``P.all.nodes``: heartbeats and goodbyes of every node (broadcast).
+* ``P.all.state``: changes to a node's replicated state (broadcast, numbered).
 * ``P.node.<node>``: messages for one node (events, invocations, answers,
   snapshot requests and snapshots).
+
+A node takes both broadcasts with one subscription (``P.all.>``), so a heartbeat
+never overtakes the change it announces.
 """
 
 from __future__ import annotations
@@ -45,12 +48,14 @@ def token_name(token: str) -> str:
 class Subjects:
     """The subjects of one cluster (prefix) as seen from one node."""
 
-    __slots__ = ("prefix", "nodes", "state", "inbox")
+    __slots__ = ("prefix", "broadcast", "nodes", "state", "inbox")
 
     def __init__(self, prefix: str, node: str) -> None:
         self.prefix = prefix
-        self.nodes = f"{prefix}.nodes"
-        self.state = f"{prefix}.state"
+        #: What a node subscribes to for both broadcasts.
+        self.broadcast = f"{prefix}.all.>"
+        self.nodes = f"{prefix}.all.nodes"
+        self.state = f"{prefix}.all.state"
         #: This node's own inbox.
         self.inbox = self.node(node)
 

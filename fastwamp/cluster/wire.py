@@ -1,7 +1,7 @@
 """What crosses NATS between nodes: msgpack arrays whose first item says what they are.
 
-Broadcast on ``P.nodes``: ``HEARTBEAT [node, incarnation, seq, region]``,
-``BYE [node, incarnation]``.  Broadcast on ``P.state``: ``DELTA [node,
+Broadcast on ``P.all.nodes``: ``HEARTBEAT [node, incarnation, seq, region]``,
+``BYE [node, incarnation]``.  Broadcast on ``P.all.state``: ``DELTA [node,
 incarnation, seq, added, entry]``.  To one node: ``SNAPSHOT_REQUEST [node]``,
 ``SNAPSHOT [node, incarnation, seq, entries]``, ``EVENT``, ``INVOKE``,
 ``INTERRUPT``, ``ANSWER`` (see :mod:`fastwamp.cluster.bridge`).
