@@ -287,7 +287,9 @@ class Server:
             await listener.server.wait_closed()
         if self.cluster is not None:
             try:
-                await self.cluster.close()
+                await asyncio.wait_for(self.cluster.close(), timeout)
+            except asyncio.TimeoutError:
+                log.warning("the cluster link did not close within %s s", timeout)
             except Exception:
                 log.exception("closing the cluster link failed")
 

@@ -379,3 +379,20 @@ node_timeout = 1.0
         run()
     finally:
         nats.stop()
+
+
+def test_node_stops_cleanly_while_nats_is_down(
+        router_factory: Callable[..., RouterProcess]) -> None:
+    nats = NatsServer()
+    url = nats.start()
+    try:
+        node = router_factory(extra_config=f"""
+[cluster]
+enabled = true
+nats_urls = ["{url}"]
+node = "lonely"
+""")
+        nats.kill()
+        assert node.stop() == 0  # SIGTERM: exit 0, no traceback
+    finally:
+        nats.stop()
