@@ -99,11 +99,15 @@ class ClusterLink:
         self._closing = True
         self.node.stop()
         try:
-            await self._drain()
-            await self.nc.flush(timeout=1)
+            if self.nc.is_connected:
+                await self._drain()
+                await self.nc.flush(timeout=1)
         except Exception:  # noqa: BLE001 - closing anyway
             pass
-        await self.nc.close()
+        try:
+            await self.nc.close()
+        except Exception as exc:  # nats-py fails to close a connection that is down
+            log.info("cluster: NATS connection closed (%s)", exc)
 
     # -- output ------------------------------------------------------------------------
 
