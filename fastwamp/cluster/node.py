@@ -87,8 +87,11 @@ class ClusterNode:
         self.slot = node_slot(name)
         self.bridges: dict[str, RealmBridge] = {}
         self._timer: Any = None
-        self.stats = {"cluster_messages_in": 0, "cluster_messages_out": 0,
-                      "cluster_bad_messages": 0, "cluster_nodes_lost": 0}
+        #: Counters, served with the router's by fastwamp.router.get_stats.
+        self.stats = router.stats
+        self.stats.update({"cluster_messages_in": 0, "cluster_messages_out": 0,
+                           "cluster_bad_messages": 0, "cluster_nodes_lost": 0,
+                           "cluster_nodes": 0})
         router.draw_session_id = self.draw_session_id
         for realm in router.realms.values():
             bridge = RealmBridge(self, realm)
@@ -140,6 +143,7 @@ class ClusterNode:
 
     def _drop_peer(self, peer: PeerNode) -> None:
         self.peers.pop(peer.name, None)
+        self.stats["cluster_nodes"] = len(self.peers)
         self._replace_entries(peer, {})
         for bridge in self.bridges.values():
             bridge.node_gone(peer.name)
@@ -201,6 +205,7 @@ class ClusterNode:
             peer = None
         if peer is None:
             peer = self.peers[name] = PeerNode(name, incarnation, now)
+            self.stats["cluster_nodes"] = len(self.peers)
             if node_slot(name) == self.slot:
                 log.error("cluster: node names %r and %r share a session id partition; "
                           "rename one of them", name, self.name)

@@ -341,3 +341,12 @@ def test_session_meta_procedures_describe_the_cluster():
     assert a.take_one()[3] == [1]
     a.send([m.CALL, 5, {}, "wamp.session.get", [b.session.id]])
     assert a.take_one()[4] == "wamp.error.no_such_session"
+
+
+def test_router_stats_count_cluster_traffic():
+    c = Cluster(3)
+    peer = c.peer(0)
+    peer.send([m.CALL, 1, {}, "fastwamp.router.get_stats"])
+    stats = peer.take_one()[3][0]
+    assert stats["cluster_nodes"] == 2  # the others
+    assert stats["cluster_messages_in"] > 0 and stats["cluster_bad_messages"] == 0
