@@ -151,10 +151,28 @@ class Wire:
     path: str = "/ws"
     serializer: str = "msgpack"
     write: str = "batch"
+    #: Connect over TLS (the router's certificate is not verified: loopback only).
+    tls: bool = False
 
     def label(self) -> str:
         short = {"rawsocket": "rs", "websocket": "ws"}.get(self.transport, self.transport)
-        return f"{short}/{self.serializer}/{self.write}"
+        return f"{short}{'+tls' if self.tls else ''}/{self.serializer}/{self.write}"
+
+
+_TLS_CONTEXT: Any = None
+
+
+def client_tls_context() -> Any:
+    """The load generator's TLS client context (no certificate verification: it only
+    measures a router on this machine)."""
+    global _TLS_CONTEXT
+    if _TLS_CONTEXT is None:
+        import ssl
+
+        _TLS_CONTEXT = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        _TLS_CONTEXT.check_hostname = False
+        _TLS_CONTEXT.verify_mode = ssl.CERT_NONE
+    return _TLS_CONTEXT
 
 
 #: The wire of the sessions of this process (set by the worker from its spec).
@@ -736,7 +754,8 @@ async def connect(
     host: str, port: int, factory: Callable[[], WampSession], timeout: float = 30.0
 ) -> WampSession:
     loop = asyncio.get_running_loop()
-    _, session = await loop.create_connection(factory, host, port)
+    tls = client_tls_context() if WIRE.tls else None
+    _, session = await loop.create_connection(factory, host, port, ssl=tls)
     await asyncio.wait_for(session.joined(), timeout)
     return session
 
@@ -1572,6 +1591,7 @@ def main(argv: list[str] | None = None) -> int:
         "--transport", choices=("rawsocket", "websocket"), default="rawsocket", help="the wire"
     )
     parser.add_argument("--path", default="/ws", help="WebSocket: the HTTP path")
+    parser.add_argument("--tls", action="store_true", help="connect over TLS (wss://, rss://)")
     parser.add_argument("--serializer", choices=("msgpack", "json"), default="msgpack")
     parser.add_argument(
         "--write",
@@ -1601,7 +1621,7 @@ def main(argv: list[str] | None = None) -> int:
             args.window,
             args.pub_window,
             sampler,
-            wire=Wire(args.transport, args.path, args.serializer, args.write),
+            wire=Wire(args.transport, args.path, args.serializer, args.write, args.tls),
             router_rss=rss,
             sessions=args.sessions,
         )

@@ -26,7 +26,9 @@ Without --config it serves realm "realm1" to anonymous clients on
 ws://127.0.0.1:8080/ws and tcp://127.0.0.1:8081 (RawSocket). Once listening it
 prints one "fastwamp: listening on URL" line per listener, then "fastwamp: ready".
 SIGINT or SIGTERM say GOODBYE (wamp.close.system_shutdown) to every session and
-exit with status 0.
+exit with status 0. SIGHUP re-reads the --config file (a bad one is refused with a
+log line and the running configuration stays): listeners reload their TLS
+certificates for new connections.
 """
 
 _EPILOG = """\
@@ -97,12 +99,18 @@ def _summary(config: Config) -> str:
     lines = [f"realms: {', '.join(realm.name for realm in config.realms)}"]
     for lst in config.listeners:
         where = f"{lst.host}:{lst.port}"
+        tls = f", TLS {lst.tls_certificate}" if lst.tls_certificate else ""
         if lst.type == "websocket":
+            scheme = "wss" if lst.tls_certificate else "ws"
             lines.append(
-                f"listener: websocket ws://{where}{lst.path} ({', '.join(lst.serializers)})"
+                f"listener: websocket {scheme}://{where}{lst.path} "
+                f"({', '.join(lst.serializers)}{tls})"
             )
         else:
-            lines.append(f"listener: rawsocket tcp://{where} ({', '.join(lst.serializers)})")
+            scheme = "rss" if lst.tls_certificate else "tcp"
+            lines.append(
+                f"listener: rawsocket {scheme}://{where} ({', '.join(lst.serializers)}{tls})"
+            )
     return "\n".join(lines)
 
 
@@ -268,4 +276,4 @@ def main(argv: list[str] | None = None) -> int:
         return run_workers(config, args.config, args.log_level)
     from fastwamp.server import run
 
-    return run(config)
+    return run(config, args.config)

@@ -31,6 +31,42 @@ class HistoryConfig:
     max_age: float = 0.0
 
 
+#: Actions a permission may allow (``PermissionConfig.allow``).
+PERMISSION_ACTIONS = ("call", "register", "publish", "subscribe")
+
+
+@dataclass
+class PermissionConfig:
+    """What a role may do on URIs matching (uri, match); the most specific rule wins."""
+
+    uri: str
+    #: "exact", "prefix" (string prefix) or "wildcard" (empty components match any).
+    match: str = "exact"
+    #: Any of "call", "register", "publish", "subscribe"; an empty list denies them all.
+    allow: list[str] = field(default_factory=list)
+    #: Calls under this rule disclose the caller to the callee (as CALL disclose_me would).
+    disclose_caller: bool = False
+    #: Publications under this rule disclose the publisher (as PUBLISH disclose_me would).
+    disclose_publisher: bool = False
+
+
+@dataclass
+class RoleConfig:
+    """An authrole of a realm: its permissions, its trust, its rate limits."""
+
+    name: str
+    #: May use the whole meta API (wamp.session.kill*/get/list, wamp.registration.*,
+    #: wamp.subscription.*, fastwamp.*); other roles get the public meta procedures only.
+    trusted: bool = False
+    permissions: list[PermissionConfig] = field(default_factory=list)
+    #: Calls and publications per second for all sessions of this role together
+    #: (token bucket; 0 = unlimited), and the burst (0 = one second's worth).
+    calls_per_second: float = 0.0
+    call_burst: int = 0
+    publishes_per_second: float = 0.0
+    publish_burst: int = 0
+
+
 @dataclass
 class WampCraKey:
     """A user's WAMP-CRA key (``fastwamp hash-secret wampcra`` prints it).
@@ -117,8 +153,9 @@ class RealmConfig:
     overflow_policy: str = "drop_oldest"
     #: INVOCATION.Details.trustlevel given to calls, by caller authrole ("*" = any role).
     trustlevels: dict[str, int] = field(default_factory=dict)
-    #: Authroles allowed to call the administrative meta procedures (wamp.session.kill*,
-    #: fastwamp.* administration); everyone else gets wamp.error.not_authorized.
+    #: Authroles trusted with the whole meta API, as ``trusted = true`` on a role (also on
+    #: a realm without roles); the others get the public meta procedures only
+    #: (wamp.error.not_authorized for the rest).
     admin_authroles: list[str] = field(default_factory=list)
     #: Sessions joined to this realm at once; HELLO beyond it gets ABORT
     #: fastwamp.error.limit_exceeded.
@@ -164,6 +201,40 @@ class RealmConfig:
     #: "region_first" (in the caller's region, this node included, then anywhere) or
     #: "global" (every callee of the cluster alike).
     locality: str = "local_first"
+    #: The authrole anonymous sessions get.
+    anonymous_authrole: str = "anonymous"
+    #: Roles and their permissions; none = an open realm (every URI allowed to every
+    #: session).  With roles, a session whose authrole is not listed may do nothing.
+    roles: list[RoleConfig] = field(default_factory=list)
+    #: Authorization decisions remembered per role (URIs); the table is cleared when full.
+    authorization_cache_entries: int = 10000
+    #: A procedure (registered by a session of a trusted role) that decides the requests of
+    #: sessions whose role is not in ``roles``: called with (session details, URI, action,
+    #: {"match": ...}), it answers true/false or {"allow": bool}.  "" = none.
+    authorizer: str = ""
+    #: Answers of the authorizer remembered (per authid, authrole, action and URI), and
+    #: for how many seconds; fastwamp.authorizer.flush_cache forgets them all.
+    authorizer_cache_entries: int = 10000
+    authorizer_cache_ttl: float = 60.0
+    #: Milliseconds the authorizer has to answer; no answer (or an error) denies.
+    authorizer_timeout_ms: int = 2000
+    #: Calls and publications per second one session may make (token bucket; 0 =
+    #: unlimited), and the burst (0 = one second's worth); beyond: fastwamp.error.rate_limited.
+    session_calls_per_second: float = 0.0
+    session_call_burst: int = 0
+    session_publishes_per_second: float = 0.0
+    session_publish_burst: int = 0
+
+
+#: The default ``allowed_origins``: pages served from this machine (any port).
+LOCAL_ORIGINS = (
+    "http://localhost:*",
+    "https://localhost:*",
+    "http://127.0.0.1:*",
+    "https://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://[::1]:*",
+)
 
 
 @dataclass
@@ -197,6 +268,26 @@ class ListenerConfig:
     #: or PONG frame themselves; Autobahn|Python's RawSocket clients fail the connection
     #: on a PING frame) or "always".
     rawsocket_ping: str = "auto"
+    #: TLS: the server's certificate chain (PEM file; a path relative to the
+    #: configuration file).  Set, the listener speaks only TLS (wss://, RawSocket
+    #: over TLS); "" (the default): plain TCP.
+    tls_certificate: str = ""
+    #: TLS: the certificate's private key (PEM file, not passphrase-protected);
+    #: "" = in the ``tls_certificate`` file.
+    tls_key: str = ""
+    #: TLS: the CA certificates (PEM file) that client certificates must chain to.
+    tls_ca_certificates: str = ""
+    #: TLS: ask clients for a certificate: "none", "optional" (verified if sent) or
+    #: "required" (the handshake fails without one); both need ``tls_ca_certificates``.
+    tls_client_certificate: str = "none"
+    #: TLS: the oldest protocol version accepted: "1.2" or "1.3".
+    tls_min_version: str = "1.2"
+    #: WebSocket only: the browser origins (the ``Origin`` request header) allowed to
+    #: connect: "https://app.example.com" (exact), "https://*.example.com" (any
+    #: subdomain), "http://localhost:*" (any port), "*" (any origin).  Others get HTTP
+    #: 403.  Requests without an Origin header (non-browser clients) are always
+    #: accepted.  The default allows pages served from this machine only.
+    allowed_origins: list[str] = field(default_factory=lambda: list(LOCAL_ORIGINS))
 
 
 @dataclass
@@ -265,6 +356,10 @@ class Config:
     frame_timeout: float = 30.0
     #: Connections one client address (IP) may hold open at once.
     max_connections_per_address: int = 1000
+    #: Failed authentications one client address may have per auth_failure_window
+    #: seconds; beyond them its attempts are refused unchecked (0 = no limit).
+    max_auth_failures_per_address: int = 20
+    auth_failure_window: float = 60.0
     #: Longest URI (characters) and most URI components accepted anywhere.
     max_uri_length: int = 1024
     max_uri_components: int = 64
@@ -311,7 +406,13 @@ DISCLOSURE_MODES = ("always", "on_request", "never")
 #: Accepted values of ``ListenerConfig.implementation`` (WebSocket engines, or "auto").
 WEBSOCKET_IMPLEMENTATIONS = ("auto", "picows", "websockets")
 #: Listener keys that mean nothing to a RawSocket listener.
-_WEBSOCKET_ONLY_KEYS = ("path", "compression", "implementation")
+_WEBSOCKET_ONLY_KEYS = ("path", "compression", "implementation", "allowed_origins")
+#: Accepted values of ``ListenerConfig.tls_client_certificate``.
+TLS_CLIENT_CERTIFICATE_MODES = ("none", "optional", "required")
+#: Accepted values of ``ListenerConfig.tls_min_version``.
+TLS_VERSIONS = ("1.2", "1.3")
+#: Listener keys naming files (relative paths are read from the configuration's folder).
+TLS_FILE_KEYS = ("tls_certificate", "tls_key", "tls_ca_certificates")
 #: Loose WAMP URI rule (realm names are URIs): non-empty components, no spaces or '#'.
 _URI_RE = re.compile(r"[^\s.#]+(\.[^\s.#]+)*")
 
@@ -428,8 +529,9 @@ def _tables(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
 def config_from_dict(data: dict[str, Any], base_dir: str | Path | None = None) -> Config:
     """Build and validate a :class:`Config` from parsed TOML (or any such ``dict``).
 
-    ``base_dir`` is where relative file names (a realm's ``users_file``) start from
-    (default: the current directory).
+    ``base_dir`` is where relative file names (a realm's ``users_file``, a listener's
+    ``tls_certificate``, ``tls_key`` and ``tls_ca_certificates``) start from (default:
+    the current directory).
 
     Raises:
         ConfigError: a key is unknown, missing, of the wrong type or has a bad value.
@@ -456,6 +558,12 @@ def config_from_dict(data: dict[str, Any], base_dir: str | Path | None = None) -
                         raise ConfigError(
                             f"listeners[{i}].{name}", "applies to websocket listeners only"
                         )
+        if base_dir is not None:
+            for lst in config.listeners:
+                for name in TLS_FILE_KEYS:
+                    value = getattr(lst, name)
+                    if value and not Path(value).is_absolute():
+                        setattr(lst, name, str(Path(base_dir) / value))
     config.log_level = config.log_level.lower()
     validate_config(config)
     return config
@@ -479,7 +587,10 @@ def validate_config(config: Config) -> None:
     for name in ("call_timeout_default_ms", "call_timeout_max_ms"):
         if getattr(config, name) < 0:
             raise ConfigError(name, "must be >= 0 (0 means none)")
-    for name in ("handshake_timeout", "frame_timeout", "log_lines_per_session"):
+    if config.max_auth_failures_per_address < 0:
+        raise ConfigError("max_auth_failures_per_address", "must be >= 0 (0 means no limit)")
+    for name in ("handshake_timeout", "frame_timeout", "log_lines_per_session",
+                 "auth_failure_window"):
         if getattr(config, name) <= 0:
             raise ConfigError(name, "must be > 0")
     for name in ("max_handshake_message_size", "max_connections_per_address",
@@ -534,6 +645,7 @@ def validate_config(config: Config) -> None:
             if getattr(realm, name) < 1:
                 raise ConfigError(f"{key}.{name}", "must be >= 1")
         _validate_authentication(realm, key)
+        _check_roles(key, realm)
         for role, level in realm.trustlevels.items():
             if not role:
                 raise ConfigError(f"{key}.trustlevels", "an authrole must not be empty")
@@ -578,6 +690,8 @@ def validate_config(config: Config) -> None:
             raise ConfigError(f"{key}.path", f"must start with '/', got {lst.path!r}")
         if lst.type == "websocket":
             _check_implementation(key, lst)
+            _check_origins(key, lst)
+        _check_tls(key, lst)
         if not lst.serializers:
             raise ConfigError(f"{key}.serializers", "at least one serializer is required")
         for j, name in enumerate(lst.serializers):
@@ -726,6 +840,60 @@ def _validate_authentication(realm: RealmConfig, key: str) -> None:
                 raise ConfigError(f"{skey}.memory", "must be >= 8 (KiB) for argon2id-13")
         elif scram.stored_key or scram.server_key:
             raise ConfigError(f"{ukey}.scram.kdf", "is missing")
+def _check_roles(key: str, realm: RealmConfig) -> None:
+    """Check a realm's roles, permissions and rate limits."""
+    if not realm.anonymous_authrole:
+        raise ConfigError(f"{key}.anonymous_authrole", "must not be empty")
+    if realm.authorization_cache_entries < 1:
+        raise ConfigError(f"{key}.authorization_cache_entries", "must be >= 1")
+    if realm.authorizer and not _URI_RE.fullmatch(realm.authorizer):
+        raise ConfigError(f"{key}.authorizer", f"{realm.authorizer!r} is not a procedure URI")
+    if realm.authorizer_cache_entries < 1:
+        raise ConfigError(f"{key}.authorizer_cache_entries", "must be >= 1")
+    if realm.authorizer_cache_ttl < 0:
+        raise ConfigError(f"{key}.authorizer_cache_ttl", "must be >= 0 (0: no caching)")
+    if realm.authorizer_timeout_ms < 1:
+        raise ConfigError(f"{key}.authorizer_timeout_ms", "must be >= 1")
+    for name in ("session_calls_per_second", "session_call_burst",
+                 "session_publishes_per_second", "session_publish_burst"):
+        if getattr(realm, name) < 0:
+            raise ConfigError(f"{key}.{name}", "must be >= 0 (0 means unlimited)")
+    seen: set[str] = set()
+    for i, role in enumerate(realm.roles):
+        rkey = f"{key}.roles[{i}]"
+        if not role.name:
+            raise ConfigError(f"{rkey}.name", "must not be empty")
+        if role.name in seen:
+            raise ConfigError(f"{rkey}.name", f"duplicate role {role.name!r}")
+        seen.add(role.name)
+        for name in ("calls_per_second", "call_burst", "publishes_per_second",
+                     "publish_burst"):
+            if getattr(role, name) < 0:
+                raise ConfigError(f"{rkey}.{name}", "must be >= 0 (0 means unlimited)")
+        rules: set[tuple[str, str]] = set()
+        for j, perm in enumerate(role.permissions):
+            pkey = f"{rkey}.permissions[{j}]"
+            if perm.match not in MATCH_POLICIES:
+                raise ConfigError(f"{pkey}.match", f"must be one of {', '.join(MATCH_POLICIES)}"
+                                  f", got {perm.match!r}")
+            if perm.match != "prefix" and (not perm.uri or " " in perm.uri):
+                raise ConfigError(f"{pkey}.uri", f"{perm.uri!r} is not a URI")
+            if perm.match == "exact" and "" in perm.uri.split("."):
+                raise ConfigError(f"{pkey}.uri", f"{perm.uri!r} has an empty component: "
+                                  'use match = "wildcard"')
+            if (perm.uri, perm.match) in rules:
+                raise ConfigError(f"{pkey}.uri", f"a rule for {perm.uri!r} ({perm.match}) is "
+                                  "already in this role")
+            rules.add((perm.uri, perm.match))
+            for k, action in enumerate(perm.allow):
+                if action not in PERMISSION_ACTIONS:
+                    raise ConfigError(f"{pkey}.allow[{k}]", f"must be one of "
+                                      f"{', '.join(PERMISSION_ACTIONS)}, got {action!r}")
+            if (perm.disclose_caller or perm.disclose_publisher) and realm.disclosure == "never":
+                raise ConfigError(f"{pkey}.disclose_caller" if perm.disclose_caller
+                                  else f"{pkey}.disclose_publisher",
+                                  'needs the realm\'s disclosure "on_request" or "always", '
+                                  'not "never"')
 
 
 def websocket_implementation_missing(name: str) -> str | None:
@@ -763,6 +931,52 @@ def _check_implementation(key: str, lst: ListenerConfig) -> None:
     missing = websocket_implementation_missing(name)
     if missing is not None:
         raise ConfigError(f"{key}.implementation", missing)
+
+
+def _check_origins(key: str, lst: ListenerConfig) -> None:
+    for j, pattern in enumerate(lst.allowed_origins):
+        from fastwamp.origins import origin_pattern_problem
+
+        problem = origin_pattern_problem(pattern)
+        if problem is not None:
+            raise ConfigError(f"{key}.allowed_origins[{j}]", problem)
+
+
+def _check_tls(key: str, lst: ListenerConfig) -> None:
+    """Check a listener's TLS keys, and that its certificate, key and CAs load."""
+    if lst.tls_client_certificate not in TLS_CLIENT_CERTIFICATE_MODES:
+        raise ConfigError(
+            f"{key}.tls_client_certificate",
+            f"must be one of {', '.join(TLS_CLIENT_CERTIFICATE_MODES)}, "
+            f"got {lst.tls_client_certificate!r}",
+        )
+    if lst.tls_min_version not in TLS_VERSIONS:
+        raise ConfigError(
+            f"{key}.tls_min_version",
+            f"must be one of {', '.join(TLS_VERSIONS)}, got {lst.tls_min_version!r}",
+        )
+    if not lst.tls_certificate:
+        for name in ("tls_key", "tls_ca_certificates"):
+            if getattr(lst, name):
+                raise ConfigError(f"{key}.{name}", "needs tls_certificate (TLS is off without it)")
+        if lst.tls_client_certificate != "none":
+            raise ConfigError(
+                f"{key}.tls_client_certificate", "needs tls_certificate (TLS is off without it)"
+            )
+        return
+    if lst.tls_client_certificate != "none" and not lst.tls_ca_certificates:
+        raise ConfigError(
+            f"{key}.tls_ca_certificates",
+            f'is required with tls_client_certificate = "{lst.tls_client_certificate}" '
+            "(the CAs that client certificates must chain to)",
+        )
+    # Loading is the only real check (files, PEM, key matching the certificate).
+    from fastwamp.transport.tls import TLSSetupError, server_context
+
+    try:
+        server_context(lst)
+    except TLSSetupError as exc:
+        raise ConfigError(f"{key}.{exc.key}", exc.problem) from None
 
 
 def _load_toml(text: str) -> dict[str, Any]:

@@ -27,6 +27,18 @@ that set, calls the router's ``release_memory()`` if it has one (its own
 tables), and hands free memory back to the system (glibc's ``malloc_trim``,
 a few milliseconds; nothing where there is none).  Python's own arenas (1 MiB
 each) go back as they empty, whatever this does.
+
+TLS.  A listener with ``tls_certificate`` builds its ``ssl.SSLContext`` when it
+starts (:func:`fastwamp.transport.tls.server_context`); each connection takes
+the context current when it is accepted.
+
+Reload (SIGHUP, :meth:`Server.reload`).  :func:`run` given the configuration
+file's path re-reads it on SIGHUP and validates it as ``--check-config`` does;
+on any error one log line says why and the running configuration stays.  Else
+each listener (matched by position, with the same type, host and port; the
+WebSocket engine cannot change) takes the new settings and TLS context for its
+new connections (open ones keep theirs), and ``router.reload(config)`` applies
+the rest.  A listener that was added, removed or moved needs a restart (logged).
 """
 
 from __future__ import annotations
@@ -35,22 +47,28 @@ import asyncio
 import errno
 import logging
 import signal
+import ssl
 import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fastwamp.config import (
     Config,
     ConfigError,
     ListenerConfig,
+    load_config,
     websocket_engine,
     websocket_implementation_missing,
 )
+from fastwamp.extensions import log_compiled_core_status
+from fastwamp.sdnotify import SystemdNotifier
 from fastwamp.transport.base import FD_HEADROOM, BaseConnection, ConnectionLimits, RouterLike
 from fastwamp.transport.loop import LoopScheduler, loop_factory
 from fastwamp.transport.rawsocket import RawSocketConnection
+from fastwamp.transport.tls import TLSSetupError, server_context
 from fastwamp.transport.websocket import websocket_connection_class
 
 if TYPE_CHECKING:
@@ -139,13 +157,21 @@ class ConnectionSet(set):  # type: ignore[type-arg]
 
 @dataclass
 class Listener:
-    """A started listener: its configuration, its socket server and its URL."""
+    """A started listener: its configuration, its socket server and its URL.
+
+    ``config`` and ``tls`` are what new connections get; a reload replaces them.
+    """
 
     config: ListenerConfig
     server: asyncio.AbstractServer
-    #: ``ws://HOST:PORT/PATH`` or ``tcp://HOST:PORT``, with the port actually bound.
+    #: ``ws://HOST:PORT/PATH`` or ``tcp://HOST:PORT``, with the port actually bound
+    #: (``wss://`` and ``rss://`` with TLS).
     url: str
     port: int
+    #: The TLS context of new connections (None: plain TCP).
+    tls: ssl.SSLContext | None = None
+    #: The WebSocket engine ("" for RawSocket).
+    engine: str = ""
 
 
 def _url(config: ListenerConfig, port: int) -> str:
@@ -153,8 +179,24 @@ def _url(config: ListenerConfig, port: int) -> str:
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     if config.type == "websocket":
-        return f"ws://{host}:{port}{config.path}"
-    return f"tcp://{host}:{port}"
+        scheme = "wss" if config.tls_certificate else "ws"
+        return f"{scheme}://{host}:{port}{config.path}"
+    # rss:// is Autobahn's scheme for RawSocket over TLS.
+    return f"rss://{host}:{port}" if config.tls_certificate else f"tcp://{host}:{port}"
+
+
+def listener_tls_context(config: ListenerConfig, key: str = "listener") -> ssl.SSLContext | None:
+    """The TLS context of a listener (None without ``tls_certificate``).
+
+    Raises:
+        ConfigError: its files cannot be used.
+    """
+    if not config.tls_certificate:
+        return None
+    try:
+        return server_context(config)
+    except TLSSetupError as exc:
+        raise ConfigError(f"{key}.{exc.key}", exc.problem) from None
 
 
 class Server:
@@ -231,14 +273,22 @@ class Server:
         """
         loop = asyncio.get_running_loop()
         cls: type[BaseConnection]
+        engine = ""
         if config.type == "websocket":
-            cls = websocket_connection_class(websocket_engine(config, websocket_impl))
+            engine = websocket_engine(config, websocket_impl)
+            cls = websocket_connection_class(engine)
         else:
             cls = RawSocketConnection
         router, connections, limits = self.router, self.connections, self.limits
+        tls = listener_tls_context(config, f"listeners[{len(self.listeners)}]")
+        listener: Listener | None = None
 
         def factory() -> BaseConnection:
-            return cls(router, config, connections, limits)  # type: ignore[call-arg]
+            assert listener is not None
+            conn = cls(router, listener.config, connections, limits)  # type: ignore[call-arg]
+            if listener.tls is not None:
+                conn._tls = listener.tls
+            return conn
 
         server = await loop.create_server(
             factory, config.host, config.port, backlog=BACKLOG, reuse_address=True,
@@ -247,10 +297,59 @@ class Server:
         port = config.port
         if server.sockets:
             port = server.sockets[0].getsockname()[1]
-        listener = Listener(config, server, _url(config, port), port)
+        listener = Listener(config, server, _url(config, port), port, tls, engine)
         self.listeners.append(listener)
         log.debug("listening on %s", listener.url)
         return listener
+
+    def reload(self, config: Config) -> None:
+        """Apply a new, validated configuration (see the module doc); the running
+        one stays if a listener's TLS files cannot be loaded.
+
+        Raises:
+            ConfigError: a listener's TLS files cannot be used (nothing was applied).
+        """
+        updates: list[tuple[Listener, ListenerConfig, ssl.SSLContext | None]] = []
+        for i, new in enumerate(config.listeners):
+            key = f"listeners[{i}]"
+            tls = listener_tls_context(new, key)  # may raise: before anything changes
+            if i >= len(self.listeners):
+                log.warning("reload: %s (%s %s:%d) is new: a restart starts it",
+                            key, new.type, new.host, new.port)
+                continue
+            current = self.listeners[i]
+            old = current.config
+            same_place = (new.type, new.host) == (old.type, old.host) and new.port in (
+                old.port, current.port
+            )
+            if not same_place:
+                log.warning("reload: %s moved from %s to %s %s:%d: a restart applies it",
+                            key, current.url, new.type, new.host, new.port)
+                continue
+            if new.type == "websocket" and websocket_engine(new) != current.engine:
+                log.warning("reload: %s: the WebSocket engine cannot change (%s): "
+                            "a restart applies the listener's new settings",
+                            key, current.engine)
+                continue
+            if bool(new.tls_certificate) != bool(old.tls_certificate):
+                log.warning("reload: %s: TLS cannot be turned %s on a running listener: "
+                            "a restart applies it", key, "on" if new.tls_certificate else "off")
+                continue
+            updates.append((current, new, tls))
+        for i in range(len(config.listeners), len(self.listeners)):
+            log.warning("reload: %s (%s) is gone from the configuration: a restart closes it",
+                        f"listeners[{i}]", self.listeners[i].url)
+        reload = getattr(self.router, "reload", None)
+        if reload is not None:
+            reload(config)  # the realms first: if it fails, the listeners stay as they are
+        for listener, new, tls in updates:
+            new.port = listener.port  # port 0 stays the port the OS chose
+            listener.config = new
+            listener.tls = tls
+            if tls is not None:
+                log.info("reload: %s: new connections use the certificate %s",
+                         listener.url, new.tls_certificate)
+        self.config = config
 
     def close_listeners(self) -> None:
         """Stop accepting connections (open ones stay)."""
@@ -399,7 +498,28 @@ def configure_logging(level: str) -> None:
     wire.setLevel(logging.DEBUG if numeric <= logging.DEBUG else max(numeric, logging.WARNING))
 
 
-async def _main(config: Config) -> int:
+def reload_from_file(server: Server, path: str | None) -> bool:
+    """Re-read the configuration file ``path``, validate it as ``--check-config``
+    does, and apply it to ``server``; True if it was applied.  On any error one
+    log line says why and the running configuration stays."""
+    if path is None:
+        log.warning("reload requested (SIGHUP), but the router runs on the embedded "
+                    "default configuration (no --config file): nothing to reload")
+        return False
+    try:
+        config = load_config(path)
+        server.reload(config)
+    except ConfigError as exc:
+        log.error("reload of %s refused, the running configuration stays: %s", path, exc)
+        return False
+    except Exception:
+        log.exception("reload of %s failed; the running configuration stays", path)
+        return False
+    log.info("reloaded the configuration from %s", path)
+    return True
+
+
+async def _main(config: Config, config_path: str | None = None) -> int:
     loop = asyncio.get_running_loop()
     try:
         server = await serve(config)
@@ -409,6 +529,8 @@ async def _main(config: Config) -> int:
     except ConfigError as exc:
         log.error("cannot start: configuration error: %s", exc)
         return 2
+    log_compiled_core_status(log)
+    systemd = SystemdNotifier()  # Type=notify: READY=1, RELOADING=1 on SIGHUP, STOPPING=1
     stop = asyncio.Event()
     signals = 0
 
@@ -422,16 +544,29 @@ async def _main(config: Config) -> int:
             log.warning("received %s again: dropping every connection", signal.Signals(signum).name)
             server.abort()
 
+    def on_reload() -> None:
+        log.info("received SIGHUP: reloading the configuration")
+        systemd.reloading()
+        reload_from_file(server, config_path)
+        systemd.ready(server.urls)
+
     installed = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    handlers: list[tuple[signal.Signals, Callable[..., None], tuple[Any, ...]]] = [
+        (signal.SIGINT, on_signal, (signal.SIGINT,)),
+        (signal.SIGTERM, on_signal, (signal.SIGTERM,)),
+    ]
+    if hasattr(signal, "SIGHUP"):
+        handlers.append((signal.SIGHUP, on_reload, ()))
+    for signum, handler, args in handlers:
         try:
-            loop.add_signal_handler(signum, on_signal, signum)
+            loop.add_signal_handler(signum, handler, *args)
             installed.append(signum)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
             pass
     for url in server.urls:
         print(f"fastwamp: listening on {url}", flush=True)
     print("fastwamp: ready", flush=True)
+    systemd.ready(server.urls)
     log.info(
         "fastwamp ready (%s loop, realms: %s)",
         type(loop).__module__.partition(".")[0],
@@ -439,6 +574,7 @@ async def _main(config: Config) -> int:
     )
     try:
         await stop.wait()
+        systemd.stopping()
         await server.shutdown()
     finally:
         for signum in installed:
@@ -447,24 +583,26 @@ async def _main(config: Config) -> int:
     return 0
 
 
-def run(config: Config) -> int:
+def run(config: Config, config_path: str | Path | None = None) -> int:
     """Run the router until SIGINT/SIGTERM; return the process exit status.
 
     Prints ``fastwamp: listening on URL`` per listener, then ``fastwamp: ready``
-    (flushed, once the signal handlers are in place).
+    (flushed, once the signal handlers are in place).  SIGHUP reloads the
+    configuration from ``config_path`` (see :func:`reload_from_file`).
     """
+    path = str(config_path) if config_path is not None else None
     configure_logging(config.log_level)
     raise_fd_limit()
     factory = loop_factory()
     try:
         if sys.version_info >= (3, 11):
             with asyncio.Runner(loop_factory=factory) as runner:
-                return runner.run(_main(config))
+                return runner.run(_main(config, path))
         else:  # pragma: no cover - Python 3.10
             loop = factory()
             try:
                 asyncio.set_event_loop(loop)
-                return loop.run_until_complete(_main(config))
+                return loop.run_until_complete(_main(config, path))
             finally:
                 asyncio.set_event_loop(None)
                 loop.close()

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.skipif(bool(os.environ.get("FASTWAMP_NO_EXTENSIONS")),
                     reason="already the pure-Python build")
+@pytest.mark.timeout(660)  # the suites take 80-130 s on a loaded machine; run's own bound: 600
 def test_pure_python_build_passes_routing_suites() -> None:
     env = dict(os.environ, FASTWAMP_NO_EXTENSIONS="1")
     proc = subprocess.run(

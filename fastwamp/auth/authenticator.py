@@ -60,6 +60,8 @@ class RealmAuthenticator:
         without ``call`` the methods it decides refuse everyone)."""
         self.realm = config.name
         self.allow_anonymous = config.allow_anonymous
+        #: The authrole anonymous sessions get (authorization's roles decide its rights).
+        self.anonymous_authrole = config.anonymous_authrole
         self.users = UserDirectory(config.users)
         factories: dict[str, Callable[[], Method]] = {
             TICKET: lambda: TicketMethod(self.users),
@@ -96,7 +98,7 @@ class RealmAuthenticator:
             seen.add(name)
             if name == ANONYMOUS:
                 if self.allow_anonymous:
-                    return Identity(anonymous_authid(), "anonymous", ANONYMOUS)
+                    return Identity(anonymous_authid(), self.anonymous_authrole, ANONYMOUS)
                 continue
             method = self.methods.get(name)
             if method is None:

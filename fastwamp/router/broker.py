@@ -256,6 +256,13 @@ class Broker:
         self._remove_subscriber(sub, session)
         session.send([m.UNSUBSCRIBED, request])
 
+    def revoke(self, session: Member, sub: Subscription) -> None:
+        """Remove ``session`` from ``sub`` on the router's initiative (its role lost the
+        permission in a reload): the meta events of an unsubscription follow; the
+        subscriber is not told."""
+        if session.id in sub.subscribers:
+            self._remove_subscriber(sub, session)
+
     def _remove_subscriber(self, sub: Subscription, session: Member) -> None:
         del sub.subscribers[session.id]
         sub.changed()

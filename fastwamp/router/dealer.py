@@ -35,7 +35,6 @@ from .member import (
     CALLEE_CALL_CANCELING,
     CALLEE_CALL_TIMEOUT,
     CALLEE_PROGRESSIVE_CALL_INVOCATIONS,
-    CALLEE_PROGRESSIVE_CALL_RESULTS,
     CALLER_PROGRESSIVE_CALL_INVOCATIONS,
 )
 from .options import (
@@ -243,6 +242,13 @@ class Dealer:
         self._remove_callee(reg, session)
         session.send([m.UNREGISTERED, request])
 
+    def revoke(self, session: Member, reg: Registration) -> None:
+        """Remove ``session`` as a callee of ``reg`` on the router's initiative (its role
+        lost the permission in a reload): the meta events of an unregistration follow;
+        the callee is not told, and calls it was already invoked for go on."""
+        if reg.id in (session.registrations or ()):
+            self._remove_callee(reg, session)
+
     def _remove_callee(self, reg: Registration, session: Member) -> None:
         reg.group.remove(session.callee)
         reg.flags.pop(session.id, None)
@@ -371,7 +377,10 @@ class Dealer:
             level = self._trustlevels.get(caller.authrole, self._trustlevels.get("*"))
             if level is not None:
                 details["trustlevel"] = level
-        if inv.receive_progress and callee.features & CALLEE_PROGRESSIVE_CALL_RESULTS:
+        if inv.receive_progress:
+            # Also to callees that did not announce progressive_call_results (wampy 8
+            # announces it for its caller role only, yet relays progressive YIELDs):
+            # one that does not know the key ignores it.
             details["receive_progress"] = True
         if inv.streaming_in:
             details["progress"] = True

@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 MAX_ID = 2**53
 
-_rng = random.SystemRandom()
 #: Publication ids need uniformity, not secrecy: a PRNG seeded from the OS costs 0.1 us
 #: where SystemRandom costs ~3 us (one os.urandom call per id).
-_fast = random.Random(_rng.getrandbits(128))
+_fast = random.Random(os.urandom(16))
 _bits = _fast.getrandbits
+
+#: Session, registration and subscription ids come from the OS's randomness, read
+#: 8 KiB at a time (one os.urandom call per 1,024 ids instead of one per id).
+_POOL_BYTES = 8192
+_pool = b""
+_pool_at = _POOL_BYTES
+#: A seeded generator set by :func:`use_generator` (tests that replay a run), or None.
+_rng: random.Random | None = None
+
+
+def use_generator(rng: random.Random | None) -> random.Random | None:
+    """Draw global-scope ids from ``rng`` (a seeded ``random.Random``, for replayable
+    tests) instead of the OS's randomness, or from the OS again with None.  Returns
+    the generator used before."""
+    global _rng
+    previous, _rng = _rng, rng
+    return previous
 
 
 def random_id() -> int:
     """A global-scope id, drawn uniformly from [1, 2**53] with the OS's randomness
-    (session ids)."""
-    return _rng.randint(1, MAX_ID)
+    (session, registration and subscription ids)."""
+    global _pool, _pool_at
+    if _rng is not None:
+        return _rng.randint(1, MAX_ID)
+    at = _pool_at
+    if at >= _POOL_BYTES:
+        _pool = os.urandom(_POOL_BYTES)
+        at = 0
+    _pool_at = at + 8
+    return (int.from_bytes(_pool[at:at + 8], "little") >> 11) + 1
 
 
 def publication_id() -> int:
@@ -35,7 +60,7 @@ class IdPool:
     def take(self) -> int:
         used = self._used
         while True:
-            value = _rng.randint(1, MAX_ID)
+            value = random_id()
             if value not in used:
                 used.add(value)
                 return value

@@ -17,6 +17,7 @@ from .._core.uri import MATCH_EXACT, validate_uri
 from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
+from .authorization import ALLOW_SUBSCRIBE
 from .ids import publication_id
 from .member import CALLEE_CALLER_IDENTIFICATION
 from .options import is_reserved, make_publish_filter, match_policy, uri_over_limits
@@ -35,12 +36,6 @@ TESTAMENT_SCOPES = ("detached", "destroyed")
 HISTORY_UNAVAILABLE = "wamp.error.history_unavailable"
 #: A meta procedure failed for a reason that is not the caller's (logged with a traceback).
 INTERNAL_ERROR = "fastwamp.error.internal_error"
-#: Meta procedures that act on other sessions: only the realm's admin_authroles may call
-#: them (wamp.error.not_authorized for everyone else).
-ADMIN_PROCEDURES = frozenset({
-    "wamp.session.kill", "wamp.session.kill_by_authid", "wamp.session.kill_by_authrole",
-    "wamp.session.kill_all",
-})
 
 
 #: Meta errors that refuse a caller's bad or forbidden request (logged and counted).
@@ -110,9 +105,8 @@ class MetaApi:
         #: the cluster bridge; empty on a single router).
         self.remote_sessions: dict[int, dict[str, Any]] = {}
         self._procedures: dict[int, Callable[..., Any]] = {}
-        #: Registration ids of ADMIN_PROCEDURES.
-        self._admin: set[int] = set()
-        self._admin_roles = frozenset(realm.config.admin_authroles)
+        #: registration id -> procedure URI (who may call it: realm.authorization)
+        self._uris: dict[int, str] = {}
         self._handlers: dict[str, Callable[..., Any]] = {
             "wamp.session.count": self.session_count,
             "wamp.session.list": self.session_list,
@@ -137,6 +131,7 @@ class MetaApi:
             "wamp.subscription.count_subscribers": self.subscription_count_subscribers,
             "wamp.subscription.get_events": self.subscription_get_events,
             "fastwamp.router.get_stats": self.router_stats,
+            "fastwamp.authorizer.flush_cache": self.authorizer_flush_cache,
         }
 
     def start(self) -> None:
@@ -148,8 +143,7 @@ class MetaApi:
             reply = service.outbox.pop()
             assert reply[0] == m.REGISTERED, reply
             self._procedures[reply[2]] = self._handlers[uri]
-            if uri in ADMIN_PROCEDURES:
-                self._admin.add(reply[2])
+            self._uris[reply[2]] = uri
         service.outbox.clear()
 
     # -- serving calls -------------------------------------------------------------
@@ -163,9 +157,10 @@ class MetaApi:
         try:
             if handler is None or caller is None:
                 raise MetaError(uris.CANCELED, "the caller left")
-            if reg_id in self._admin and caller.authrole not in self._admin_roles:
+            if not self.realm.authorization.may_call_meta(caller.authrole, self._uris[reg_id]):
                 raise MetaError(uris.NOT_AUTHORIZED, f"the role {caller.authrole!r} may not "
-                                "call this procedure (realm admin_authroles)")
+                                f"call {self._uris[reg_id]} (a role with trusted = true, or "
+                                "in the realm's admin_authroles, may)")
             if type(args) is not list or type(kwargs) is not dict:
                 raise MetaError(uris.INVALID_ARGUMENT, "arguments must be a list and a dict")
             result = handler(caller, *args, **kwargs)
@@ -337,9 +332,18 @@ class MetaApi:
             "authrole": session.authrole,
             "authmethod": session.authmethod,
             "authprovider": session.authprovider,
-            "transport": {k: v for k, v in session.transport_info.items()
-                          if type(v) in (str, int, bool)},
+            "transport": MetaApi._transport_details(session.transport_info),
         }
+
+    @staticmethod
+    def _transport_details(info: dict[str, Any]) -> dict[str, Any]:
+        """The transport info a meta caller sees: plain values, and the TLS summary
+        without its channel binding (bytes, and a secret of the connection)."""
+        details = {k: v for k, v in info.items() if type(v) in (str, int, bool)}
+        tls = info.get("tls")
+        if type(tls) is dict:
+            details["tls"] = {k: v for k, v in tls.items() if k != "channel_binding"}
+        return details
 
     def _sessions(self, filter_authroles: list | None) -> list[RouterSession]:
         sessions = self.realm.sessions.values()
@@ -519,6 +523,11 @@ class MetaApi:
     def subscription_get_events(self, caller: RouterSession, sub_id: int,
                                 **filters: Any) -> list:
         sub = self._subscription(sub_id)
+        if not self.realm.authorization.allows(caller.member, ALLOW_SUBSCRIBE, sub.uri,
+                                               sub.match):
+            raise MetaError(uris.NOT_AUTHORIZED, f"the role {caller.authrole!r} may not "
+                            f"subscribe to {sub.uri!r} ({sub.match_name}), so not read its "
+                            "history")
         history = self.realm.history
         rule = history.rules.get((sub.uri, sub.match)) if history is not None else None
         if rule is None:
@@ -530,6 +539,10 @@ class MetaApi:
             raise MetaError(uris.INVALID_ARGUMENT, str(exc)) from exc
 
     # -- fastwamp's own procedures -------------------------------------------------------------
+
+    def authorizer_flush_cache(self, caller: RouterSession) -> list:
+        """Forget the dynamic authorizer's remembered answers; return how many."""
+        return [self.realm.authorization.flush_authorizer_cache()]
 
     def router_stats(self, caller: RouterSession) -> list:
         """Router-wide counters, and this realm's sizes."""

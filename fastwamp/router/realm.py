@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..auth import RealmAuthenticator
 from ..config import RealmConfig
 from ..wamp import messages as m
+from .authorization import Authorization
 from .broker import Broker
 from .caller import procedure_caller
 from .dealer import Dealer
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
     from .session import RouterSession
 
 log = logging.getLogger("fastwamp.realm")
+
+#: The messages the ``authorize`` hook is asked about: the requests that act on a URI.
+#: (YIELD, ERROR, CANCEL, UNREGISTER and UNSUBSCRIBE only continue or undo what an
+#: authorized request started: asking about them would cost every call a second hook.)
+AUTHORIZED_REQUESTS = frozenset((m.CALL, m.PUBLISH, m.SUBSCRIBE, m.REGISTER))
 
 #: ``authorize(member, code, msg)``: True to let the message through; False when it was
 #: refused (the hook answered the client).
@@ -80,8 +86,10 @@ class Realm:
             m.UNSUBSCRIBE: broker.unsubscribe,
         }
         self._strict_request_ids = router_config.strict_request_ids
+        #: Roles, permissions, meta API protection, rate limits (fastwamp.router.authorization).
+        self.authorization = self._authorization(config)
         #: The pipeline's hooks (None: nothing to do).
-        self.authorize: Authorizer | None = None
+        self.authorize: Authorizer | None = self.authorization.hook()
         self.count: Counter | None = None
         # Observers of realm events, in order: the meta API, then event history.
         self.meta = MetaApi(self)
@@ -96,7 +104,8 @@ class Realm:
         if self._strict_request_ids and code != m.YIELD and code != m.ERROR:
             self._check_request_id(member, code, msg)
         authorize = self.authorize
-        if authorize is not None and not authorize(member, code, msg):
+        if authorize is not None and code in AUTHORIZED_REQUESTS and not authorize(
+                member, code, msg):
             return
         self._handlers[code](member, msg)
         count = self.count
@@ -162,6 +171,24 @@ class Realm:
         """
         self.config = config
         self.authenticator = RealmAuthenticator(config, procedure_caller(self.router))
+        self.authorization = self._authorization(config)
+        self.authorize = self.authorization.hook()
+        regs, subs = self.authorization.revoke(self.dealer, self.broker)
+        if regs or subs:
+            log.info("realm %s: reload revoked %d registrations and %d subscriptions that "
+                     "the new roles do not allow", self.name, regs, subs)
+
+    def _authorization(self, config: RealmConfig) -> Authorization:
+        return Authorization(config, self.router.stats, self.router.clock, lambda: self.sessions,
+                             self)
+
+    def handle(self, member: Member, code: int, msg: list) -> None:
+        """Run the handler of a message already authorized (a request the dynamic
+        authorizer held until its answer): the rest of :meth:`dispatch`."""
+        self._handlers[code](member, msg)
+        count = self.count
+        if count is not None:
+            count(member, code, msg)
 
     def close(self) -> None:
         """The router stops: release what the realm holds outside memory."""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import __version__
+from ..auth.guard import FailedAuthentications
 from ..config import Config
 from ..wamp import uris
 from .clock import Clock, Scheduler
@@ -42,6 +43,9 @@ class Router:
         self._anonymous_count = 0
         #: Draws a session id (a cluster node replaces it with its own partition).
         self.draw_session_id: Callable[[], int] = random_id
+        #: Failed authentications by client address (max_auth_failures_per_address).
+        self.failed_authentications = FailedAuthentications(
+            config.max_auth_failures_per_address, config.auth_failure_window)
         #: ``loop.call_soon``, set by the server: lets transports defer the flush to the
         #: end of the loop iteration, so each transport gets one write per iteration.
         self.call_soon: Callable[[Callable[[], None]], Any] | None = None

@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..auth import Challenge, Deferred, Failure, HelloRequest, Identity, Outcome, PendingStep
+from ..auth.guard import client_address
 from ..logsafe import LogBudget, clip
 from ..wamp import messages as m
 from ..wamp import uris
@@ -368,7 +369,19 @@ class RouterSession:
             authextra = {}
         elif type(authextra) is not dict:
             raise ProtocolViolation("HELLO.Details.authextra must be a dict")
-        self.member.id = self.router.new_session_id()
+        router = self.router
+        if (any(method != "anonymous" for method in authmethods)
+                and router.failed_authentications.blocked(client_address(self.peer),
+                                                          router.clock.time())):
+            router.stats["limits_hit"] += 1
+            _AUTH_LOG.log(log, logging.WARNING,
+                          "%s: authentication refused on realm %s: too many failed "
+                          "attempts from this address (max_auth_failures_per_address)",
+                          self.peer, realm.name)
+            self.abort(uris.AUTHENTICATION_FAILED,
+                       "too many failed authentication attempts; try again later")
+            return
+        self.member.id = router.new_session_id()
         self._handshake = _Handshake(realm, clean_roles, authid or "")
         request = HelloRequest(realm.name, authid, authrole, authextra, self.transport_info,
                                self.member.id)
@@ -416,6 +429,8 @@ class RouterSession:
 
     def _auth_failed(self, failure: Failure) -> None:
         self.router.stats["authentication_failures"] += 1
+        self.router.failed_authentications.failed(client_address(self.peer),
+                                                  self.router.clock.time())
         handshake = self._handshake
         _AUTH_LOG.log(log, logging.WARNING,
                       "%s: authentication refused on realm %s (authid %s, %s): %s",

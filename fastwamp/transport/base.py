@@ -92,11 +92,23 @@ client gets when it reaches each):
   binary message on ``wamp.2.json`` or a text message on ``wamp.2.msgpack`` /
   ``wamp.2.cbor`` is ABORT ``wamp.error.protocol_violation``, then closed.
 
+TLS (listener ``tls_certificate``, see :mod:`fastwamp.transport.tls`): the
+connection is accepted as plain TCP (counted per address, watched by the
+``handshake_timeout`` deadline) and the TLS handshake runs on it
+(``loop.start_tls``); once it succeeds the engine starts on the TLS transport
+(:meth:`BaseConnection._transport_open`) and the session's transport info has
+``"tls"`` (:func:`fastwamp.transport.tls.tls_info`).  A failed handshake is
+logged (a plain client on a TLS listener says so) and closes the connection; a
+connection over ``max_connections_per_address`` is closed before its
+handshake.  On a plain listener, a client whose first bytes are a TLS
+ClientHello is logged as such and closed.
+
 Each refusal or timeout is logged through a per-kind rate limit
 (:class:`fastwamp.logsafe.LogBudget`, values clipped and escaped) and counted in
 the router's stats (``fastwamp.router.get_stats``): ``connections_refused``,
 ``handshake_timeouts``, ``frame_timeouts``, ``ping_timeouts``,
-``oversize_frames``, ``accept_failures``.
+``oversize_frames``, ``accept_failures``, ``tls_handshake_failures``,
+``tls_clients_on_plain_listeners``.
 """
 
 from __future__ import annotations
@@ -106,6 +118,7 @@ import heapq
 import logging
 import math
 import socket
+import ssl
 import sys
 import time
 from collections import deque
@@ -114,6 +127,7 @@ from typing import Any, Protocol
 
 from fastwamp.config import OVERFLOW_POLICIES, Config, ListenerConfig
 from fastwamp.logsafe import LogBudget, clip
+from fastwamp.transport.tls import is_tls_client_hello, plain_client_reason, tls_info
 from fastwamp.wamp import uris
 from fastwamp.wamp.messages import EVENT, WELCOME
 
@@ -156,7 +170,32 @@ TRANSPORT_STATS = (
     "ping_timeouts",
     "oversize_frames",
     "accept_failures",
+    "tls_handshake_failures",
+    "tls_clients_on_plain_listeners",
 )
+#: The answer to a plain HTTP request on a TLS listener.
+_PLAIN_HTTP_ON_TLS = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+    b"Content-Length: 46\r\n\r\nThis is a TLS endpoint: connect with wss://.\r\n"
+)
+#: The loop's TLS protocol class, by loop class (uvloop has its own, in C).
+_TLS_PROTOCOLS: dict[type, Any] = {}
+
+
+def tls_protocol_class(loop: asyncio.AbstractEventLoop) -> Any:
+    """The TLS protocol class (``SSLProtocol``) that goes with ``loop``'s transports."""
+    cls = _TLS_PROTOCOLS.get(type(loop))
+    if cls is None:
+        if type(loop).__module__.startswith("uvloop"):
+            import uvloop.loop
+
+            cls = uvloop.loop.SSLProtocol  # type: ignore[attr-defined]
+        else:
+            from asyncio.sslproto import SSLProtocol
+
+            cls = SSLProtocol
+        _TLS_PROTOCOLS[type(loop)] = cls
+    return cls
 
 OverflowCallback = Callable[[int, int, bool], None]
 #: Type code of held output that is not a WAMP message (already framed bytes).
@@ -351,6 +390,36 @@ class Watchdogs:
             self._arm(self._ticks[0], loop)
 
 
+class _TLSGate(asyncio.Protocol):
+    """The socket's protocol on a TLS listener until the client's first bytes
+    arrive: a TLS ClientHello hands the socket to the TLS protocol, anything else
+    is a plain client (logged, closed)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: BaseConnection) -> None:
+        self._conn: BaseConnection | None = conn
+
+    def data_received(self, data: bytes) -> None:
+        conn = self._conn
+        if conn is None or conn._lost or conn._closing:
+            return
+        transport = conn._transport
+        if is_tls_client_hello(data):
+            self._conn = None  # the TLS protocol reports to the connection from now on
+            conn._begin_tls(transport, data)
+        else:
+            conn._plain_client_on_tls_listener(data)  # its connection_lost() comes here
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn._lost:
+            conn.connection_lost(exc)
+
+
 class ConnectionLimits:
     """The limits of one server's connections and what those connections share.
 
@@ -527,6 +596,7 @@ class BaseConnection(asyncio.Protocol):
         "_deferred_handle",
         "_address",
         "_refused",
+        "_tls",
     )
 
     #: ``transport_info["type"]`` for the router.
@@ -592,6 +662,9 @@ class BaseConnection(asyncio.Protocol):
         # max_connections_per_address.
         self._address: str | None = None
         self._refused = False
+        #: TLS: the listener's context until the handshake is done, then the
+        #: session's ``transport_info["tls"]``; None on a plain listener.
+        self._tls: ssl.SSLContext | dict[str, Any] | None = None
 
     # Sink methods called by the session.
 
@@ -639,6 +712,9 @@ class BaseConnection(asyncio.Protocol):
     # asyncio.Protocol callbacks.
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._transport is not None:  # the TLS transport, its handshake done
+            self._tls_established(transport)
+            return
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self._loop = asyncio.get_running_loop()
         self.peer = format_peer(transport)
@@ -686,8 +762,150 @@ class BaseConnection(asyncio.Protocol):
                         rate=1.0,
                     )
         self._watch()
+        context = self._tls
+        if context is None:
+            self._transport_open(transport)
+        elif self._refused:
+            self._abort()  # no TLS handshake for a connection over the limit (logged)
+        else:
+            self._start_tls(transport, context)  # type: ignore[arg-type]
+
+    def _transport_open(self, transport: Any) -> None:
+        """The transport is ready for the engine's handshake: at once on a plain
+        listener, after the TLS handshake on a TLS one (``transport`` is then the
+        TLS transport)."""
+
+    def _start_tls(self, transport: Any, context: ssl.SSLContext) -> None:
+        """Read the client's first bytes (:class:`_TLSGate`): a ClientHello starts
+        the TLS handshake (:meth:`_begin_tls`), anything else is a plain client."""
+        transport.set_protocol(_TLSGate(self))
+
+    def _begin_tls(self, transport: Any, first: bytes) -> None:
+        """Put the loop's TLS protocol between the socket and this connection and
+        give it the ``first`` bytes read.
+
+        Once the handshake is done the TLS protocol calls ``connection_made``
+        again, with the TLS transport, before any data (:meth:`_tls_established`);
+        if it fails, the waiter tells (:meth:`_tls_handshake_done`).
+        """
+        loop = self._loop
+        context = self._tls
+        assert loop is not None and isinstance(context, ssl.SSLContext)
+        waiter = loop.create_future()
+        tls_protocol = tls_protocol_class(loop)(
+            loop,
+            self,
+            context,
+            waiter,
+            server_side=True,
+            server_hostname=None,
+            # The connection's own deadline fires first; this one is the loop's backstop.
+            ssl_handshake_timeout=self._limits.handshake_timeout + 1.0,
+        )
+        transport.set_protocol(tls_protocol)
+        tls_protocol.connection_made(transport)
+        waiter.add_done_callback(self._tls_handshake_done)
+        view = memoryview(first)
+        while view and not transport.is_closing():
+            buf = tls_protocol.get_buffer(len(view))
+            n = min(len(buf), len(view))
+            buf[:n] = view[:n]
+            tls_protocol.buffer_updated(n)
+            view = view[n:]
+
+    def _plain_client_on_tls_listener(self, first: bytes) -> None:
+        """The first bytes are not a TLS ClientHello, on a TLS listener: log, close
+        (an HTTP request gets a 400 that says why)."""
+        limits = self._limits
+        limits.count("tls_handshake_failures")
+        http = first[:4] in (b"GET ", b"HEAD", b"POST", b"PUT ", b"OPTI")
+        limits.log(
+            "tls_plain_client",
+            logging.INFO,
+            "%s: TLS handshake failed: %s on a TLS listener; closing",
+            self.peer,
+            "a plain HTTP request (ws:// instead of wss://?)" if http
+            else f"not TLS (first octet 0x{first[0]:02x}; a plain client?)",
+        )
+        transport = self._transport
+        if http and transport is not None:
+            transport.write(_PLAIN_HTTP_ON_TLS)
+            self._start_closing()
+            self._reading = False
+            transport.close()
+        else:
+            self._abort()
+
+    def _tls_established(self, tls_transport: Any) -> None:
+        """``connection_made`` from the TLS protocol: the handshake succeeded."""
+        if self._lost or self._closing:
+            self._tls = None  # the TLS protocol reports the end (connection_lost)
+            tls_transport.abort()
+            return
+        self._transport = tls_transport
+        try:
+            self._tls = tls_info(tls_transport.get_extra_info("ssl_object"))
+        except Exception:  # pragma: no cover - the ssl object of a finished handshake
+            log.exception("%s: reading the TLS session failed", self.peer)
+            self._abort()
+            return
+        self._transport_open(tls_transport)
+
+    def _tls_handshake_done(self, waiter: asyncio.Future[Any]) -> None:
+        if not isinstance(self._tls, ssl.SSLContext) or self._lost:
+            return  # established (the TLS protocol reports its end as usual)
+        # Failed, or closed during the handshake: the TLS protocol will not call
+        # connection_lost() for a connection it never handed over.
+        exc = None if waiter.cancelled() else waiter.exception()
+        if exc is not None:
+            self._tls_failed(exc)
+        self._abort()
+        self.connection_lost(exc if isinstance(exc, Exception) else None)
+
+    def _tls_failed(self, exc: BaseException) -> None:
+        """The TLS handshake failed: log why (rate-limited), close."""
+        if self._lost or self._closing:
+            # We closed it (handshake_timeout, shutdown: logged there).
+            log.debug("%s: TLS handshake ended: %r", self.peer, exc)
+            self._abort()
+            return
+        limits = self._limits
+        limits.count("tls_handshake_failures")
+        plain = plain_client_reason(exc)
+        if plain is not None:
+            limits.log(
+                "tls_plain_client",
+                logging.INFO,
+                "%s: TLS handshake failed: %s on a TLS listener; closing",
+                self.peer,
+                plain,
+            )
+        else:
+            limits.log(
+                "tls_failed",
+                logging.INFO,
+                "%s: TLS handshake failed: %s; closing",
+                self.peer,
+                limits.clip(str(exc) or type(exc).__name__),
+            )
+        self._abort()
+
+    def _tls_client_on_plain_listener(self) -> None:
+        """The first bytes are a TLS ClientHello, on a plain listener: log it, close."""
+        limits = self._limits
+        limits.count("tls_clients_on_plain_listeners")
+        limits.log(
+            "tls_on_plain",
+            logging.WARNING,
+            "%s: a TLS client reached a plain (non-TLS) listener (wss:// or TLS RawSocket "
+            "to a port without tls_certificate?); closing",
+            self.peer,
+        )
+        self._abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:
+            return  # at most once (a TLS handshake cut short reports it too)
         self._lost = True
         self._cancel_timer()
         self._stop_watchdog()
@@ -1031,6 +1249,8 @@ class BaseConnection(asyncio.Protocol):
             "peer": self.peer,
             **info,
         }
+        if self._tls is not None:
+            info["tls"] = self._tls
         self._session = self._router.attach(self, info)
 
     def _detach(self) -> None:
@@ -1278,7 +1498,9 @@ class BaseConnection(asyncio.Protocol):
             "%s: no session established within %g s of connecting (%s); closing",
             self.peer,
             limits.handshake_timeout,
-            "no HELLO" if session is not None else "transport handshake not completed",
+            "no HELLO" if session is not None
+            else "TLS handshake not completed" if isinstance(self._tls, ssl.SSLContext)
+            else "transport handshake not completed",
         )
         if session is not None:
             try:

@@ -79,12 +79,14 @@ from fastwamp.transport.base import (
     frame_key,
     write_parts,
 )
+from fastwamp.transport.tls import is_tls_client_hello
 from fastwamp.transport.websocket import (
     WEBSOCKET_IMPLEMENTATIONS,
     _frame_header,
     frame_shared,
     http_path,
     is_utf8,
+    origin_refused,
     received_headers,
     serializers_by_subprotocol,
     server_frame_length,
@@ -249,8 +251,7 @@ class PicowsConnection(BaseConnection):
 
     # asyncio.Protocol callbacks.
 
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
+    def _transport_open(self, transport: Any) -> None:
         listener = _Listener(self)
         self._parser = parser = WSProtocol(
             host_port=None,
@@ -274,6 +275,10 @@ class PicowsConnection(BaseConnection):
     def data_received(self, data: bytes) -> None:
         self._last_read = now = _monotonic()
         if self._failed:
+            return
+        if not self._received and self._tls is None and is_tls_client_hello(data):
+            self._logged = self._failed = True
+            self._tls_client_on_plain_listener()
             return
         self._received = True
         self._left = self._limits.messages_per_turn
@@ -511,6 +516,15 @@ class PicowsConnection(BaseConnection):
         if path.partition("?")[0] != self._listener.path:
             self._refuse(404, f"no WebSocket endpoint at path {self._limits.clip(path)}")
             return None  # picows answers 404 Not Found
+        refused = origin_refused(
+            request.headers.getall("Origin", ()), self._listener, self._limits
+        )
+        if refused:
+            self._refuse(403, refused)
+            response = WSUpgradeResponse.create_error_response(
+                403, b"Forbidden: origin not allowed\n"
+            )
+            return WSUpgradeResponseWithListener(response, None)
         offered = [
             name.strip()
             for value in request.headers.getall("Sec-WebSocket-Protocol", ())

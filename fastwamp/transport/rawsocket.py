@@ -46,6 +46,7 @@ from fastwamp.transport.base import (
     frame_key,
     write_parts,
 )
+from fastwamp.transport.tls import is_tls_client_hello
 from fastwamp.wamp.serializers import SerializationError, SharedMessage, make_serializer
 
 log = logging.getLogger("fastwamp.transport.rawsocket")
@@ -332,6 +333,12 @@ class RawSocketConnection(BaseConnection):
     def _handshake(self, buf: bytearray) -> bool:
         """Process the client's handshake in ``buf``; True once the connection is open."""
         if buf[0] != MAGIC:
+            if self._tls is None and is_tls_client_hello(buf):
+                if len(buf) < 2:
+                    return False  # one more byte tells
+                self._buffer = None
+                self._tls_client_on_plain_listener()
+                return False
             self._fail(f"not a RawSocket client (first octet 0x{buf[0]:02x})")
             return False
         if len(buf) < 4:

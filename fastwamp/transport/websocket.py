@@ -50,6 +50,7 @@ from websockets.streams import StreamReader
 from websockets.typing import Subprotocol
 
 from fastwamp.config import ListenerConfig
+from fastwamp.origins import origin_policy
 from fastwamp.transport.base import (
     CLOSE_TIMEOUT,
     BaseConnection,
@@ -59,6 +60,7 @@ from fastwamp.transport.base import (
     frame_key,
     write_parts,
 )
+from fastwamp.transport.tls import is_tls_client_hello
 from fastwamp.wamp.serializers import (
     SerializationError,
     Serializer,
@@ -203,6 +205,25 @@ def received_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return headers
 
 
+def origin_refused(
+    origins: Sequence[str], listener: ListenerConfig, limits: ConnectionLimits
+) -> str:
+    """Why a handshake with these ``Origin`` header values is refused (HTTP 403) by
+    the listener's ``allowed_origins``; "" if it is accepted (no header: not a
+    browser).  More than one ``Origin`` header is refused (RFC 6454 allows one)."""
+    if not origins:
+        return ""
+    if len(origins) > 1:
+        return f"{len(origins)} Origin headers (a request has at most one)"
+    origin = origins[0]
+    if origin_policy(listener.allowed_origins).allows(origin):
+        return ""
+    return (
+        f"origin {limits.clip(origin)} is not in allowed_origins "
+        "(add it to the listener's allowed_origins to accept it)"
+    )
+
+
 def http_path(path: str, listener: ListenerConfig) -> str:
     """``path``, or the listener's equal string (shared by its connections)."""
     return listener.path if path == listener.path else path
@@ -281,6 +302,11 @@ class WebSocketConnection(BaseConnection):
         self._last_read = now = _monotonic()
         ws = self._ws
         if self._head is not None:
+            if not self._request_started and self._tls is None and is_tls_client_hello(data):
+                self._failed_logged = True
+                self._head = None
+                self._tls_client_on_plain_listener()
+                return
             self._request_started = True
             data = self._receive_request(data)
         more = False
@@ -556,6 +582,11 @@ class WebSocketConnection(BaseConnection):
         elif path != self._listener.path:
             response = ws.reject(404, "Not Found\n")
             reason = f"no WebSocket endpoint at path {self._limits.clip(request.path)}"
+        elif refused := origin_refused(
+            request.headers.get_all("Origin"), self._listener, self._limits
+        ):
+            response = ws.reject(403, "Forbidden: origin not allowed\n")
+            reason = refused
         else:
             response = ws.accept(request)
             reason = (

@@ -25,7 +25,8 @@ from .conftest import CLIENT_PUBKEY, REALM, ROLES, TICKET, secure_realm
 
 CLIENT_ABORTS = {uris.PROTOCOL_VIOLATION, uris.AUTHENTICATION_FAILED, uris.NO_AUTH_METHOD,
                  uris.NO_SUCH_REALM}
-ROUTER = make_router(Config(realms=[RealmConfig("realm1"), secure_realm()]))[0]
+ROUTER = make_router(Config(realms=[RealmConfig("realm1"), secure_realm()],
+                            max_auth_failures_per_address=0))[0]  # the limiter: elsewhere
 
 hexes = st.one_of(st.just(CLIENT_PUBKEY), st.binary(min_size=0, max_size=40).map(bytes.hex),
                   st.text(alphabet="0123456789abcdefxyz", max_size=70))

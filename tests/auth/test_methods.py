@@ -324,6 +324,11 @@ def test_scram_wrong(router, authid, password):
 
 
 def test_meta_session_get_reports_authmethod(router):
+    from .conftest import secure_realm
+
+    config = secure_realm()  # wamp.session.get is for trusted roles: trust tina's
+    config.admin_authroles = ["ticketeer"]
+    router.realms[REALM].reconfigure(config)
     peer, _ = hello(router, authmethods=["ticket"], authid="tina")
     peer.send([m.AUTHENTICATE, TICKET, {}])
     welcome = peer.take_one()

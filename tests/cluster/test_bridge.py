@@ -324,7 +324,7 @@ def test_single_registered_on_two_nodes_at_once_keeps_the_older():
 
 
 def test_session_meta_procedures_describe_the_cluster():
-    c = Cluster(2)
+    c = Cluster(2, RealmConfig("realm1", admin_authroles=["anonymous"]))  # may list sessions
     a = c.peer(0, authid="alice")
     b = c.peer(1, authid="bob")
     c.settle()
@@ -344,7 +344,7 @@ def test_session_meta_procedures_describe_the_cluster():
 
 
 def test_router_stats_count_cluster_traffic():
-    c = Cluster(3)
+    c = Cluster(3, RealmConfig("realm1", admin_authroles=["anonymous"]))
     peer = c.peer(0)
     peer.send([m.CALL, 1, {}, "fastwamp.router.get_stats"])
     stats = peer.take_one()[3][0]

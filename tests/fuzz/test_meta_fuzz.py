@@ -46,13 +46,13 @@ def reply_to(peer: LinkedPeer, code: int, request: int) -> list:
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_meta_procedure_with_random_arguments(procedure, data):
-    saved_rng, router_ids._rng = router_ids._rng, random.Random(0)  # ids replay
+    saved_rng = router_ids.use_generator(random.Random(0))  # ids replay
     errors = ErrorLog()
     logging.getLogger("fastwamp").addHandler(errors)
     try:
         run_meta_call(procedure, data, errors)
     finally:
-        router_ids._rng = saved_rng
+        router_ids.use_generator(saved_rng)
         logging.getLogger("fastwamp").removeHandler(errors)
 
 

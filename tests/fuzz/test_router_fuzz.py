@@ -166,8 +166,7 @@ class RouterFuzz(RuleBasedStateMachine):
     def setup(self, policy, disclosure, default_ms, max_ms):
         # Session, registration and subscription ids are drawn from a seeded source for
         # the run (hostile messages use them, and a replay must draw the same ones).
-        self.saved_rng = router_ids._rng
-        router_ids._rng = random.Random(0)
+        self.saved_rng = router_ids.use_generator(random.Random(0))
         self.errors = ErrorLog()
         logging.getLogger("fastwamp").addHandler(self.errors)
         config = Config(
@@ -474,8 +473,9 @@ class RouterFuzz(RuleBasedStateMachine):
         "no.such.procedure"]))
     @step
     def meta_call(self, data, which):
-        """A correct meta call (answered at once with a RESULT), or a call of a ``wamp.``
-        procedure that does not exist (no client pattern may capture it)."""
+        """A correct meta call (answered at once with a RESULT, or not_authorized for the
+        procedures of trusted roles), or a call of a ``wamp.`` procedure that does not
+        exist (no client pattern may capture it)."""
         self._good_meta(data.draw(st.sampled_from(self.callers), label="caller"), which)
 
     def _good_meta(self, g: Good, which: str) -> None:
@@ -493,6 +493,8 @@ class RouterFuzz(RuleBasedStateMachine):
                 return
             args, kwargs = [sub_ids[0]], {"limit": 3}
         expect = uris.NO_SUCH_PROCEDURE if which == "no.such.procedure" else "result"
+        if which in ("session.get", "registration.list"):  # for trusted roles only
+            expect = uris.NOT_AUTHORIZED
         request = g.next()
         self.calls[(id(g.peer), request)] = Call(g.peer, request, None, 0, False, False,
                                                  meta=expect)
@@ -674,7 +676,7 @@ class RouterFuzz(RuleBasedStateMachine):
 
     def teardown(self):
         if hasattr(self, "saved_rng"):
-            router_ids._rng = self.saved_rng
+            router_ids.use_generator(self.saved_rng)
             logging.getLogger("fastwamp").removeHandler(self.errors)
         if not self.healthy:
             return  # a step failed: that is the report

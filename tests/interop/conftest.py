@@ -84,16 +84,22 @@ def _config_text(
     log_level: str = "info",
     extra: str = "",
     listener_extra: str = "",
+    realm_extra: str = "",
 ) -> str:
     """The router's TOML; ``extra`` (e.g. more ``[[realms]]`` tables) is appended verbatim,
-    ``listener_extra`` (e.g. ``auto_ping_interval = 0.5``) goes into both listener tables."""
+    ``listener_extra`` (e.g. ``auto_ping_interval = 0.5``) goes into both listener tables,
+    ``realm_extra`` into realm1's table."""
     sers = "[" + ", ".join(_toml_str(s) for s in SERIALIZERS) + "]"
     return f"""\
 log_level = {_toml_str(log_level)}
+# Every test client comes from 127.0.0.1: the failed-authentication brake of one
+# address would carry over from test to test.
+max_auth_failures_per_address = 1000
 
 [[realms]]
 name = {_toml_str(REALM)}
 allow_anonymous = true
+{realm_extra}
 
 [[listeners]]
 type = "websocket"
@@ -122,12 +128,19 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+#: realm1's extra keys by default: its anonymous clients are trusted with the whole meta
+#: API (the meta, hostile, dead-peer and JavaScript tests call wamp.session.get/list,
+#: wamp.registration.list_callees, fastwamp.router.get_stats...; an untrusted role may
+#: not, see tests/interop/test_authorization.py).  The guide router passes "" instead.
+TRUSTED_REALM1 = 'admin_authroles = ["anonymous"]'
+
+
 class RouterProcess:
     """One fastwamp router subprocess."""
 
     def __init__(
         self, workdir: Path, name: str = "router", extra_config: str = "",
-        listener_config: str = "",
+        listener_config: str = "", realm_config: str = TRUSTED_REALM1,
     ) -> None:
         self.workdir = workdir
         self.name = name
@@ -135,6 +148,8 @@ class RouterProcess:
         self.extra_config = extra_config
         #: TOML keys added to both listener tables (e.g. ``auto_ping_interval = 0.5``).
         self.listener_config = listener_config
+        #: TOML keys added to realm1's table.
+        self.realm_config = realm_config
         self.config_path = workdir / f"{name}.toml"
         self.stderr_path = workdir / f"{name}.stderr"
         self.proc: subprocess.Popen[str] | None = None
@@ -151,7 +166,8 @@ class RouterProcess:
         assert self.proc is None or self.proc.poll() is not None, "router already running"
         self.config_path.write_text(
             _config_text(
-                ws_port, rs_port, extra=self.extra_config, listener_extra=self.listener_config
+                ws_port, rs_port, extra=self.extra_config, listener_extra=self.listener_config,
+                realm_extra=self.realm_config,
             ),
             encoding="utf-8",
         )

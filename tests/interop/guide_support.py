@@ -50,7 +50,7 @@ event_retention = false
 
 [[realms]]
 name = "{REALM_KILL}"
-# every session of this realm may kill others (the default allows no role)
+# every session of this realm is trusted: it may kill others (the default allows no role)
 admin_authroles = ["anonymous"]
 """
 
@@ -71,7 +71,8 @@ YIELD = 70
 def start_guide_router(name: str) -> Iterator[RouterEndpoints]:
     """Generator body of a module-scoped fixture: a private router with :data:`GUIDE_REALMS`."""
     with tempfile.TemporaryDirectory(prefix="fastwamp-guide-") as tmp:
-        rp = RouterProcess(Path(tmp), name, extra_config=GUIDE_REALMS)
+        # realm1 untrusted, as on the embedded default: the guide needs no more
+        rp = RouterProcess(Path(tmp), name, extra_config=GUIDE_REALMS, realm_config="")
         endpoints = rp.start()
         try:
             yield endpoints

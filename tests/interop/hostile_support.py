@@ -37,6 +37,30 @@ HANDSHAKE_TIMEOUT = 1.0
 FRAME_TIMEOUT = 1.0
 TOP_CONFIG = f"handshake_timeout = {HANDSHAKE_TIMEOUT}\nframe_timeout = {FRAME_TIMEOUT}\n"
 
+#: realm1 of the hardened router: its anonymous clients hold a role that may do anything
+#: (and call the trusted meta procedures that the tests feed wrong arguments) except kill
+#: other sessions, so every hostile message also goes through the authorization step.
+HOSTILE_REALM1 = """
+[[realms.roles]]
+name = "anonymous"
+[[realms.roles.permissions]]
+uri = ""
+match = "prefix"
+allow = ["call", "register", "publish", "subscribe"]
+[[realms.roles.permissions]]
+uri = "wamp."
+match = "prefix"
+allow = ["call", "subscribe"]
+[[realms.roles.permissions]]
+uri = "fastwamp."
+match = "prefix"
+allow = ["call", "subscribe"]
+""" + "".join(f"""
+[[realms.roles.permissions]]
+uri = "wamp.session.{kill}"
+allow = []
+""" for kill in ("kill", "kill_by_authid", "kill_by_authrole", "kill_all"))
+
 
 async def answered(awaitable: Awaitable[Any], timeout: float, what: str) -> Any:
     """Await with a bound; a timeout is an AssertionError naming ``what`` (a bare
@@ -55,7 +79,7 @@ class HardenedRouter(RouterProcess):
     """
 
     def __init__(self, workdir: Path, name: str, top: str = TOP_CONFIG) -> None:
-        super().__init__(workdir, name)
+        super().__init__(workdir, name, realm_config=HOSTILE_REALM1)
         self.top = top
 
     def start(self, ws_port: int = 0, rs_port: int = 0) -> RouterEndpoints:

@@ -54,6 +54,7 @@ allow_anonymous = true
 output_queue_bytes = {QUEUE_BYTES}
 output_queue_messages = {QUEUE_MESSAGES}
 overflow_policy = "{policy}"
+admin_authroles = ["anonymous"]  # fastwamp.router.get_stats is for trusted roles
 """
 
 

@@ -332,6 +332,21 @@ def test_cancel_to_callee_without_canceling_is_skip(peer):
     assert caller.take_one()[4] == "wamp.error.canceled"
 
 
+def test_receive_progress_reaches_callees_that_did_not_announce_it(peer):
+    """wampy 8 announces progressive_call_results for its caller role only; its callees
+    still get INVOCATION.Details.receive_progress (as Crossbar does)."""
+    callee = peer(roles={"callee": {}, "caller": {}})
+    caller = peer()
+    register(callee, "com.stream")
+    caller.send([m.CALL, 1, {"receive_progress": True}, "com.stream"])
+    inv = callee.take_one()
+    assert inv[3]["receive_progress"] is True
+    callee.send([m.YIELD, inv[1], {"progress": True}, [0]])
+    callee.send([m.YIELD, inv[1], {}, ["done"]])
+    assert caller.take() == [[m.RESULT, 1, {"progress": True}, [0]],
+                             [m.RESULT, 1, {}, ["done"]]]
+
+
 def test_progressive_results(peer):
     callee, caller = peer(), peer()
     register(callee, "com.stream")

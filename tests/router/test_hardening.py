@@ -103,7 +103,9 @@ def test_a_sink_that_raises_is_closed_and_others_are_served():
     ],
 )
 def test_meta_procedures_answer_wrong_argument_types_with_an_error(procedure, args, kwargs):
-    router, clock, peer = make()
+    # A trusted role: the others would not reach the argument checks of get, list, ...
+    router, clock, peer = make(Config(realms=[RealmConfig("realm1",
+                                                          admin_authroles=["anonymous"])]))
     monitor = peer()
     assert request(monitor, [m.SUBSCRIBE, rid(), {}, "wamp.session.on_join"])[0] == m.SUBSCRIBED
     caller = peer()

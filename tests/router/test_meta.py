@@ -73,7 +73,7 @@ def test_subscription_meta_events(peer):
     assert [subs[e[1]] for e in events] == ["on_unsubscribe", "on_delete"]
 
 
-def test_session_procedures(peer):
+def test_session_procedures(admin_config, peer):
     a, b = peer(), peer()
     assert call(a, "wamp.session.count")[3] == [2]
     assert sorted(call(a, "wamp.session.list")[3][0]) == sorted([a.session.id, b.session.id])
@@ -86,7 +86,8 @@ def test_session_procedures(peer):
 
 @pytest.fixture
 def admin_config(config):
-    """realm1 with every (anonymous) session allowed the kill procedures."""
+    """realm1 with every (anonymous) session trusted with the whole meta API (kill,
+    get, list, ...: by default only the public meta procedures)."""
     config.realms[0].admin_authroles = ["anonymous"]
     return config
 
@@ -122,7 +123,7 @@ def test_kill_by_authid_and_kill_all(admin_config, peer):
     assert c.take_one()[0] == m.GOODBYE
 
 
-def test_registration_procedures(peer):
+def test_registration_procedures(admin_config, peer):
     callee1, callee2, q = peer(), peer(), peer()
     callee1.send([m.REGISTER, 1, {"invoke": "roundrobin"}, "com.p"])
     reg = callee1.take_one()[2]
@@ -148,7 +149,7 @@ def test_registration_procedures(peer):
             "wamp.error.no_such_registration"
 
 
-def test_subscription_procedures(peer):
+def test_subscription_procedures(admin_config, peer):
     s1, s2, q = peer(), peer(), peer()
     sid = subscribe(s1, "com.t", 1)
     subscribe(s2, "com.t", 1)
@@ -185,7 +186,7 @@ def test_testaments(peer):
     assert listener.take() == []
 
 
-def test_router_stats_and_overflow_event(router, peer):
+def test_router_stats_and_overflow_event(admin_config, router, peer):
     monitor, slow = peer(), peer()
     monitor.send([m.SUBSCRIBE, 1, {}, "fastwamp.session.on_overflow"])
     monitor.take()

@@ -216,3 +216,27 @@ describe('wampy RPC across serializers', { timeout: TEST_TIMEOUT }, () => {
         assert.deepEqual(norm(res.argsList[0]), blob);
     });
 });
+
+describe('wampy progressive results (wampy 8 callee that does not announce the feature)', { timeout: TEST_TIMEOUT }, () => {
+    test('the callee sees receive_progress and its progressive YIELDs reach the caller', async (t) => {
+        const p = peers(t);
+        const callee = await p.connect('json');
+        const caller = await p.connect('msgpack');
+        const proc = uniqueUri('stream');
+        const seen = [];
+        await callee.register(proc, ({ details, result_handler }) => {
+            seen.push(details.receive_progress === true);
+            if (details.receive_progress) {
+                for (let i = 0; i < 3; i++) result_handler({ argsList: [i], options: { progress: true } });
+            }
+            return { argsList: ['done'] };
+        });
+        const progress = [];
+        const res = await caller.call(proc, [], {
+            progress_callback: (r) => progress.push(r.argsList[0]),
+        });
+        assert.deepEqual(seen, [true]);
+        assert.deepEqual(progress, [0, 1, 2]);
+        assert.deepEqual(res.argsList, ['done']);
+    });
+});
