@@ -69,7 +69,8 @@ REALM = "realm1"
 RPC_PROCEDURE = "bench.rpc.echo"
 PREFIX_REGISTRATION = "bench.prefix."
 PREFIX_PROCEDURE = "bench.prefix.proc"
-TOPIC = "bench.pubsub.topic"
+#: (FASTWAMP_BENCH_TOPIC: another topic, e.g. one per load generator against a cluster)
+TOPIC = os.environ.get("FASTWAMP_BENCH_TOPIC", "bench.pubsub.topic")
 
 _WORD = struct.Struct("!I")
 _pack_word = _WORD.pack

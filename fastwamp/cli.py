@@ -83,6 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the default configuration as commented TOML and exit",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N router processes sharing the listening ports, linked as one cluster "
+        "through NATS (a nats-server started on 127.0.0.1 unless [cluster] nats_urls is "
+        "set); overrides the configuration's workers (default: 1, one process)",
+    )
+    # Set by --workers for each worker process.
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-node", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-nats", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-ports", help=argparse.SUPPRESS)
+    parser.add_argument(
         "-V",
         "--version",
         action="version",
@@ -261,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"fastwamp: --metrics: {exc}", file=sys.stderr)
             return EXIT_CONFIG_ERROR
+    if args.workers is not None:
+        config.workers = args.workers
+        try:
+            validate_config(config)
+        except ConfigError as exc:
+            print(f"fastwamp: configuration error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG_ERROR
 
     if args.check_config:
         source = args.config or "the default configuration"
@@ -268,6 +288,15 @@ def main(argv: list[str] | None = None) -> int:
         print(_summary(config))
         return 0
 
+    if args.worker is not None:
+        from fastwamp.cluster.workers import worker_config
+
+        worker_config(config, args.worker, args.worker_node, args.worker_nats,
+                      args.worker_ports)
+    elif config.workers > 1:
+        from fastwamp.cluster.workers import run_workers
+
+        return run_workers(config, args.config, args.log_level)
     from fastwamp.server import run
 
     return run(config, args.config)

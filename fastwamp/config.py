@@ -196,6 +196,11 @@ class RealmConfig:
     #: Seconds the authenticator has to answer; then the client gets ABORT
     #: wamp.error.authentication_failed.
     authenticator_timeout: float = 5.0
+    #: In a cluster, which callee of a shared registration a call prefers:
+    #: "local_first" (on the caller's node, then its region, then anywhere),
+    #: "region_first" (in the caller's region, this node included, then anywhere) or
+    #: "global" (every callee of the cluster alike).
+    locality: str = "local_first"
     #: The authrole anonymous sessions get.
     anonymous_authrole: str = "anonymous"
     #: Roles and their permissions; none = an open realm (every URI allowed to every
@@ -287,6 +292,46 @@ class ListenerConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """The ``[cluster]`` table: this node's link to the other nodes of the cluster through
+    NATS (see the README's "Clustering").  Disabled by default: nothing of it is loaded."""
+
+    #: Join a cluster (requires the ``fastwamp[cluster]`` extra).
+    enabled: bool = False
+    #: NATS servers to connect to (any of them; the client fails over between them).
+    #: Empty with ``workers`` > 1: the router starts its own nats-server on loopback.
+    nats_urls: list[str] = field(default_factory=list)
+    #: This node's name, unique in the cluster ("" = host name and process id).
+    node: str = ""
+    #: This node's region (documentation of the deployment; reported in heartbeats).
+    region: str = ""
+    #: First token of every NATS subject the cluster uses (several clusters can share
+    #: one NATS system with different prefixes).
+    subject_prefix: str = "fastwamp"
+    #: NATS credentials: user and password, or a token, or a .creds file (JWT + nkey).
+    user: str = ""
+    password: str = ""
+    token: str = ""
+    credentials_file: str = ""
+    #: TLS to the NATS servers: CA bundle, and a client certificate and key ("" = none;
+    #: a tls:// URL with no CA uses the system's trust store).
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    #: Seconds between this node's heartbeats.
+    heartbeat_interval: float = 0.5
+    #: Seconds without a heartbeat after which a node counts as gone: its registrations
+    #: and subscriptions leave every other node, calls in flight to it get
+    #: wamp.error.canceled.
+    node_timeout: float = 3.0
+    #: Seconds to wait for the first connection to NATS at start.
+    connect_timeout: float = 5.0
+    #: Bytes the NATS client may buffer while disconnected from every server; beyond
+    #: it, cluster messages are dropped (local routing goes on).
+    max_pending_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass
 class Config:
     """The whole router configuration."""
 
@@ -335,6 +380,12 @@ class Config:
     #: Metrics: label sets one family keeps (registrations, subscriptions, error URIs,
     #: callees); beyond it new ones are summed up under the label value "_other".
     metrics_series_max: int = 10000
+    #: Router processes sharing the listening ports (SO_REUSEPORT), linked as a cluster
+    #: through NATS (``[cluster]``; a nats-server started on loopback when no
+    #: ``nats_urls`` is set).  1: one process, no cluster unless ``[cluster]`` enables it.
+    workers: int = 1
+    #: Clustering (see :class:`ClusterConfig`).
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
 
 def default_config() -> Config:
@@ -360,6 +411,8 @@ MIN_MESSAGE_SIZE = 2**9
 RAWSOCKET_MAX_MESSAGE_SIZE = 2**24
 #: Accepted values of ``HistoryConfig.match``.
 MATCH_POLICIES = ("exact", "prefix", "wildcard")
+#: Accepted values of ``RealmConfig.locality``.
+LOCALITIES = ("local_first", "region_first", "global")
 #: Accepted values of ``RealmConfig.disclosure``.
 DISCLOSURE_MODES = ("always", "on_request", "never")
 #: Accepted values of ``ListenerConfig.implementation`` (WebSocket engines, or "auto").
@@ -569,6 +622,7 @@ def validate_config(config: Config) -> None:
             f"is larger than call_timeout_max_ms ({config.call_timeout_max_ms})",
         )
 
+    _validate_cluster(config)
     if not config.realms:
         raise ConfigError("realms", "at least one realm is required")
     seen_realms: set[str] = set()
@@ -679,6 +733,32 @@ def validate_config(config: Config) -> None:
             )
 
 
+def _validate_cluster(config: Config) -> None:
+    cluster = config.cluster
+    if not 1 <= config.workers <= 256:
+        raise ConfigError("workers", f"must be from 1 to 256, got {config.workers}")
+    for name in ("heartbeat_interval", "node_timeout", "connect_timeout"):
+        if getattr(cluster, name) <= 0:
+            raise ConfigError(f"cluster.{name}", "must be > 0")
+    if cluster.node_timeout < 2 * cluster.heartbeat_interval:
+        raise ConfigError("cluster.node_timeout", "must be at least twice heartbeat_interval")
+    if cluster.max_pending_bytes < 1024:
+        raise ConfigError("cluster.max_pending_bytes", "must be >= 1024")
+    if not _SUBJECT_TOKENS_RE.fullmatch(cluster.subject_prefix):
+        raise ConfigError("cluster.subject_prefix",
+                          "must be NATS subject tokens (letters, digits, '_', '-', dots between)")
+    if cluster.enabled and not cluster.nats_urls and config.workers == 1:
+        raise ConfigError("cluster.nats_urls", "required when the cluster is enabled "
+                          "(with workers > 1, an empty list starts a local nats-server)")
+    for i, url in enumerate(cluster.nats_urls):
+        if not url.startswith(("nats://", "tls://", "ws://", "wss://")):
+            raise ConfigError(f"cluster.nats_urls[{i}]", f"not a NATS URL: {url!r}")
+
+
+#: NATS subject tokens separated by dots (what ``cluster.subject_prefix`` may be).
+_SUBJECT_TOKENS_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+
+
 def _validate_authentication(realm: RealmConfig, key: str) -> None:
     """Check a realm's authentication keys: methods, users and their credentials."""
     from .auth import credentials as cred
@@ -707,6 +787,9 @@ def _validate_authentication(realm: RealmConfig, key: str) -> None:
     if realm.authenticator and not realm.authenticator_methods:
         raise ConfigError(f"{key}.authenticator_methods",
                           "names no method for the authenticator to decide")
+    if realm.locality not in LOCALITIES:
+        raise ConfigError(f"{key}.locality",
+                          f"must be one of {', '.join(LOCALITIES)}, got {realm.locality!r}")
     if not 0 < realm.authenticator_timeout <= 600:
         raise ConfigError(f"{key}.authenticator_timeout", "must be > 0 and <= 600 (seconds)")
     if realm.cryptosign_router_key:

@@ -49,6 +49,7 @@ import logging
 import signal
 import ssl
 import sys
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,6 +213,10 @@ class Server:
         #: What the connections share: limits, counts per address, log budgets.
         self.limits = ConnectionLimits(config, getattr(router, "stats", None))
         self._shutdown_started = False
+        #: The cluster link (fastwamp.cluster.link.ClusterLink) when [cluster] is enabled.
+        self.cluster: Any = None
+        #: Bind with SO_REUSEPORT (several worker processes share the ports).
+        self.reuse_port = config.workers > 1
         #: Closed connections (since that peak) that make the check release memory.
         self.release_min_closed = RELEASE_MIN_CLOSED
         self._release_timer: asyncio.TimerHandle | None = None
@@ -305,7 +310,8 @@ class Server:
             return conn
 
         server = await loop.create_server(
-            factory, config.host, config.port, backlog=BACKLOG, reuse_address=True
+            factory, config.host, config.port, backlog=BACKLOG, reuse_address=True,
+            reuse_port=self.reuse_port or None,
         )
         port = config.port
         if server.sockets:
@@ -397,6 +403,13 @@ class Server:
             await asyncio.sleep(0)  # let connection_lost() run
         for listener in self.listeners:
             await listener.server.wait_closed()
+        if self.cluster is not None:
+            try:
+                await asyncio.wait_for(self.cluster.close(), timeout)
+            except asyncio.TimeoutError:
+                log.warning("the cluster link did not close within %s s", timeout)
+            except Exception:
+                log.exception("closing the cluster link failed")
 
     def abort(self) -> None:
         """Drop everything at once (second signal, tests)."""
@@ -448,11 +461,17 @@ async def serve(
     if any(listener.type == "http" for listener in config.listeners):
         server.http_endpoints = _http_endpoints(config, router, server)
     _handle_accept_errors(loop, server.limits)
+    if config.cluster.enabled:
+        from fastwamp.cluster.link import start_cluster  # only in cluster mode
+
+        server.cluster = await start_cluster(config, typing.cast(Any, router))
     try:
         for listener_config in config.listeners:
             await server.start_listener(listener_config, websocket_impl)
     except BaseException:
         server.close_listeners()
+        if server.cluster is not None:
+            await server.cluster.close()
         raise
     server.start_memory_checks()
     return server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fastwamp.config import (
+    ClusterConfig,
     Config,
     ConfigError,
     HistoryConfig,
@@ -30,9 +31,9 @@ def test_default_toml_shows_every_key():
 
     text = default_config_toml()
     keys = set(re.findall(r"^#?\s*([a-z_]+) = ", text, re.MULTILINE))
-    for cls in (Config, RealmConfig, HistoryConfig, ListenerConfig):
+    for cls in (Config, RealmConfig, HistoryConfig, ListenerConfig, ClusterConfig):
         for f in dataclasses.fields(cls):
-            assert f.name in keys or f.name in ("realms", "listeners"), f.name
+            assert f.name in keys or f.name in ("realms", "listeners", "cluster"), f.name
 
 
 def test_empty_file_gives_the_default():
@@ -241,6 +242,14 @@ BAD = [
         "listeners[1].port",
         ["already used by listeners[0]"],
     ),
+    ("workers = 0", "workers", ["from 1 to 256"]),
+    ("[cluster]\nenabled = true", "cluster.nats_urls", ["required"]),
+    ("[cluster]\nnats_urls = ['http://x']", "cluster.nats_urls[0]", ["not a NATS URL"]),
+    ("[cluster]\nsubject_prefix = 'a.*'", "cluster.subject_prefix", ["subject tokens"]),
+    ("[cluster]\nnode_timeout = 0.5", "cluster.node_timeout", ["twice heartbeat_interval"]),
+    ("[cluster]\nheartbeat_interval = 0", "cluster.heartbeat_interval", ["> 0"]),
+    ("[cluster]\nnode_name = 'x'", "cluster.node_name", ["unknown key"]),
+    ("[[realms]]\nname = 'r'\nlocality = 'near'", "realms[0].locality", ["local_first"]),
 ]
 
 
@@ -289,3 +298,22 @@ def test_validate_config_on_dataclasses():
     config.listeners[0].serializers = ["json", "yaml"]
     with pytest.raises(ConfigError, match=r"listeners\[0\]\.serializers\[1\]"):
         validate_config(config)
+
+
+def test_cluster_table():
+    config = config_from_toml("""
+workers = 4
+[cluster]
+enabled = true
+nats_urls = ["nats://10.0.0.5:4222", "tls://nats.example:4222"]
+node = "east-1"
+region = "us-east"
+[[realms]]
+name = "realm1"
+locality = "region_first"
+""")
+    assert config.workers == 4
+    assert config.cluster.nats_urls[1] == "tls://nats.example:4222"
+    assert config.cluster.region == "us-east"
+    assert config.realms[0].locality == "region_first"
+    assert config_from_toml("workers = 2\n[cluster]\nenabled = true").cluster.enabled

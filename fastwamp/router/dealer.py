@@ -197,6 +197,9 @@ class Dealer:
         #: Registrations created from now on count their calls (CallStats) with this
         #: limit on error URIs and callees each, when > 0 (metrics on); 0: not counted.
         self.call_stats_limit = 0
+        #: Cluster locality: registration id -> sets of callees to exclude, tried in
+        #: order before choosing among all (the cluster bridge keeps it; empty alone).
+        self.callee_tiers: dict[int, list[set]] = {}
 
     @staticmethod
     def features() -> dict[str, bool]:
@@ -350,7 +353,16 @@ class Dealer:
             caller.send_error(m.CALL, request, uris.NO_SUCH_PROCEDURE,
                               [f"no callee registered for procedure {uri!r}"])
             return
-        callee_ref = reg.group.select(None)
+        callee_ref = None
+        if self.callee_tiers:  # a cluster: callees nearer the caller first
+            tiers = self.callee_tiers.get(reg.id)
+            if tiers is not None:
+                for excluded in tiers:
+                    callee_ref = reg.group.select(excluded)
+                    if callee_ref is not None:
+                        break
+        if callee_ref is None:
+            callee_ref = reg.group.select(None)
         if callee_ref is None:  # pragma: no cover - empty registrations are deleted
             caller.send_error(m.CALL, request, uris.NO_SUCH_PROCEDURE,
                               [f"no callee registered for procedure {uri!r}"])
@@ -443,6 +455,28 @@ class Dealer:
         callee.invocations[invocation_id] = inv
         callee_ref.inflight += 1
         callee.send([INVOCATION, invocation_id, reg.id, details, *inv.payload])
+
+    def relay(self, caller: Member, request: int, procedure: str, reg: Registration,
+              callee_ref: Callee, details: dict[str, Any], payload: list) -> None:
+        """An invocation whose callee another node's dealer chose (the cluster bridge):
+        sent to ``callee_ref`` with this node's ids and ``details`` as that dealer made
+        them.  The answer goes to ``caller`` (the bridge's proxy of the remote caller);
+        the caller's node keeps the timeout."""
+        inv = Invocation(caller, request, procedure, reg, payload)
+        inv.receive_progress = details.get("receive_progress") is True
+        inv.streaming_in = details.get("progress") is True
+        callee: Member = callee_ref.session
+        invocation_id = callee.last_invocation_id + 1
+        if invocation_id > MAX_ID:
+            invocation_id = 1
+        callee.last_invocation_id = invocation_id
+        inv.id = invocation_id
+        inv.callee = callee
+        inv.callee_ref = callee_ref
+        caller.calls[request] = inv
+        callee.invocations[invocation_id] = inv
+        callee_ref.inflight += 1
+        callee.send([INVOCATION, invocation_id, reg.id, details, *payload])
 
     def _start_timer(self, inv: Invocation) -> None:
         inv.timer = self._clock.call_later(inv.timeout_ms / 1000.0, lambda: self._expire(inv))

@@ -73,9 +73,10 @@ cdef class Dealer:
     cdef object _max_uri_length
     cdef object _max_uri_components
     cdef public long call_stats_limit
+    cdef public dict callee_tiers
 
     @cython.locals(reg=Registration, inv=Invocation, open_call=Invocation, streaming=bint,
-                   callee=MemberRecord, wanted=long, callee_ref=CalleeRecord)
+                   callee=MemberRecord, wanted=long, callee_ref=CalleeRecord, tiers=list)
     cpdef call(self, MemberRecord caller, list msg)
 
     @cython.locals(callee=MemberRecord, reg=Registration, caller=MemberRecord, flags=long,

@@ -1,6 +1,6 @@
 """Realm events: what the dealer and broker tell the rest of the realm.
 
-The dealer and broker report registrations and subscriptions being created,
+The realm reports sessions joining and leaving; the dealer and broker report registrations and subscriptions being created,
 added, removed and deleted, and publications being published, to one
 :class:`RealmEvents`; the realm composes its observers there in order (the meta
 API first, event history next; a cluster bridge or a metrics exporter would be
@@ -15,16 +15,23 @@ if TYPE_CHECKING:
     from .broker import Subscription
     from .dealer import Registration
     from .member import Member
+    from .session import RouterSession
 
 #: The events, by method name.
 EVENT_NAMES = (
-    "registration_created", "registration_added", "registration_removed",
+    "session_joined", "session_left", "registration_created", "registration_added", "registration_removed",
     "subscription_created", "subscription_added", "subscription_removed", "published",
 )
 
 
 class RealmObserver(Protocol):
     """Every realm event (an observer defines only those it needs)."""
+
+    def session_joined(self, session: RouterSession) -> None:
+        """A session joined (after its WELCOME was queued)."""
+
+    def session_left(self, session: RouterSession) -> None:
+        """A session left (its registrations and subscriptions are gone)."""
 
     def registration_created(self, member: Member, reg: Registration) -> None: ...
 
@@ -58,6 +65,14 @@ class RealmEvents:
             if handler is not None:
                 self._handlers[name].append(handler)
         self.wants_published = bool(self._handlers["published"])
+
+    def session_joined(self, session: RouterSession) -> None:
+        for handler in self._handlers["session_joined"]:
+            handler(session)
+
+    def session_left(self, session: RouterSession) -> None:
+        for handler in self._handlers["session_left"]:
+            handler(session)
 
     def registration_created(self, member: Member, reg: Registration) -> None:
         for handler in self._handlers["registration_created"]:

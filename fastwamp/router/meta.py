@@ -101,6 +101,9 @@ class MetaApi:
     def __init__(self, realm: Realm) -> None:
         self.realm = realm
         self.service = ServiceSession(realm, self)
+        #: Session details of the realm's sessions on other cluster nodes, by id (kept by
+        #: the cluster bridge; empty on a single router).
+        self.remote_sessions: dict[int, dict[str, Any]] = {}
         self._procedures: dict[int, Callable[..., Any]] = {}
         #: registration id -> procedure URI (who may call it: realm.authorization)
         self._uris: dict[int, str] = {}
@@ -358,15 +361,28 @@ class MetaApi:
                             "strings (max_list_length)")
         return frozenset(values)
 
+    def _remote_sessions(self, filter_authroles: list | None) -> list[dict[str, Any]]:
+        """Details of the realm's sessions on other cluster nodes (none alone)."""
+        remote = self.remote_sessions.values()
+        if filter_authroles is None or not remote:
+            return list(remote)
+        roles = self._string_set(filter_authroles, "filter_authroles")
+        return [d for d in remote if d.get("authrole") in roles]
+
     def session_count(self, caller: RouterSession, filter_authroles: list | None = None) -> list:
-        return [len(self._sessions(filter_authroles))]
+        return [len(self._sessions(filter_authroles))
+                + len(self._remote_sessions(filter_authroles))]
 
     def session_list(self, caller: RouterSession, filter_authroles: list | None = None) -> list:
-        return [[s.id for s in self._sessions(filter_authroles)]]
+        return [[s.id for s in self._sessions(filter_authroles)]
+                + [d["session"] for d in self._remote_sessions(filter_authroles)]]
 
     def session_get(self, caller: RouterSession, session_id: int) -> list:
         session = self.realm.sessions.get(session_id)
         if session is None:
+            details = self.remote_sessions.get(session_id) if type(session_id) is int else None
+            if details is not None:
+                return [details]
             raise MetaError(uris.NO_SUCH_SESSION, f"no session {session_id} on this realm")
         return [self._session_details(session)]
 

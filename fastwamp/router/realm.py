@@ -153,7 +153,7 @@ class Realm:
     def joined(self, session: RouterSession) -> None:
         """Called after WELCOME was queued (meta events go after it)."""
         log.debug("realm %s: session %s joined", self.name, session.id)
-        self.meta.session_joined(session)
+        self.events.session_joined(session)
 
     def leave(self, session: RouterSession, abnormal: bool) -> None:
         """Remove every trace of ``session``: registrations, subscriptions, calls."""
@@ -167,7 +167,7 @@ class Realm:
         self.broker.detach(member)
         if abnormal:
             self.meta.publish_testaments(member)
-        self.meta.session_left(session)
+        self.events.session_left(session)
         log.debug("realm %s: session %s left", self.name, session.id)
 
     def reconfigure(self, config: RealmConfig) -> None:

@@ -41,6 +41,8 @@ class Router:
         #: Members (sessions' routing records) with queued output, in the order they got it.
         self.pending: list[Member] = []
         self._anonymous_count = 0
+        #: Draws a session id (a cluster node replaces it with its own partition).
+        self.draw_session_id: Callable[[], int] = random_id
         #: Failed authentications by client address (max_auth_failures_per_address).
         self.failed_authentications = FailedAuthentications(
             config.max_auth_failures_per_address, config.auth_failure_window)
@@ -170,8 +172,9 @@ class Router:
 
     def new_session_id(self) -> int:
         sessions = self.sessions
+        draw = self.draw_session_id
         while True:
-            session_id = random_id()
+            session_id = draw()
             if session_id not in sessions:
                 return session_id
 

@@ -1,0 +1,279 @@
+"""The cluster node (sans-I/O): membership, replicated state, and the realm bridges.
+
+Each node owns its part of the cluster's state: the registrations of its own
+sessions (one entry per callee) and the subscriptions it has subscribers for (one
+entry per subscription).  It broadcasts every change as a numbered DELTA, and a
+HEARTBEAT with its latest number every ``heartbeat_interval``.  Another node that
+misses a number, restarts, or hears of a node for the first time asks for a
+SNAPSHOT of the whole part and replaces what it had.  A node not heard from for
+``node_timeout`` is gone: its part is dropped (its proxies leave the dealers, so
+calls in flight to its callees are answered ``wamp.error.canceled``), and it is
+resynchronised by snapshot if it comes back.
+
+Input: :meth:`ClusterNode.receive` (subject, bytes); output: the ``send``
+callable given at construction (subject, bytes), and the router's sessions.
+Time: the router's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..router.ids import MAX_ID
+from . import wire
+from .bridge import RealmBridge
+from .subjects import Subjects
+
+if TYPE_CHECKING:
+    from ..config import ClusterConfig
+    from ..router.router import Router
+
+log = logging.getLogger("fastwamp.cluster")
+
+#: Session ids are node-partitioned: the top SLOT_BITS of the 53 bits name the node
+#: (a hash of its name), the rest are random.
+SLOT_BITS = 12
+_LOCAL_BITS = 53 - SLOT_BITS
+
+Send = Callable[[str, bytes], None]
+
+
+def node_slot(name: str) -> int:
+    """The session id partition of node ``name`` (a stable hash, 0 .. 2**SLOT_BITS-1)."""
+    value = 2166136261
+    for byte in name.encode("utf-8"):  # FNV-1a: the same on every node and run
+        value = ((value ^ byte) * 16777619) & 0xFFFFFFFF
+    return value % (1 << SLOT_BITS)
+
+
+class PeerNode:
+    """What this node knows of another: liveness, and the replica of its state."""
+
+    __slots__ = ("name", "incarnation", "seq", "region", "last_seen", "entries", "synced",
+                 "asked_at")
+
+    def __init__(self, name: str, incarnation: int, now: float) -> None:
+        self.name = name
+        self.incarnation = incarnation
+        self.seq = 0
+        self.region = ""
+        self.last_seen = now
+        self.entries: dict[tuple, list] = {}
+        #: A snapshot was applied and every delta since.
+        self.synced = False
+        #: When a snapshot was last asked for (asked again after a heartbeat interval).
+        self.asked_at = -1e9
+
+
+class ClusterNode:
+    """This router's membership in the cluster (see the module docstring)."""
+
+    def __init__(self, router: Router, config: ClusterConfig, name: str, send: Send) -> None:
+        self.router = router
+        self.config = config
+        self.name = name
+        self.region = config.region
+        self.incarnation = random.SystemRandom().getrandbits(53)
+        self.subjects = Subjects(config.subject_prefix, name)
+        self._send = send
+        self._clock = router.clock
+        self.seq = 0
+        #: This node's own part of the state, by entry key.
+        self.entries: dict[tuple, list] = {}
+        self.peers: dict[str, PeerNode] = {}
+        self.slot = node_slot(name)
+        self.bridges: dict[str, RealmBridge] = {}
+        self._timer: Any = None
+        #: Counters, served with the router's by fastwamp.router.get_stats.
+        self.stats = router.stats
+        self.stats.update({"cluster_messages_in": 0, "cluster_messages_out": 0,
+                           "cluster_bad_messages": 0, "cluster_nodes_lost": 0,
+                           "cluster_nodes": 0})
+        router.draw_session_id = self.draw_session_id
+        for realm in router.realms.values():
+            bridge = RealmBridge(self, realm)
+            self.bridges[realm.name] = bridge
+            realm.events.add(bridge)
+
+    # -- life ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Announce this node and start its heartbeats (the link is up)."""
+        self._heartbeat()
+
+    def stop(self) -> None:
+        """Say goodbye (clean shutdown): the others drop this node's part at once."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.send(self.subjects.nodes, [wire.BYE, self.name, self.incarnation])
+
+    def draw_session_id(self) -> int:
+        """A session id in this node's partition (unique in the cluster as long as node
+        names hash to distinct slots, which :meth:`_on_heartbeat` checks)."""
+        local = random.getrandbits(_LOCAL_BITS)
+        value = (self.slot << _LOCAL_BITS) | local
+        return value if 0 < value <= MAX_ID else 1 + local
+
+    def send(self, subject: str, message: list) -> None:
+        self.stats["cluster_messages_out"] += 1
+        self._send(subject, wire.encode(message))
+
+    def send_to(self, node: str, message: list) -> None:
+        self.send(self.subjects.node(node), message)
+
+    def _heartbeat(self) -> None:
+        self.send(self.subjects.nodes,
+                  [wire.HEARTBEAT, self.name, self.incarnation, self.seq, self.region])
+        self._expire_peers()
+        self._timer = self._clock.call_later(self.config.heartbeat_interval, self._heartbeat)
+
+    def _expire_peers(self) -> None:
+        now = self._clock.time()
+        limit = self.config.node_timeout
+        for peer in list(self.peers.values()):
+            if now - peer.last_seen > limit:
+                log.warning("cluster: node %s not heard from for %.1f s: dropping its "
+                            "registrations and subscriptions", peer.name, now - peer.last_seen)
+                self.stats["cluster_nodes_lost"] += 1
+                self._drop_peer(peer)
+
+    def _drop_peer(self, peer: PeerNode) -> None:
+        self.peers.pop(peer.name, None)
+        self.stats["cluster_nodes"] = len(self.peers)
+        self._replace_entries(peer, {})
+        for bridge in self.bridges.values():
+            bridge.node_gone(peer.name)
+
+    # -- own state -------------------------------------------------------------------
+
+    def change(self, entry: list, added: bool) -> None:
+        """This node's part changed: record it and broadcast the delta."""
+        key = wire.entry_key(entry)
+        if added:
+            self.entries[key] = entry
+        elif self.entries.pop(key, None) is None:
+            return
+        self.seq += 1
+        self.send(self.subjects.state,
+                  [wire.DELTA, self.name, self.incarnation, self.seq, added, entry])
+
+    # -- input -----------------------------------------------------------------------
+
+    def receive(self, subject: str, data: bytes) -> None:
+        """One NATS message.  A malformed one is logged and dropped, never raised."""
+        self.stats["cluster_messages_in"] += 1
+        try:
+            message = wire.decode(data)
+            kind = message[0]
+            if kind == wire.HEARTBEAT:
+                self._on_heartbeat(message)
+            elif kind == wire.DELTA:
+                self._on_delta(message)
+            elif kind == wire.BYE:
+                self._on_bye(message)
+            elif kind == wire.SNAPSHOT_REQUEST:
+                self.send_to(message[1], [wire.SNAPSHOT, self.name, self.incarnation,
+                                          self.seq, list(self.entries.values())])
+            elif kind == wire.SNAPSHOT:
+                self._on_snapshot(message)
+            else:
+                # (also from a node whose heartbeat has not arrived yet: it knows this one)
+                if message[1] == self.name:
+                    return
+                bridge = self.bridges.get(message[2])
+                if bridge is not None:
+                    bridge.receive(kind, message)
+        except Exception:
+            self.stats["cluster_bad_messages"] += 1
+            log.exception("cluster: message on %s dropped", subject)
+
+    def _peer(self, name: str, incarnation: int) -> PeerNode | None:
+        """The peer ``name`` (new, or reset when it restarted); None for this node."""
+        if name == self.name:
+            if incarnation != self.incarnation:
+                log.error("cluster: another node is also named %r", name)
+            return None
+        now = self._clock.time()
+        peer = self.peers.get(name)
+        if peer is not None and peer.incarnation != incarnation:
+            log.info("cluster: node %s restarted", name)
+            self._drop_peer(peer)
+            peer = None
+        if peer is None:
+            peer = self.peers[name] = PeerNode(name, incarnation, now)
+            self.stats["cluster_nodes"] = len(self.peers)
+            if node_slot(name) == self.slot:
+                log.error("cluster: node names %r and %r share a session id partition; "
+                          "rename one of them", name, self.name)
+            log.info("cluster: node %s joined", name)
+        peer.last_seen = now
+        return peer
+
+    def _on_heartbeat(self, message: list) -> None:
+        _, name, incarnation, seq, region = message[:5]
+        peer = self._peer(name, incarnation)
+        if peer is None:
+            return
+        peer.region = region
+        if not peer.synced or seq != peer.seq:
+            self._ask_snapshot(peer)
+
+    def _ask_snapshot(self, peer: PeerNode) -> None:
+        now = self._clock.time()
+        if now - peer.asked_at < self.config.heartbeat_interval:
+            return
+        peer.asked_at = now
+        self.send_to(peer.name, [wire.SNAPSHOT_REQUEST, self.name])
+
+    def _on_delta(self, message: list) -> None:
+        _, name, incarnation, seq, added, entry = message[:6]
+        peer = self._peer(name, incarnation)
+        if peer is None:
+            return
+        if not peer.synced or seq != peer.seq + 1:
+            if seq > peer.seq:
+                peer.synced = False
+                self._ask_snapshot(peer)
+            return
+        peer.seq = seq
+        self._apply(peer, entry, added)
+
+    def _on_snapshot(self, message: list) -> None:
+        _, name, incarnation, seq, entries = message[:5]
+        peer = self._peer(name, incarnation)
+        if peer is None or (peer.synced and seq <= peer.seq):
+            return
+        self._replace_entries(peer, {wire.entry_key(e): e for e in entries})
+        peer.seq = seq
+        peer.synced = True
+
+    def _on_bye(self, message: list) -> None:
+        peer = self.peers.get(message[1])
+        if peer is not None and peer.incarnation == message[2]:
+            log.info("cluster: node %s left", peer.name)
+            self._drop_peer(peer)
+
+    def _replace_entries(self, peer: PeerNode, entries: dict[tuple, list]) -> None:
+        old = peer.entries
+        for key, entry in list(old.items()):
+            if key not in entries:
+                self._apply(peer, entry, False)
+        for key, entry in entries.items():
+            if key not in old:
+                self._apply(peer, entry, True)
+
+    def _apply(self, peer: PeerNode, entry: list, added: bool) -> None:
+        key = wire.entry_key(entry)
+        if added:
+            if key in peer.entries:
+                return
+            peer.entries[key] = entry
+        elif peer.entries.pop(key, None) is None:
+            return
+        bridge = self.bridges.get(entry[1])
+        if bridge is not None:
+            bridge.apply(peer.name, entry, added)

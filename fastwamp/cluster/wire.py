@@ -1,0 +1,60 @@
+"""What crosses NATS between nodes: msgpack arrays whose first item says what they are.
+
+Broadcast on ``P.all.nodes``: ``HEARTBEAT [node, incarnation, seq, region]``,
+``BYE [node, incarnation]``.  Broadcast on ``P.all.state``: ``DELTA [node,
+incarnation, seq, added, entry]``.  To one node: ``SNAPSHOT_REQUEST [node]``,
+``SNAPSHOT [node, incarnation, seq, entries]``, ``EVENT``, ``INVOKE``,
+``INTERRUPT``, ``ANSWER`` (see :mod:`fastwamp.cluster.bridge`).
+
+A replicated entry is a list: ``[REG, realm, session, uri, match, invoke, flags,
+features, authid, authrole, created]`` (a callee of a registration) or ``[SUB, realm, uri,
+match]`` (a node has subscribers of a subscription) or ``[SES, realm, session, details]``
+(a session, as ``wamp.session.get`` describes it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+HEARTBEAT = 1
+BYE = 2
+DELTA = 3
+SNAPSHOT_REQUEST = 4
+SNAPSHOT = 5
+EVENT = 6
+INVOKE = 7
+INTERRUPT = 8
+ANSWER = 9
+
+#: Entry kinds.
+REG = "r"
+SUB = "s"
+SES = "e"
+
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def encode(message: list) -> bytes:
+    return _packer.pack(message)
+
+
+def decode(data: bytes) -> Any:
+    """A message from another node (raises ValueError on anything malformed)."""
+    try:
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several types
+        raise ValueError(f"undecodable cluster message: {exc}") from None
+    if type(value) is not list or not value or type(value[0]) is not int:
+        raise ValueError("a cluster message must be an array starting with its kind")
+    return value
+
+
+def entry_key(entry: list) -> tuple:
+    """What identifies an entry in its node's state (the entry without its attributes)."""
+    if entry[0] == REG:
+        return (REG, entry[1], entry[2], entry[3], entry[4])
+    if entry[0] == SES:
+        return (SES, entry[1], entry[2])
+    return (SUB, entry[1], entry[2], entry[3])

@@ -1,0 +1,398 @@
+"""fastwamp nodes (processes) linked by a real nats-server, driven by Autobahn|Python.
+
+Each test starts its own nats-server and nodes.  A remote registration or
+subscription takes a heartbeat or so to be known on the other nodes: tests wait
+for it by a condition (the registration visible through the meta API, or a probe
+event arriving), never by sleeping a fixed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
+
+from fastwamp.cluster.natsserver import NatsServer
+
+from .abclient import RS_MSGPACK, WS_CBOR, WS_JSON, EventSink, async_test, barrier, connect
+from .conftest import RouterProcess
+
+pytestmark = [pytest.mark.interop, pytest.mark.cluster]
+
+ACK = PublishOptions(acknowledge=True)
+
+
+@pytest.fixture
+def nats_url() -> Iterator[str]:
+    server = NatsServer()
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nodes(nats_url: str, router_factory: Callable[..., RouterProcess]
+          ) -> Callable[[int], list[RouterProcess]]:
+    """Start ``n`` nodes on the test's nats-server (stopped before it)."""
+    def start(n: int) -> list[RouterProcess]:
+        return [router_factory(extra_config=f"""
+[cluster]
+enabled = true
+nats_urls = ["{nats_url}"]
+node = "node{i}"
+heartbeat_interval = 0.2
+node_timeout = 1.0
+""") for i in range(n)]
+    return start
+
+
+async def until_registered(session: Any, uri: str, timeout: float = 10.0) -> None:
+    """Wait until ``uri`` has a registration on the node of ``session``."""
+    async def poll() -> None:
+        while await session.call("wamp.registration.match", uri) is None:
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def until_subscribed(publisher: Any, sink: EventSink, topic: str,
+                           timeout: float = 10.0) -> None:
+    """Publish probes to ``topic`` until ``sink`` got one (the subscription is known)."""
+    async def poll() -> None:
+        while not sink.events:
+            await publisher.publish(topic, "probe", options=ACK)
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(poll(), timeout)
+    await barrier(publisher)
+
+
+def test_pubsub_across_nodes(nodes: Callable[[int], list[RouterProcess]]) -> None:
+    a, b = nodes(2)
+
+    @async_test(60)
+    async def run() -> None:
+        assert a.endpoints and b.endpoints
+        publisher = await connect(a.endpoints, WS_JSON)
+        local = await connect(a.endpoints, RS_MSGPACK)
+        remote = [await connect(b.endpoints, WS_CBOR) for _ in range(2)]
+        topic, probe = "com.cluster.events", "com.cluster.probe"
+        sinks = [EventSink() for _ in range(3)]
+        for session, sink in zip([local, *remote], sinks, strict=True):
+            await session.subscribe(sink, topic)
+        probe_sink = EventSink()
+        await remote[0].subscribe(probe_sink, probe)
+        await until_subscribed(publisher, probe_sink, probe)
+
+        for i in range(200):
+            if i % 10 == 0:
+                await publisher.publish(topic, i, options=ACK)
+            else:
+                publisher.publish(topic, i)
+        for sink in sinks:
+            events = await sink.wait(200, timeout=20)
+            assert [args[0] for args, _ in events] == list(range(200))  # in order, once
+
+        # eligible / exclude by session id, and exclude_me=False across nodes
+        for sink in sinks:
+            sink.events.clear()
+        me = EventSink()
+        await publisher.subscribe(me, topic)
+        await publisher.publish(topic, "only-remote-0", options=PublishOptions(
+            acknowledge=True, eligible=[remote[0]._session_id, local._session_id],
+            exclude=[local._session_id]))
+        await publisher.publish(topic, "all-but-remote-1", options=PublishOptions(
+            acknowledge=True, exclude=[remote[1]._session_id], exclude_me=False))
+        await sinks[1].wait(2)
+        await sinks[0].wait(1)
+        await me.wait(1)
+        for session in (local, *remote, publisher):
+            await barrier(session)
+        assert [e[0][0] for e in sinks[1].events] == ["only-remote-0", "all-but-remote-1"]
+        assert [e[0][0] for e in sinks[0].events] == ["all-but-remote-1"]
+        assert sinks[2].events == []
+        assert [e[0][0] for e in me.events] == ["all-but-remote-1"]
+        for session in (publisher, local, *remote):
+            await session.close()
+
+    run()
+
+
+def test_rpc_across_nodes(nodes: Callable[[int], list[RouterProcess]]) -> None:
+    a, b = nodes(2)
+
+    @async_test(60)
+    async def run() -> None:
+        assert a.endpoints and b.endpoints
+        callee = await connect(b.endpoints, WS_CBOR)
+        caller = await connect(a.endpoints, WS_JSON)
+        seen: list[Any] = []
+
+        async def add(x: int, y: int, details: Any = None) -> int:
+            seen.append(details.caller)
+            return x + y
+
+        async def count(n: int, details: Any = None) -> str:
+            for i in range(n):
+                details.progress(i)
+            return "done"
+
+        def fail() -> None:
+            raise ApplicationError("com.cluster.failed", "no", code=7)
+
+        async def slow() -> str:
+            await asyncio.sleep(30)
+            return "late"
+
+        await callee.register(add, "com.cluster.add", options=RegisterOptions(details_arg="details"))
+        await callee.register(count, "com.cluster.count",
+                              options=RegisterOptions(details_arg="details"))
+        await callee.register(fail, "com.cluster.fail")
+        await callee.register(slow, "com.cluster.slow")
+        await until_registered(caller, "com.cluster.slow")
+
+        assert await caller.call("com.cluster.add", 2, 3) == 5
+        assert seen == [caller._session_id]  # caller disclosure across nodes
+        results = await asyncio.gather(*(caller.call("com.cluster.add", i, i)
+                                         for i in range(100)))
+        assert results == [2 * i for i in range(100)]
+
+        progress: list[int] = []
+        assert await caller.call("com.cluster.count", 5, options=CallOptions(
+            on_progress=progress.append)) == "done"
+        assert progress == [0, 1, 2, 3, 4]
+
+        with pytest.raises(ApplicationError) as ei:
+            await caller.call("com.cluster.fail")
+        assert ei.value.error == "com.cluster.failed" and ei.value.kwargs == {"code": 7}
+
+        with pytest.raises(ApplicationError) as ei:
+            await caller.call("com.cluster.slow", options=CallOptions(timeout=300))  # ms
+        assert ei.value.error == "wamp.error.timeout"
+
+        # single is enforced cluster-wide
+        other = await connect(a.endpoints, RS_MSGPACK)
+        with pytest.raises(ApplicationError) as ei:
+            await other.register(fail, "com.cluster.fail")
+        assert ei.value.error == "wamp.error.procedure_already_exists"
+        for session in (caller, callee, other):
+            await session.close()
+
+    run()
+
+
+def test_node_killed_during_calls(nodes: Callable[[int], list[RouterProcess]]) -> None:
+    """Shared registration over two callee nodes; one is SIGKILLed while calls run:
+    every call is answered once (result or wamp.error.canceled), later ones go to the
+    survivor."""
+    a, b, c = nodes(3)
+
+    @async_test(90)
+    async def run() -> None:
+        assert a.endpoints and b.endpoints and c.endpoints
+        callees = [await connect(node.endpoints, WS_CBOR) for node in (b, c)]
+        served = {0: 0, 1: 0}
+
+        def handler(index: int) -> Callable[..., Any]:
+            async def work(i: int) -> tuple[int, int]:
+                served[index] += 1
+                await asyncio.sleep(0.01)
+                return (index, i)
+            return work
+
+        for index, session in enumerate(callees):
+            await session.register(handler(index), "com.cluster.work",
+                                   options=RegisterOptions(invoke="roundrobin"))
+        caller = await connect(a.endpoints, WS_JSON)
+        await until_registered(caller, "com.cluster.work")
+        while True:  # both callees known on node A
+            count = await caller.call("wamp.registration.count_callees",
+                                      await caller.call("wamp.registration.match",
+                                                        "com.cluster.work"))
+            if count == 2:
+                break
+            await asyncio.sleep(0.05)
+
+        outcomes: list[str] = []
+
+        async def one(i: int) -> None:
+            try:
+                index, echoed = await caller.call("com.cluster.work", i)
+                assert echoed == i
+                outcomes.append(f"ok{index}")
+            except ApplicationError as exc:
+                outcomes.append(exc.error)
+
+        tasks = [asyncio.create_task(one(i)) for i in range(200)]
+        await asyncio.sleep(0)
+        while served[0] == 0:
+            await asyncio.sleep(0.01)
+        b.kill()  # SIGKILL in the middle of the calls
+        _, pending = await asyncio.wait(tasks, timeout=20)
+        assert not pending, f"{len(pending)} calls unanswered\n" + a.diagnostics() + \
+            c.diagnostics()
+        assert len(outcomes) == 200
+        assert set(outcomes) <= {"ok0", "ok1", "wamp.error.canceled"}, set(outcomes)
+        # later calls fail over to node c's callee
+        while True:
+            try:
+                index, _ = await caller.call("com.cluster.work", 0)
+            except ApplicationError as exc:
+                assert exc.error == "wamp.error.canceled"
+                continue
+            if index == 1:
+                assert [(await caller.call("com.cluster.work", i))[0] for i in range(5)] == \
+                    [1] * 5
+                break
+        await caller.close()
+        await callees[1].close()
+
+    run()
+
+
+def test_workers_share_the_ports_and_one_realm(tmp_path: Any) -> None:
+    """``fastwamp --workers 2``: connections land on both workers (session ids carry the
+    worker's partition), and a call and an event cross between them."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from fastwamp.cluster.node import SLOT_BITS
+
+    from .conftest import RouterEndpoints, _child_env, _config_text
+
+    config = tmp_path / "workers.toml"
+    config.write_text(_config_text(), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "fastwamp", "--workers", "2", "--config",
+                             str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_child_env())
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if line.strip() == "fastwamp: ready":
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.wait(60), "workers did not start"
+        urls = [re.sub(r"^fastwamp: listening on ", "", ln) for ln in lines
+                if ln.startswith("fastwamp: listening on ")]
+        endpoints = RouterEndpoints(ws_url=next(u for u in urls if u.startswith("ws")),
+                                    rs_url=next(u for u in urls if u.startswith("tcp")))
+
+        @async_test(60)
+        async def run() -> None:
+            sessions = [await connect(endpoints, WS_JSON)]
+            slots = {sessions[0]._session_id >> (53 - SLOT_BITS)}
+            while len(slots) < 2 and len(sessions) < 40:
+                sessions.append(await connect(endpoints, RS_MSGPACK))
+                slots.add(sessions[-1]._session_id >> (53 - SLOT_BITS))
+            assert len(slots) == 2, "every connection landed on one worker"
+            first = sessions[0]
+            other = next(s for s in sessions
+                         if s._session_id >> (53 - SLOT_BITS) !=
+                         first._session_id >> (53 - SLOT_BITS))
+            await first.register(lambda x: x * 2, "com.workers.double")
+            await until_registered(other, "com.workers.double")
+            assert await other.call("com.workers.double", 21) == 42
+            sink = EventSink()
+            await first.subscribe(sink, "com.workers.topic")
+            await until_subscribed(other, sink, "com.workers.topic")
+            for s in sessions:
+                await s.close()
+
+        run()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        stderr = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+
+
+def test_nats_restart_nodes_keep_serving_and_resynchronise(
+        router_factory: Callable[..., RouterProcess]) -> None:
+    """The only nats-server stops: each node keeps serving its own clients; when it is
+    back, the nodes resynchronise (remote registrations return, once each)."""
+    nats = NatsServer()
+    url = nats.start()
+    port = nats.port
+    try:
+        a, b = [router_factory(extra_config=f"""
+[cluster]
+enabled = true
+nats_urls = ["{url}"]
+node = "node{i}"
+heartbeat_interval = 0.2
+node_timeout = 1.0
+""") for i in range(2)]
+
+        @async_test(90)
+        async def run() -> None:
+            assert a.endpoints and b.endpoints
+            remote_callee = await connect(b.endpoints, WS_CBOR)
+            local_callee = await connect(a.endpoints, RS_MSGPACK)
+            caller = await connect(a.endpoints, WS_JSON)
+            await remote_callee.register(lambda: "b", "com.restart.remote",
+                                         options=RegisterOptions(invoke="roundrobin"))
+            await local_callee.register(lambda: "a", "com.restart.local")
+            await until_registered(caller, "com.restart.remote")
+            assert await caller.call("com.restart.remote") == "b"
+
+            nats.kill()
+            # node A keeps serving its own clients
+            for _ in range(20):
+                assert await caller.call("com.restart.local") == "a"
+            # and, once node B counts as gone, says so for B's procedure
+            while await caller.call("wamp.registration.match", "com.restart.remote"):
+                await asyncio.sleep(0.05)
+                assert await caller.call("com.restart.local") == "a"
+
+            restarted = NatsServer(port=port)
+            restarted.start()
+            try:
+                await until_registered(caller, "com.restart.remote", timeout=30)
+                assert await caller.call("com.restart.remote") == "b"
+                reg = await caller.call("wamp.registration.match", "com.restart.remote")
+                assert await caller.call("wamp.registration.count_callees", reg) == 1
+                for session in (caller, local_callee, remote_callee):
+                    await session.close()
+            finally:
+                a.stop()
+                b.stop()
+                restarted.stop()
+
+        run()
+    finally:
+        nats.stop()
+
+
+def test_node_stops_cleanly_while_nats_is_down(
+        router_factory: Callable[..., RouterProcess]) -> None:
+    nats = NatsServer()
+    url = nats.start()
+    try:
+        node = router_factory(extra_config=f"""
+[cluster]
+enabled = true
+nats_urls = ["{url}"]
+node = "lonely"
+""")
+        nats.kill()
+        assert node.stop() == 0  # SIGTERM: exit 0, no traceback
+    finally:
+        nats.stop()
