@@ -32,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -43,51 +42,14 @@ _LISTEN = re.compile(r"^fastwamp: listening on (\S+)")
 
 
 def core_run(calls: int, metrics: bool) -> float:
-    """CPU µs per routed call through the sans-I/O router (see the module docstring)."""
-    from fastwamp.config import Config, RealmConfig
+    """CPU µs per routed call through the sans-I/O router (see the module docstring):
+    the call loop of ``router_twins.py``, with the metrics counters installed or not."""
     from fastwamp.ops.counters import install_counters
-    from fastwamp.router import Router
-    from fastwamp.testing import FakeScheduler
-    from fastwamp.wamp import messages as m
-    from fastwamp.wamp.serializers import MsgpackSerializer
 
-    class Sink:
-        def __init__(self) -> None:
-            self.out: list[bytes] = []
+    sys.path.insert(0, str(HERE))
+    from router_twins import one_run
 
-        def send_messages(self, msgs: list[list]) -> None:
-            self.out = [encode(msg) for msg in msgs]
-
-        def close(self) -> None:
-            pass
-
-    router = Router(Config(realms=[RealmConfig("realm1")]))
-    router.scheduler = FakeScheduler(router)
-    if metrics:
-        install_counters(router, 10000)
-    ser = MsgpackSerializer()
-    encode, decode = ser.encode, ser.decode
-    hello = [m.HELLO, "realm1", {"roles": {"caller": {}, "callee": {}}}]
-    callee = router.attach(Sink(), {"type": "bench"})
-    caller = router.attach(Sink(), {"type": "bench"})
-    callee.receive(hello)
-    caller.receive(hello)
-    callee.receive([m.REGISTER, 1, {}, "com.example.add"])
-    router.flush()
-    frames = [encode([m.CALL, i, {}, "com.example.add", [1, 2]]) for i in range(1, calls + 1)]
-
-    def run(start: int, stop: int) -> None:
-        for i in range(start, stop):
-            caller.receive(decode(frames[i]))
-            router.flush()
-            callee.receive(decode(encode([m.YIELD, callee.member.last_invocation_id, {}, [3]])))
-            router.flush()
-
-    warm = min(1000, calls // 10)
-    run(0, warm)
-    t0 = time.process_time()
-    run(warm, calls)
-    return (time.process_time() - t0) / (calls - warm) * 1e6
+    return one_run(calls, (lambda router: install_counters(router, 10000)) if metrics else None)
 
 
 def start_router(workdir: Path, metrics: bool) -> tuple[subprocess.Popen[str], int, str | None]:

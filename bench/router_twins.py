@@ -18,11 +18,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 CHILD = "--child"
 
 
-def one_run(calls: int) -> float:
+def one_run(calls: int, prepare: Callable[[Any], None] | None = None) -> float:
+    """CPU µs per routed call through the sans-I/O router; ``prepare(router)`` runs
+    before the sessions join (``bench/metrics_overhead.py`` installs its counters)."""
     from fastwamp.config import Config, RealmConfig
     from fastwamp.router import Router
     from fastwamp.testing import FakeScheduler
@@ -41,6 +45,8 @@ def one_run(calls: int) -> float:
 
     router = Router(Config(realms=[RealmConfig("realm1")]))
     router.scheduler = FakeScheduler(router)
+    if prepare is not None:
+        prepare(router)
     ser = MsgpackSerializer()
     encode, decode = ser.encode, ser.decode
     hello = [m.HELLO, "realm1", {"roles": {"caller": {}, "callee": {}}}]
