@@ -11,6 +11,7 @@ Run: ``pytest bench/test_bench_authz.py --benchmark-only``.
 from __future__ import annotations
 
 import pytest
+from test_bench_router import joined_session
 
 from fastwamp.config import Config, PermissionConfig, RealmConfig, RoleConfig
 from fastwamp.router import Router
@@ -44,36 +45,13 @@ CONFIGS = {
 }
 
 
-class EncodingSink:
-    """A transport stand-in: encodes what the router sends, as a real one would."""
-
-    def __init__(self, serializer) -> None:
-        self.encode = serializer.encode
-        self.out: list[bytes] = []
-
-    def send_messages(self, msgs: list[list]) -> None:
-        encode = self.encode
-        self.out = [encode(msg) for msg in msgs]
-
-    def close(self) -> None:
-        pass
-
-
-def _session(router: Router, serializer):
-    sink = EncodingSink(serializer)
-    session = router.attach(sink, {"type": "bench"})
-    session.receive([m.HELLO, "realm1", {"roles": {"caller": {}, "callee": {}}}])
-    router.flush()
-    return session, sink
-
-
 @pytest.mark.parametrize("realm", list(CONFIGS))
 def test_call_with_authorization(benchmark, realm):
     router = Router(Config(realms=[CONFIGS[realm]]))
     router.scheduler = FakeScheduler(router)
     ser = MsgpackSerializer()
-    callee, _ = _session(router, ser)
-    caller, caller_sink = _session(router, ser)
+    callee, _ = joined_session(router, ser)
+    caller, caller_sink = joined_session(router, ser)
     callee.receive([m.REGISTER, 1, {}, "com.example.add"])
     router.flush()
     assert (router.realms["realm1"].authorize is None) == (realm == "open")

@@ -29,7 +29,7 @@ class EncodingSink:
         pass
 
 
-def _session(router: Router, serializer):
+def joined_session(router: Router, serializer):
     sink = EncodingSink(serializer)
     session = router.attach(sink, {"type": "bench"})
     session.receive([m.HELLO, "realm1", {"roles": {"caller": {}, "callee": {}, "publisher": {}, "subscriber": {}}}])
@@ -42,8 +42,8 @@ def rpc_pair():
     router = Router(Config(realms=[RealmConfig("realm1", disclosure="on_request")]))
     router.scheduler = FakeScheduler(router)
     ser = MsgpackSerializer()
-    callee, callee_sink = _session(router, ser)
-    caller, caller_sink = _session(router, ser)
+    callee, callee_sink = joined_session(router, ser)
+    caller, caller_sink = joined_session(router, ser)
     callee.receive([m.REGISTER, 1, {}, "com.example.add"])
     router.flush()
     return router, ser, caller, callee, callee_sink, caller_sink
@@ -76,10 +76,10 @@ def test_publish_to_100_subscribers(benchmark):
     ser = MsgpackSerializer()
     sinks = []
     for _ in range(100):
-        s, sink = _session(router, ser)
+        s, sink = joined_session(router, ser)
         s.receive([m.SUBSCRIBE, 1, {}, "com.example.topic"])
         sinks.append(sink)
-    publisher, _ = _session(router, ser)
+    publisher, _ = joined_session(router, ser)
     router.flush()
     publish = ser.encode([m.PUBLISH, 1, {}, "com.example.topic", ["hello"]])
 
