@@ -117,6 +117,26 @@ def test_callee_select(benchmark, policy: str, n: int, impl: str) -> None:
 
 
 @pytest.mark.parametrize("impl", ["c", "py"])
+@pytest.mark.parametrize("n", [4, 100])
+def test_callee_select_keyed(benchmark, n: int, impl: str) -> None:
+    """Sharded registrations: rendezvous hashing over ``n`` callees, fresh keys."""
+    callee_cls, group_cls = GROUPS[_impl(impl)]
+    benchmark.group = f"select x{BATCH} keyed n={n}"
+    rng = random.Random(1)
+    group = group_cls(callees.INVOKE_POLICIES["jump_consistent_hash"], rng)
+    for i in range(n):
+        group.add(callee_cls(i, rng.getrandbits(53)))
+    keys = [rng.getrandbits(64) for _ in range(BATCH)]
+    select_keyed = group.select_keyed
+
+    def run() -> None:
+        for key in keys:
+            select_keyed(key)
+
+    benchmark(run)
+
+
+@pytest.mark.parametrize("impl", ["c", "py"])
 @pytest.mark.parametrize("policy", ["roundrobin", "random", "first"])
 def test_callee_select_excluded(benchmark, policy: str, impl: str) -> None:
     """Re-routing: select with one excluded callee out of 4."""

@@ -49,16 +49,19 @@ def rpc_pair():
     return router, ser, caller, callee, callee_sink, caller_sink
 
 
-def test_call_decode_dispatch_encode(benchmark, rpc_pair):
+@pytest.mark.parametrize("options", [{}, {"runmode": "partition", "rkey": "customer-42"}],
+                         ids=["plain", "partitioned"])
+def test_call_decode_dispatch_encode(benchmark, rpc_pair, options):
     """One routed call, both legs: decode CALL, route, encode INVOCATION; decode YIELD,
-    route, encode RESULT (what the router does per call, minus socket I/O)."""
+    route, encode RESULT (what the router does per call, minus socket I/O).  The
+    partitioned variant adds the routing key's hash and keyed selection."""
     router, ser, caller, callee, callee_sink, caller_sink = rpc_pair
     decode = ser.decode
     state = {"request": 0}
 
     def one_call() -> None:
         state["request"] += 1
-        call = ser.encode([m.CALL, state["request"], {}, "com.example.add", [1, 2]])
+        call = ser.encode([m.CALL, state["request"], options, "com.example.add", [1, 2]])
         caller.receive(decode(call))
         router.flush()
         invocation_id = callee.member.last_invocation_id

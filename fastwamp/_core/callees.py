@@ -11,6 +11,7 @@ from .callees_py import (
     INVOKE_POLICIES,
     INVOKE_RANDOM,
     INVOKE_ROUNDROBIN,
+    INVOKE_SHARDED,
     INVOKE_SINGLE,
 )
 from .callees_py import Callee as CalleePy
@@ -45,6 +46,7 @@ __all__ = [
     "INVOKE_POLICIES",
     "INVOKE_RANDOM",
     "INVOKE_ROUNDROBIN",
+    "INVOKE_SHARDED",
     "INVOKE_SINGLE",
     "Callee",
     "CalleeC",

@@ -11,6 +11,7 @@ invocations), builds no errors and queues nothing.
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 from collections.abc import Container
 from typing import Any
 
@@ -21,6 +22,7 @@ INVOKE_FIRST = 3
 INVOKE_LAST = 4
 INVOKE_LEAST_INFLIGHT = 5
 INVOKE_P2C = 6
+INVOKE_SHARDED = 7
 
 #: ``REGISTER.Options.invoke`` strings mapped to the ``INVOKE_*`` codes.
 INVOKE_POLICIES = {
@@ -31,7 +33,15 @@ INVOKE_POLICIES = {
     "last": INVOKE_LAST,
     "least_inflight": INVOKE_LEAST_INFLIGHT,
     "p2c": INVOKE_P2C,
+    # Bondy's name for sharding by routing key; fastwamp hashes by rendezvous
+    # (see CalleeGroup.select_keyed), which keeps the 1/N property for any callee.
+    "jump_consistent_hash": INVOKE_SHARDED,
 }
+
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+_GOLDEN64 = 0x9E3779B97F4A7C15  # 2**64 / golden ratio
+_MIX64_A = 0xBF58476D1CE4E5B9  # splitmix64's finalizer constants
+_MIX64_B = 0x94D049BB133111EB
 
 _default_rng = random.Random()
 
@@ -44,19 +54,26 @@ class Callee:
     only reads it.
     """
 
-    __slots__ = ("session", "inflight")
+    __slots__ = ("session", "inflight", "ident")
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, ident: int = 0) -> None:
         # Any: the core is session-agnostic; the router stores its RouterSession here.
         self.session = session
         self.inflight = 0
+        #: A stable number naming the callee the same way everywhere (the router uses
+        #: the session id, unique in a cluster): what keyed selection hashes.
+        self.ident = ident
 
     def __repr__(self) -> str:
         return f"<Callee session={self.session!r} inflight={self.inflight}>"
 
 
 class CalleeGroup:
-    """The callees of one registration, in registration order, and its invoke policy.
+    """The callees of one registration, in rank order, and its invoke policy.
+
+    A callee's rank is when it registered (the router passes wall-clock time, so
+    that nodes of a cluster order the same callees the same way); callees added
+    without a rank, or with equal ranks, keep the order they were added in.
 
     Args:
         policy: an ``INVOKE_*`` code, fixed for the group's lifetime.
@@ -64,13 +81,14 @@ class CalleeGroup:
             ``random.Random`` for deterministic tests).
     """
 
-    __slots__ = ("policy", "_callees", "_members", "_cursor", "_random")
+    __slots__ = ("policy", "_callees", "_ranks", "_members", "_cursor", "_random")
 
     def __init__(self, policy: int, rng: random.Random | None = None) -> None:
-        if policy < 0 or policy > 6:
+        if policy < 0 or policy > 7:
             raise ValueError(f"unknown invoke policy {policy!r}")
         self.policy = policy
         self._callees: list[Callee] = []
+        self._ranks: list[float] = []  # parallel to _callees, ascending
         self._members: set[Callee] = set()
         # Round-robin position: index of the next callee in ``_callees``. It may
         # equal len(_callees), so that a callee appended after the last one served
@@ -78,8 +96,9 @@ class CalleeGroup:
         self._cursor = 0
         self._random = (_default_rng if rng is None else rng).random
 
-    def add(self, callee: Callee) -> None:
-        """Append ``callee`` (it joins the rotation after the current last one).
+    def add(self, callee: Callee, rank: float = float("inf")) -> None:
+        """Add ``callee`` after every callee of lower or equal ``rank`` (without a
+        rank: after all of them, joining the rotation after the current last one).
 
         Raises:
             ValueError: ``callee`` is already in the group.
@@ -89,7 +108,18 @@ class CalleeGroup:
         if callee in self._members:
             raise ValueError("callee already in group")
         self._members.add(callee)
-        self._callees.append(callee)
+        ranks = self._ranks
+        i = len(ranks)
+        if i and rank < ranks[i - 1]:
+            i = bisect_right(ranks, rank)
+            if i < self._cursor:
+                self._cursor += 1
+        self._callees.insert(i, callee)
+        ranks.insert(i, rank)
+
+    def rank_of(self, callee: Callee) -> float:
+        """The rank ``callee`` was added with (ValueError if it is not in the group)."""
+        return self._ranks[self._callees.index(callee)]
 
     def remove(self, callee: Callee) -> bool:
         """Remove ``callee``; return False if it was not in the group.
@@ -101,6 +131,7 @@ class CalleeGroup:
         self._members.discard(callee)
         i = self._callees.index(callee)
         del self._callees[i]
+        del self._ranks[i]
         if i < self._cursor:
             self._cursor -= 1
         return True
@@ -112,8 +143,40 @@ class CalleeGroup:
         return callee in self._members
 
     def callees(self) -> list[Callee]:
-        """Return the callees in registration order (a copy)."""
+        """Return the callees in rank (registration) order (a copy)."""
         return list(self._callees)
+
+    def select_keyed(self, key: int, excluded: Container[Callee] | None = None) -> Callee | None:
+        """Pick the callee for routing key hash ``key`` (sharded registration, §5.9).
+
+        Rendezvous hashing: each callee scores ``mix(key, callee.ident)`` and the
+        highest wins.  The same key goes to the same callee as long as it stays;
+        when a callee joins or leaves, only the keys it wins or held move (about
+        1/N of them), wherever it sits in the group, and every node of a cluster
+        that knows the same callees picks the same one.  ``excluded`` callees are
+        skipped: the key falls to its next-highest scorer.
+        """
+        best = None
+        best_score = 0
+        # Compiled, these are 64-bit unsigned C integers and the masks are no-ops.
+        mask = _MASK64
+        golden = _GOLDEN64
+        mix_a = _MIX64_A
+        mix_b = _MIX64_B
+        k = key & mask
+        for callee in self._callees:
+            if excluded is not None and callee in excluded:
+                continue
+            x = callee.ident
+            x = (k ^ ((x * golden) & mask)) & mask
+            # splitmix64's finalizer: every input bit flips about half the output bits.
+            x = ((x ^ (x >> 30)) * mix_a) & mask
+            x = ((x ^ (x >> 27)) * mix_b) & mask
+            x ^= x >> 31
+            if best is None or x > best_score:
+                best = callee
+                best_score = x
+        return best
 
     def select(self, excluded: Container[Callee] | None = None) -> Callee | None:
         """Pick the callee for the next invocation by the group's policy.

@@ -153,7 +153,8 @@ class RealmBridge:
             return
         self.node.change([wire.REG, self.name, member.id, reg.uri, reg.match_name,
                           reg.policy_name, reg.flags.get(member.id, 0) if reg.flags else 0,
-                          member.features, member.authid, member.authrole, reg.created],
+                          member.features, member.authid, member.authrole, reg.created,
+                          reg.group.rank_of(member.callee)],
                          True)
 
     def registration_removed(self, member: Member, reg: Registration, deleted: bool) -> None:
@@ -229,13 +230,16 @@ class RealmBridge:
         options = {"match": match_name, "invoke": invoke,
                    "disclose_caller": bool(flags & _DISCLOSE_CALLER),
                    "forward_timeout": bool(flags & _FORWARD_TIMEOUT)}
+        # Where the callee stands among the registration's callees: the wall-clock
+        # time it registered on its node, so that first/last agree on every node.
+        rank = entry[11] if len(entry) > 11 and type(entry[11]) is float else None
         self._request += 1
-        self.dealer.register(proxy, [m.REGISTER, self._request, options, uri])
+        self.dealer.register(proxy, [m.REGISTER, self._request, options, uri], rank)
         reg = self.dealer.lookup(uri, MATCH_POLICIES[match_name])
         if reg is not None and reg.id not in (proxy.registrations or ()) and \
                 self._yield_to(node, entry[10] if len(entry) > 10 else "", reg):
             self._request += 1
-            self.dealer.register(proxy, [m.REGISTER, self._request, options, uri])
+            self.dealer.register(proxy, [m.REGISTER, self._request, options, uri], rank)
             reg = self.dealer.lookup(uri, MATCH_POLICIES[match_name])
         if reg is not None and reg.id in (proxy.registrations or ()):
             self._tier(reg.id, node, proxy)

@@ -7,7 +7,8 @@ incarnation, seq, added, entry]``.  To one node: ``SNAPSHOT_REQUEST [node]``,
 ``INTERRUPT``, ``ANSWER`` (see :mod:`fastwamp.cluster.bridge`).
 
 A replicated entry is a list: ``[REG, realm, session, uri, match, invoke, flags,
-features, authid, authrole, created]`` (a callee of a registration) or ``[SUB, realm, uri,
+features, authid, authrole, created, rank]`` (a callee of a registration; rank:
+the wall-clock time it registered, its place in first/last order) or ``[SUB, realm, uri,
 match]`` (a node has subscribers of a subscription) or ``[SES, realm, session, details]``
 (a session, as ``wamp.session.get`` describes it).
 """

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left
-from time import perf_counter
+from hashlib import blake2b
+from time import perf_counter, time
 from typing import TYPE_CHECKING, Any
 
 from .._core.callees import (
     INVOKE_POLICIES,
+    INVOKE_SHARDED,
     INVOKE_SINGLE,
     Callee,
     CalleeGroup,
@@ -143,7 +145,7 @@ class Invocation:
     __slots__ = (
         "id", "caller", "call_request", "callee", "callee_ref", "registration", "procedure",
         "payload", "disclose", "receive_progress", "timeout_ms", "timer", "excluded",
-        "interrupted", "streaming_in", "started",
+        "interrupted", "streaming_in", "started", "shard_key",
     )
 
     def __init__(self, caller: Member, call_request: int, procedure: str,
@@ -163,6 +165,7 @@ class Invocation:
         self.excluded: set | None = None  # callees that answered wamp.error.unavailable
         self.interrupted = False  # INTERRUPT(kill) sent, waiting for the callee's answer
         self.streaming_in = False  # progressive call invocation: more CALL chunks to come
+        self.shard_key: int | None = None  # a partitioned call: the hash of its routing key
         #: perf_counter() at the CALL when its registration counts calls, else -1.0.
         self.started = -1.0
 
@@ -200,6 +203,7 @@ class Dealer:
         #: Cluster locality: registration id -> sets of callees to exclude, tried in
         #: order before choosing among all (the cluster bridge keeps it; empty alone).
         self.callee_tiers: dict[int, list[set]] = {}
+        self._last_rank = 0.0
 
     @staticmethod
     def features() -> dict[str, bool]:
@@ -214,6 +218,7 @@ class Dealer:
             "progressive_call_results": True,
             "progressive_call_invocations": True,
             "call_reroute": True,
+            "sharded_registration": True,
             "registration_meta_api": True,
             "session_meta_api": True,
             "testament_meta_api": True,
@@ -221,8 +226,12 @@ class Dealer:
 
     # -- registrations ---------------------------------------------------------
 
-    def register(self, session: Member, msg: list) -> None:
-        """REGISTER: add ``session`` as a callee of the procedure (created if new)."""
+    def register(self, session: Member, msg: list, rank: float | None = None) -> None:
+        """REGISTER: add ``session`` as a callee of the procedure (created if new).
+
+        ``rank`` orders the callee among those of a shared registration (``first``,
+        ``last``, and the round-robin rotation): the wall-clock time it registered,
+        now unless given (a cluster bridge passes the time on the callee's node)."""
         request, options, uri = msg[1], msg[2], msg[3]
         pattern = read_pattern(session, m.REGISTER, request, options, uri, self._limits,
                                "procedure")
@@ -259,7 +268,7 @@ class Dealer:
             flags |= FORWARD_TIMEOUT
         callee = session.callee
         if callee is None:
-            callee = session.callee = Callee(session)
+            callee = session.callee = Callee(session, session.id)
         reg = self.trie.get(uri, match)
         created = reg is None
         if reg is not None:
@@ -279,7 +288,12 @@ class Dealer:
                 reg.stats = CallStats(self.call_stats_limit)
             self.trie.add(uri, match, reg)
             self.registrations[reg.id] = reg
-        reg.group.add(callee)
+        if rank is None:
+            rank = time()
+            if rank <= self._last_rank:  # the wall clock stepped back: keep local order
+                rank = self._last_rank + 1e-6
+            self._last_rank = rank
+        reg.group.add(callee, rank)
         if flags:
             reg.flags[session.id] = flags
         held = session.registrations
@@ -354,7 +368,14 @@ class Dealer:
                               [f"no callee registered for procedure {uri!r}"])
             return
         callee_ref = None
-        if self.callee_tiers:  # a cluster: callees nearer the caller first
+        shard_key = None
+        if reg.policy == INVOKE_SHARDED or options.get("runmode") is not None:
+            shard_key = self._shard_key(caller, request, reg, options)
+            if shard_key is None:
+                return
+            # Every node picks the same callee for a key: locality does not apply.
+            callee_ref = reg.group.select_keyed(shard_key, None)
+        elif self.callee_tiers:  # a cluster: callees nearer the caller first
             tiers = self.callee_tiers.get(reg.id)
             if tiers is not None:
                 for excluded in tiers:
@@ -368,6 +389,7 @@ class Dealer:
                               [f"no callee registered for procedure {uri!r}"])
             return
         inv = Invocation(caller, request, uri, reg, msg[4:])
+        inv.shard_key = shard_key
         disclosure = self._disclosure
         if disclosure == "always":
             inv.disclose = True
@@ -404,6 +426,35 @@ class Dealer:
             inv.started = perf_counter()
         caller.calls[request] = inv
         self._invoke(inv, callee_ref)
+
+    @staticmethod
+    def _shard_key(caller: Member, request: int, reg: Registration,
+                   options: dict[str, Any]) -> int | None:
+        """The routing key hash of a partitioned call (``runmode = "partition"`` with
+        ``rkey``, or a ``jump_consistent_hash`` registration with ``rkey`` or
+        ``_routing_key``); None after answering a CALL that lacks a usable one."""
+        runmode = options.get("runmode")
+        if runmode is not None and runmode != "partition":
+            caller.send_error(m.CALL, request, uris.INVALID_ARGUMENT,
+                              [f"unknown CALL.Options.runmode {clip(str(runmode))!r} "
+                               "(only \"partition\" is defined)"])
+            return None
+        rkey = options.get("rkey")
+        if rkey is None and runmode is None:
+            rkey = options.get("_routing_key")
+        kind = type(rkey)
+        if kind is int:
+            rkey = str(rkey)
+        elif kind is not str or not rkey:
+            why = ("CALL.Options.runmode \"partition\" needs CALL.Options.rkey"
+                   if runmode is not None else
+                   f"procedure {reg.uri!r} is sharded (invoke \"jump_consistent_hash\"): "
+                   "calls need CALL.Options.rkey or _routing_key")
+            caller.send_error(m.CALL, request, uris.INVALID_ARGUMENT,
+                              [why + " (a non-empty string or an integer)"])
+            return None
+        return int.from_bytes(blake2b(rkey.encode("utf-8", "surrogatepass"),
+                                      digest_size=8).digest(), "little")
 
     def _call_continuation(self, caller: Member, inv: Invocation, msg: list) -> None:
         """A CALL reusing the request id of an open call: a progressive invocation chunk."""
@@ -572,7 +623,10 @@ class Dealer:
         reg = inv.registration
         nxt = None
         if reg.policy != INVOKE_SINGLE and self.registrations.get(reg.id) is reg:
-            nxt = reg.group.select(inv.excluded)
+            if inv.shard_key is not None:  # the key's next callee
+                nxt = reg.group.select_keyed(inv.shard_key, inv.excluded)
+            else:
+                nxt = reg.group.select(inv.excluded)
         if nxt is None:
             self._close(inv, uris.NO_AVAILABLE_CALLEE)
             inv.caller.send_error(m.CALL, inv.call_request, uris.NO_AVAILABLE_CALLEE,

@@ -53,6 +53,7 @@ cdef class Invocation:
     cdef public bint interrupted
     cdef public bint streaming_in
     cdef public double started
+    cdef public object shard_key
 
 
 cdef class Dealer:
@@ -74,9 +75,11 @@ cdef class Dealer:
     cdef object _max_uri_components
     cdef public long call_stats_limit
     cdef public dict callee_tiers
+    cdef double _last_rank
 
     @cython.locals(reg=Registration, inv=Invocation, open_call=Invocation, streaming=bint,
-                   callee=MemberRecord, wanted=long, callee_ref=CalleeRecord, tiers=list)
+                   callee=MemberRecord, wanted=long, callee_ref=CalleeRecord, tiers=list,
+                   shard_key=object)
     cpdef call(self, MemberRecord caller, list msg)
 
     @cython.locals(callee=MemberRecord, reg=Registration, caller=MemberRecord, flags=long,

@@ -48,6 +48,7 @@ def test_policy_codes() -> None:
         "last": 4,
         "least_inflight": 5,
         "p2c": 6,
+        "jump_consistent_hash": 7,
     }
     codes = (
         INVOKE_SINGLE,
@@ -89,7 +90,7 @@ def test_group_bookkeeping(impl) -> None:
     assert len(group) == 2
 
 
-@pytest.mark.parametrize("policy", [-1, 7])
+@pytest.mark.parametrize("policy", [-1, 8])
 def test_unknown_policy(impl, policy: int) -> None:
     with pytest.raises(ValueError):
         impl.CalleeGroup(policy)
@@ -388,3 +389,108 @@ def test_p2c_respects_exclusion_and_single_eligible(impl) -> None:
     a.inflight = 9
     assert {group.select({b, c}) for _ in range(20)} == {a}
     assert {group.select({b}) for _ in range(50)} == {c}
+
+
+# -- ranks (cluster-wide first/last order) and keyed selection (sharding, §5.9) --------
+
+
+def test_rank_orders_callees_and_equal_ranks_keep_insertion_order(impl) -> None:
+    group = impl.CalleeGroup(INVOKE_FIRST)
+    a, b, c, d = (impl.Callee(name, i) for i, name in enumerate("abcd"))
+    group.add(b, 2.0)
+    group.add(d, 4.0)
+    group.add(a, 1.0)  # registered earlier on another node, heard of later
+    group.add(c, 2.0)  # same rank as b: after it
+    assert group.callees() == [a, b, c, d]
+    assert group.select() is a
+    assert group.rank_of(c) == 2.0
+    group.remove(b)
+    assert group.callees() == [a, c, d]
+    group.add(b)  # no rank: last
+    assert group.callees() == [a, c, d, b]
+
+
+def test_insert_before_the_cursor_keeps_the_rotation(impl) -> None:
+    group = impl.CalleeGroup(INVOKE_ROUNDROBIN)
+    a, b, c = (impl.Callee(name, i) for i, name in enumerate("abc"))
+    group.add(a, 1.0)
+    group.add(c, 3.0)
+    assert group.select() is a
+    assert group.select() is c
+    group.add(b, 2.0)  # lands before the cursor: a and b have had (or skip) their turn
+    assert [group.select() for _ in range(3)] == [a, b, c]
+
+
+def _owners(group, keys) -> dict[int, object]:
+    return {key: group.select_keyed(key) for key in keys}
+
+
+def test_keyed_selection_is_stable_and_spread(impl) -> None:
+    rng = random.Random(7)
+    group = impl.CalleeGroup(INVOKE_POLICIES["jump_consistent_hash"])
+    callees = [impl.Callee(f"s{i}", rng.getrandbits(53)) for i in range(5)]
+    for callee in callees:
+        group.add(callee)
+    keys = [rng.getrandbits(64) for _ in range(5000)]
+    owners = _owners(group, keys)
+    assert owners == _owners(group, keys)  # the same key, the same callee
+    counts = Counter(owners[key] for key in keys)
+    assert chi_square(counts, callees, len(keys)) < CHI2_CRIT_001[4]
+
+
+def test_keyed_selection_does_not_depend_on_callee_order(impl) -> None:
+    rng = random.Random(8)
+    idents = [rng.getrandbits(53) for _ in range(6)]
+    one, two = impl.CalleeGroup(7), impl.CalleeGroup(7)
+    for ident in idents:
+        one.add(impl.Callee(None, ident))
+    for ident in reversed(idents):
+        two.add(impl.Callee(None, ident))
+    keys = [rng.getrandbits(64) for _ in range(2000)]
+    assert [one.select_keyed(k).ident for k in keys] == [two.select_keyed(k).ident for k in keys]
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(2, 12), leaver=st.integers(0, 11), seed=st.integers(0, 2**32))
+def test_only_the_keys_of_a_callee_that_leaves_or_joins_move(impl, n, leaver, seed) -> None:
+    rng = random.Random(seed)
+    leaver %= n
+    group = impl.CalleeGroup(7)
+    callees = [impl.Callee(None, rng.getrandbits(53)) for _ in range(n)]
+    for callee in callees:
+        group.add(callee)
+    keys = [rng.getrandbits(64) for _ in range(300)]
+    before = _owners(group, keys)
+    group.remove(callees[leaver])  # from anywhere in the group, not only the end
+    after = _owners(group, keys)
+    moved = [k for k in keys if before[k] is not after[k]]
+    assert all(before[k] is callees[leaver] for k in moved)
+    assert len(moved) == sum(1 for k in keys if before[k] is callees[leaver])
+    group.add(callees[leaver])  # it comes back: exactly its keys return to it
+    assert _owners(group, keys) == before
+
+
+def test_keyed_selection_skips_excluded_callees_to_the_next_scorer(impl) -> None:
+    group = impl.CalleeGroup(7)
+    callees = [impl.Callee(None, i + 1) for i in range(4)]
+    for callee in callees:
+        group.add(callee)
+    first = group.select_keyed(12345)
+    second = group.select_keyed(12345, {first})
+    assert second is not None and second is not first
+    assert group.select_keyed(12345, set(callees)) is None
+    assert impl.CalleeGroup(7).select_keyed(1) is None
+
+
+def test_keyed_selection_agrees_between_builds(impl) -> None:
+    """Nodes of a cluster may run either build: they must shard alike."""
+    from fastwamp._core import callees_py
+
+    rng = random.Random(9)
+    idents = [rng.getrandbits(53) for _ in range(5)]
+    ours, reference = impl.CalleeGroup(7), callees_py.CalleeGroup(7)
+    for ident in idents:
+        ours.add(impl.Callee(None, ident))
+        reference.add(callees_py.Callee(None, ident))
+    for key in [0, 2**64 - 1, *(rng.getrandbits(64) for _ in range(500))]:
+        assert ours.select_keyed(key).ident == reference.select_keyed(key).ident

@@ -153,5 +153,35 @@ for (const serializer of Object.keys(SERIALIZERS)) {
                 assert.deepEqual(callees.map(String), [String(callee.id)]);
             });
         });
+
+        it('shards calls by routing key (runmode "partition" and jump_consistent_hash)',
+            async () => {
+                // Autobahn|JS sends CALL and REGISTER options as given, so it can use
+                // sharded registrations; wampy.js and Autobahn|Python drop these options.
+                await withSessions(serializer, 4, async (a, b, c, caller) => {
+                    const shared = uri('shard_rr');
+                    const sharded = uri('shard_jch');
+                    for (const [i, s] of [a, b, c].entries()) {
+                        await s.register(shared, () => i, { invoke: 'roundrobin' });
+                        await s.register(sharded, () => i, { invoke: 'jump_consistent_hash' });
+                    }
+                    const owner = new Map();
+                    for (let round = 0; round < 3; round++) {
+                        for (let k = 0; k < 12; k++) {
+                            const key = `customer-${k}`;
+                            const viaRunmode = await caller.call(shared, [], {},
+                                { runmode: 'partition', rkey: key });
+                            const viaInvoke = await caller.call(sharded, [], {}, { rkey: key });
+                            if (!owner.has(key)) owner.set(key, [viaRunmode, viaInvoke]);
+                            assert.deepEqual([viaRunmode, viaInvoke], owner.get(key));
+                        }
+                    }
+                    // The same key hashes to the same callee on both registrations.
+                    for (const [first, second] of owner.values()) assert.equal(first, second);
+                    assert.ok(new Set([...owner.values()].map(([x]) => x)).size > 1);
+                    await assert.rejects(caller.call(sharded),
+                        (err) => err.error === 'wamp.error.invalid_argument');
+                });
+            });
     });
 }
