@@ -197,7 +197,10 @@ class MetaApi:
             broker.deliver(topic, 0, [args], None)  # 0: an id is drawn if anyone receives it
 
     def session_joined(self, session: RouterSession) -> None:
-        self._publish("wamp.session.on_join", [self._session_details(session)])
+        broker = self.realm.broker
+        # The details are built only for a subscriber (a session joining is frequent).
+        if broker.subscriptions and broker.trie.match_all("wamp.session.on_join"):
+            self._publish("wamp.session.on_join", [self._session_details(session)])
 
     def session_left(self, session: RouterSession) -> None:
         self._publish("wamp.session.on_leave", [session.id, session.authid, session.authrole])
