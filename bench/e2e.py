@@ -4,7 +4,7 @@ For every measurement (a scenario from ``loadgen.SCENARIOS`` on one wire: RawSoc
 or WebSocket, msgpack or json, messages written one by one or batched) and every
 router, in turn, this starts a fresh router process on 127.0.0.1, runs the
 scenario with ``bench/loadgen.py`` worker processes, samples the router's CPU
-time (utime+stime of its process tree, from /proc) at both ends of the
+time (user + system time of its process tree, through psutil) at both ends of the
 measurement window (and its RSS for ``sessions``), and stops the router again.
 The routers alternate within each measurement, so all three see the same
 background load as far as possible; ``--repeat`` runs the whole round again and
@@ -51,6 +51,8 @@ from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -185,11 +187,9 @@ class Router:
 
 def _alive(pid: int) -> bool:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
-    return state != "Z"
 
 
 def _python_env(src: Path) -> dict[str, str]:
@@ -794,7 +794,7 @@ def write_chart(
     title: str,
 ) -> None:
     """Calls/s and router CPU per call of the three routers, per wire of ``rpc``."""
-    import matplotlib  # lazily: only the chart needs it (pip install matplotlib)
+    import matplotlib  # lazily: only the chart needs it (pip install ".[bench]")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

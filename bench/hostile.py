@@ -14,7 +14,7 @@ then
 * a **flood** process: the hostile client(s) of the scenario, which set up,
   flood for ``--duration`` seconds, then close their connections (abruptly);
 
-and samples the router's RSS (``VmRSS`` of ``/proc/PID/status``) and CPU time
+and samples the router's RSS (its resident set size, through psutil) and CPU time
 every 100 ms.  Per scenario it reports the bystander's calls, p50/p99/max
 latency and failures, the router's RSS before the flood, at its peak and after
 (``--settle`` seconds after the flood stopped, once the router answers again),
@@ -72,6 +72,7 @@ from types import FrameType
 from typing import Any
 
 import msgpack
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -651,22 +652,17 @@ def _status(rc: int) -> str:
 
 def read_rss_kb(pid: int) -> int | None:
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+        return psutil.Process(pid).memory_info().rss // 1024
+    except psutil.Error:
+        return None
 
 
 def read_cpu_s(pid: int) -> float | None:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return None
+    return times.user + times.system
 
 
 class Sampler(threading.Thread):

@@ -54,6 +54,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import msgpack
+import psutil
 
 try:
     import uvloop
@@ -1200,7 +1201,7 @@ class Result:
     router_cpu_util: float | None  # router CPU seconds per second (1.0 = one core)
     router_cpu_us_per_op: float | None
     loadgen_cpu_us_per_op: float
-    machine_busy: float | None  # busy cores (of all) during the window, from /proc/stat
+    machine_busy: float | None  # busy cores (of all) during the window
     latency_p50_ms: float | None
     latency_p99_ms: float | None
     extra: dict[str, Any]
@@ -1213,12 +1214,12 @@ def _percentile(sorted_values: list[int], q: float) -> float | None:
     return sorted_values[index] / 1e6
 
 
-def machine_busy_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies over all CPUs, from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + fields[4]
-    total = sum(fields[:8])
+def machine_busy_ticks() -> tuple[float, float]:
+    """(busy, total) CPU seconds over all CPUs since boot (idle and I/O wait are
+    not busy; guest time is already in user time)."""
+    times = psutil.cpu_times()
+    total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+    idle = times.idle + getattr(times, "iowait", 0.0)
     return total - idle, total
 
 
@@ -1517,37 +1518,29 @@ def run_sessions(
     )
 
 
-def proc_tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants, from /proc."""
-    page = os.sysconf("SC_PAGE_SIZE")
-    total = 0
-    for pid in [root, *_descendants(root)]:
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * page
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
+def _tree(root: int) -> list[psutil.Process]:
+    """``root`` and every live descendant of it (psutil), children after parents."""
+    try:
+        process = psutil.Process(root)
+        return [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def _descendants(root: int) -> list[int]:
-    """Every live descendant of ``root`` (from /proc), children first."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    found: list[int] = []
-    frontier = [root]
-    while frontier:
-        children = [pid for pid, ppid in parents.items() if ppid in frontier]
-        found += children
-        frontier = children
-    return found
+    """The pids of every live descendant of ``root``, children first."""
+    return [p.pid for p in _tree(root)[1:]]
+
+
+def proc_tree_rss(root: int) -> int:
+    """Resident bytes of ``root`` and all its descendants."""
+    total = 0
+    for process in _tree(root):
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:  # gone meanwhile
+            pass
+    return total
 
 
 # ---------------------------------------------------------------------------
@@ -1555,32 +1548,15 @@ def _descendants(root: int) -> list[int]:
 
 
 def proc_tree_cpu(root: int) -> float:
-    """utime+stime (seconds) of ``root`` and all its descendants, from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    times: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    """User + system CPU seconds of ``root`` and all its live descendants."""
+    total = 0.0
+    for process in _tree(root):
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
+            times = process.cpu_times()
+        except psutil.Error:  # gone meanwhile
             continue
-        # The command name (field 2) may contain spaces: split after its ")".
-        fields = stat[stat.rindex(")") + 2 :].split()
-        pid = int(entry)
-        parents[pid] = int(fields[1])
-        times[pid] = int(fields[11]) + int(fields[12])
-    tree = {root}
-    changed = True
-    while changed:
-        changed = False
-        for pid, ppid in parents.items():
-            if ppid in tree and pid not in tree:
-                tree.add(pid)
-                changed = True
-    return sum(times.get(pid, 0) for pid in tree) / tick
+        total += times.user + times.system
+    return total
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ Starts fastwamp (this checkout or ``--router-src``) with ``bench/e2e.py``'s
 configuration, puts one ``loadgen`` scenario on it (default ``rpc`` over
 RawSocket+msgpack, one write per message) and, on the same router process:
 
-1. measures router CPU per operation without a profiler (utime+stime, /proc);
+1. measures router CPU per operation without a profiler (user + system time);
 2. samples it with ``py-spy record --native`` (Python and C frames) and sorts every
    sample into one group, by the frame nearest the leaf that names one:
    ``decode`` (msgpack/JSON parsing), ``check`` (the structural and value checks),
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +38,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -148,11 +149,9 @@ def _outer(frame: str) -> bool:
 
 
 def user_system(pid: int) -> tuple[float, float]:
-    """(utime, stime) seconds of process ``pid``, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+    """(user, system) CPU seconds of process ``pid``."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user, times.system
 
 
 def _function(frame: str) -> str:
