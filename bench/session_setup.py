@@ -24,7 +24,12 @@ from typing import Any
 import msgpack
 import uvloop
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# The in-memory transport of the per-call cost script (tests/transport/call_cost.py).
+sys.path.insert(0, str(ROOT / "tests" / "transport"))
+
+from call_cost import Transport  # noqa: E402
 
 from fastwamp.config import ListenerConfig, default_config  # noqa: E402
 from fastwamp.router import Router  # noqa: E402
@@ -39,60 +44,6 @@ WS_REQUEST = (b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r
               b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
               b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.msgpack\r\n\r\n")
 WS_HELLO = bytes((0x82, 0x80 | len(HELLO))) + b"\0\0\0\0" + HELLO
-
-
-class _Socket:
-    family = 2
-
-    def setsockopt(self, *args: Any) -> None:
-        pass
-
-    def getsockopt(self, *args: Any) -> int:
-        return 0
-
-    def fileno(self) -> int:
-        return -1
-
-
-class _Transport:
-    """What the connection asks of an asyncio transport; writes are counted."""
-
-    __slots__ = ("written", "closed")
-    _extra = {"peername": ("127.0.0.1", 40000), "socket": _Socket(),
-              "sockname": ("127.0.0.1", 8080)}
-
-    def __init__(self) -> None:
-        self.written = 0
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += len(data)
-
-    def writelines(self, parts: Any) -> None:
-        self.written += sum(map(len, parts))
-
-    def close(self) -> None:
-        self.closed = True
-
-    abort = close
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._extra.get(name, default)
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        pass
 
 
 def _kinds() -> dict[str, tuple[Any, ListenerConfig, list[bytes]]]:
@@ -119,13 +70,13 @@ def run(kind: str, count: int, profile: bool, idle: int = 0) -> float:
         connections: set[Any] = set()
 
         def one(keep: bool = False) -> None:
-            transport = _Transport()
+            transport = Transport()
             conn = cls(router, listener, connections, limits)
             conn.connection_made(transport)
             for chunk in chunks:
                 conn.data_received(chunk)
             router.flush()
-            if not transport.written:
+            if not transport.bytes:
                 raise RuntimeError(f"{kind}: nothing written (handshake failed?)")
             if keep:
                 held.append(conn)
