@@ -540,7 +540,9 @@ def reload_from_file(server: Server, path: str | None) -> bool:
         config = load_config(path)
         server.reload(config)
     except ConfigError as exc:
-        log.error("reload of %s refused, the running configuration stays: %s", path, exc)
+        # Every problem, one "FILE:LINE: key: problem" line each (as --check-config).
+        log.error("reload of %s refused, the running configuration stays: %s", path,
+                  "; ".join(exc.report()))
         return False
     except Exception:
         log.exception("reload of %s failed; the running configuration stays", path)

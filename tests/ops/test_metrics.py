@@ -139,6 +139,9 @@ def test_authentication_failures_and_quota_refusals_are_counted(ops_router_facto
 [[realms]]
 name = "closed"
 allow_anonymous = false
+authmethods = ["ticket"]
+authenticator = "com.example.authenticate"
+authenticator_methods = ["ticket"]
 
 [[realms]]
 name = "small"
