@@ -488,7 +488,8 @@ def _http_endpoints(config: Config, router: Any, server: Server) -> Any:
         from fastwamp.ops.counters import install_counters
         from fastwamp.ops.exposition import make_registry
 
-        registry = make_registry(router, install_counters(router, config.metrics_series_max))
+        registry = make_registry(router, install_counters(router, config.metrics_series_max),
+                                 lambda: server.cluster)
     return HttpEndpoints(registry, server.ready)
 
 
