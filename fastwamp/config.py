@@ -588,6 +588,16 @@ def _check_type(key: str, value: Any, tp: Any, out: _Problems) -> Any:
     return value
 
 
+def _closest_key(name: str, known: list[str]) -> list[str]:
+    """The known key ``name`` most likely misspells ([] if none is close): one that
+    ``name`` is with a ``_suffix`` added (``node`` for ``node_name``), else the nearest
+    spelling."""
+    for key in known:
+        if name.startswith(key + "_"):
+            return [key]
+    return difflib.get_close_matches(name, known, n=1)
+
+
 def _placeholder(tp: Any) -> Any:
     """A stand-in for a required key that is missing or wrong (its problem is reported)."""
     return {str: "", int: 0, float: 0.0, bool: False}.get(tp, "")
@@ -599,9 +609,10 @@ def _from_table(cls: type, table: dict[str, Any], prefix: str, out: _Problems,
     and wrong types to ``out`` (a bad value leaves the key at its default)."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    known = [f.name for f in dataclasses.fields(cls)]
     for name in table:
         if name not in fields and name not in skip:
-            close = difflib.get_close_matches(name, list(fields), n=1)
+            close = _closest_key(name, known)
             # A likely typo gets the fix; otherwise the list of keys there is.
             hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(fields)}"
             out.add(f"{prefix}{name}", f"unknown key; {hint}")

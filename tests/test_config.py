@@ -561,3 +561,23 @@ def test_config_schema_matches_the_checker(capsys):
                                         .replace('"prefx"', '"prefix"')), schema)
     with pytest.raises(AssertionError):
         _check_against_schema(tomllib.loads(MANY_PROBLEMS), schema)
+
+
+@pytest.mark.parametrize("text, key, suggestion", [
+    ("[[listener]]\ntype = 'websocket'", "listener", "listeners"),
+    ("[cluster]\nnode_name = 'x'", "cluster.node_name", "node"),
+    ("[[realms]]\nname = 'r'\nallow_anonymus = true", "realms[0].allow_anonymus",
+     "allow_anonymous"),
+    ("[[listeners]]\ntype = 'http'\nprot = 9100", "listeners[0].prot", "port"),
+])
+def test_unknown_keys_get_the_nearest_known_key(text, key, suggestion):
+    with pytest.raises(ConfigError) as info:
+        config_from_toml(text)
+    assert (info.value.key, info.value.problem) == (key, f"unknown key; did you mean "
+                                                         f"{suggestion!r}?")
+
+
+def test_unknown_key_without_a_near_one_lists_the_keys():
+    with pytest.raises(ConfigError) as info:
+        config_from_toml("[cluster]\nzzz = 1")
+    assert info.value.problem.startswith("unknown key; known: enabled, nats_urls, node, ")
