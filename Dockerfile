@@ -30,9 +30,10 @@ USER fastwamp
 WORKDIR /var/lib/fastwamp
 # WebSocket (ws://HOST:8080/ws) and RawSocket (tcp://HOST:8081).
 EXPOSE 8080 8081
-# Liveness: the RawSocket listener answers its handshake.
+# Liveness: /health of the configuration's http listener when it has one (add one to
+# serve /metrics too), else the RawSocket listener's handshake (the default file).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python", "-m", "fastwamp.healthcheck", "tcp://127.0.0.1:8081"]
+    CMD ["python", "-m", "fastwamp.healthcheck", "--config", "/etc/fastwamp/fastwamp.toml"]
 # SIGTERM: GOODBYE to every session, then exit 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["fastwamp"]

@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"(status 0 if valid, {EXIT_CONFIG_ERROR} if not)",
     )
     parser.add_argument(
+        "--config-schema",
+        action="store_true",
+        help="print the JSON Schema of the configuration file (for editors: e.g. Taplo or "
+        "Even Better TOML) and exit",
+    )
+    parser.add_argument(
         "--print-default-config",
         action="store_true",
         help="print the default configuration as commented TOML and exit",
@@ -103,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the version and exit",
     )
     return parser
+
+
+def print_config_errors(error: ConfigError, cause: str = "") -> None:
+    """Print every problem of ``error`` on stderr, one ``FILE:LINE: key: problem`` line
+    each (what editors and CI logs link to), then a count."""
+    for line in error.report():
+        print(line, file=sys.stderr)
+    count = len(error.errors)
+    what = f"{count} configuration error{'s' if count > 1 else ''}"
+    print(f"fastwamp: {what}{f' ({cause})' if cause else ''}; nothing was started",
+          file=sys.stderr)
 
 
 def _summary(config: Config) -> str:
@@ -260,10 +277,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(default_config_toml())
         return 0
 
+    if args.config_schema:
+        import json
+
+        from fastwamp.config import config_json_schema
+
+        print(json.dumps(config_json_schema(), indent=2))
+        return 0
+
     try:
         config = load_config(args.config) if args.config else default_config()
     except ConfigError as exc:
-        print(f"fastwamp: configuration error: {exc}", file=sys.stderr)
+        print_config_errors(exc)
         return EXIT_CONFIG_ERROR
     if args.log_level:
         config.log_level = args.log_level
@@ -272,14 +297,14 @@ def main(argv: list[str] | None = None) -> int:
             config.listeners.append(ListenerConfig("http", host="127.0.0.1", port=args.metrics))
             validate_config(config)
         except ConfigError as exc:
-            print(f"fastwamp: --metrics: {exc}", file=sys.stderr)
+            print_config_errors(exc, "--metrics")
             return EXIT_CONFIG_ERROR
     if args.workers is not None:
         config.workers = args.workers
         try:
             validate_config(config)
         except ConfigError as exc:
-            print(f"fastwamp: configuration error: {exc}", file=sys.stderr)
+            print_config_errors(exc, "--workers")
             return EXIT_CONFIG_ERROR
 
     if args.check_config:

@@ -430,16 +430,92 @@ _URI_RE = re.compile(r"[^\s.#]+(\.[^\s.#]+)*")
 
 
 class ConfigError(ValueError):
-    """A configuration value is wrong.
+    """A configuration value is wrong, or several are.
 
     ``key`` names the offending key in TOML terms (``listeners[0].port``); ``str()``
-    gives ``"<key>: <problem>"``.
+    gives ``"<key>: <problem>"``.  ``source`` and ``line`` say where it is written
+    when known (a file's name, a line from 1).  A check reports every problem it
+    finds at once: ``errors`` lists them all (the first is this error itself), and
+    ``str()`` then gives one ``"<key>: <problem>"`` line each.
     """
 
-    def __init__(self, key: str, problem: str) -> None:
+    def __init__(self, key: str, problem: str, source: str = "",
+                 line: int | None = None) -> None:
         super().__init__(f"{key}: {problem}" if key else problem)
         self.key = key
         self.problem = problem
+        self.source = source
+        self.line = line
+        self.errors: list[ConfigError] = [self]
+
+    @classmethod
+    def collected(cls, errors: list[ConfigError]) -> ConfigError:
+        """One error standing for ``errors`` (not empty): the first, listing them all."""
+        first = errors[0]
+        combined = cls(first.key, first.problem, first.source, first.line)
+        combined.errors = list(errors)
+        combined.args = ("\n".join(str(error) for error in errors),)
+        return combined
+
+    def located(self) -> str:
+        """``"FILE:LINE: key: problem"`` (FILE and LINE left out when unknown)."""
+        where = self.source
+        if where and self.line is not None:
+            where = f"{where}:{self.line}"
+        text = f"{self.key}: {self.problem}" if self.key else self.problem
+        return f"{where}: {text}" if where else text
+
+    def report(self) -> list[str]:
+        """Every problem, one located line each (see :meth:`located`), in file order."""
+        ordered = sorted(self.errors, key=lambda error: (error.source, error.line or 0))
+        return [error.located() for error in ordered]
+
+
+class _Problems:
+    """Collects the problems of one configuration check: one per key (the first)."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+        self._keys: set[tuple[str, str]] = set()
+        #: Key prefixes written in another file: prefix -> (that file, the prefix
+        #: there, its key lines); the users of a realm's users_file.
+        self.aliases: dict[str, tuple[str, str, dict[str, int]]] = {}
+
+    def add(self, key: str, problem: str, source: str = "", line: int | None = None) -> None:
+        if (source, key) in self._keys:
+            return
+        self._keys.add((source, key))
+        self.errors.append(ConfigError(key, problem, source, line))
+
+    def locate(self, source: str, lines: dict[str, int]) -> None:
+        """Give the problems not located yet ``source`` and their line in ``lines``
+        (or their place in the file an alias points to)."""
+        from fastwamp.ops.toml_lines import line_of
+
+        for error in self.errors:
+            if error.source:
+                continue
+            for prefix, (other, there, other_lines) in self.aliases.items():
+                if error.key == prefix or error.key.startswith((f"{prefix}.", f"{prefix}[")):
+                    error.key = there + error.key[len(prefix):]
+                    error.args = (f"{error.key}: {error.problem}",)
+                    error.source, error.line = other, line_of(other_lines, error.key)
+                    break
+            else:
+                error.source, error.line = source, line_of(lines, error.key)
+
+    def add_error(self, error: ConfigError) -> None:
+        for one in error.errors:
+            self.add(one.key, one.problem, one.source, one.line)
+
+    def any_under(self, prefix: str) -> bool:
+        """Whether a problem was found at ``prefix`` or a key inside it."""
+        return any(key == prefix or key.startswith((f"{prefix}.", f"{prefix}["))
+                   for _, key in self._keys)
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise ConfigError.collected(self.errors)
 
 
 def _describe(value: object) -> str:
@@ -470,28 +546,29 @@ def _type_name(tp: Any) -> str:
     return {bool: "boolean", int: "integer", float: "number", str: "string"}.get(tp, str(tp))
 
 
-def _check_type(key: str, value: Any, tp: Any) -> Any:
+def _check_type(key: str, value: Any, tp: Any, out: _Problems) -> Any:
     """Return ``value`` if it has TOML type ``tp`` (a field annotation), else raise.
 
-    A dataclass type takes a TOML table, checked field by field.
+    A dataclass type takes a TOML table, checked field by field (the problems of its
+    keys go to ``out``; the table is still built, with defaults for bad values).
     """
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(key, f"must be a table, got {_describe(value)}")
         # is_dataclass() narrows to "instance or class"; field annotations are classes.
-        return _from_table(typing.cast(type, tp), value, f"{key}.")
+        return _from_table(typing.cast(type, tp), value, f"{key}.", out)
     origin = typing.get_origin(tp)
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
             raise ConfigError(key, f"must be {_type_name(tp)}, got {_describe(value)}")
-        return [_check_type(f"{key}[{i}]", item, item_tp) for i, item in enumerate(value)]
+        return [_check_type(f"{key}[{i}]", item, item_tp, out) for i, item in enumerate(value)]
     if origin is dict:
         key_tp, value_tp = typing.get_args(tp)
         if not isinstance(value, dict):
             raise ConfigError(key, f"must be {_type_name(tp)}, got {_describe(value)}")
         return {
-            _check_type(key, k, key_tp): _check_type(f"{key}.{k}", v, value_tp)
+            _check_type(key, k, key_tp, out): _check_type(f"{key}.{k}", v, value_tp, out)
             for k, v in value.items()
         }
     ok: bool
@@ -511,30 +588,56 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
     return value
 
 
-def _from_table(cls: type, table: dict[str, Any], prefix: str, skip: tuple[str, ...] = ()) -> Any:
-    """Build dataclass ``cls`` from a TOML table, checking key names and value types."""
+def _closest_key(name: str, known: list[str]) -> list[str]:
+    """The known key ``name`` most likely misspells ([] if none is close): one that
+    ``name`` is with a ``_suffix`` added (``node`` for ``node_name``), else the nearest
+    spelling."""
+    for key in known:
+        if name.startswith(key + "_"):
+            return [key]
+    return difflib.get_close_matches(name, known, n=1)
+
+
+def _placeholder(tp: Any) -> Any:
+    """A stand-in for a required key that is missing or wrong (its problem is reported)."""
+    return {str: "", int: 0, float: 0.0, bool: False}.get(tp, "")
+
+
+def _from_table(cls: type, table: dict[str, Any], prefix: str, out: _Problems,
+                skip: tuple[str, ...] = ()) -> Any:
+    """Build dataclass ``cls`` from a TOML table, reporting unknown keys, missing keys
+    and wrong types to ``out`` (a bad value leaves the key at its default)."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    known = [f.name for f in dataclasses.fields(cls)]
     for name in table:
         if name not in fields and name not in skip:
-            close = difflib.get_close_matches(name, list(fields), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{prefix}{name}", f"unknown key (known: {', '.join(fields)}){hint}")
+            close = _closest_key(name, known)
+            # A likely typo gets the fix; otherwise the list of keys there is.
+            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(fields)}"
+            out.add(f"{prefix}{name}", f"unknown key; {hint}")
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if name in table:
-            kwargs[name] = _check_type(f"{prefix}{name}", table[name], hints[name])
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{prefix}{name}", "required key is missing")
+            try:
+                kwargs[name] = _check_type(f"{prefix}{name}", table[name], hints[name], out)
+            except ConfigError as exc:
+                out.add_error(exc)
+                if required:
+                    kwargs[name] = _placeholder(hints[name])
+        elif required:
+            out.add(f"{prefix}{name}", "required key is missing")
+            kwargs[name] = _placeholder(hints[name])
     return cls(**kwargs)
 
 
-def _tables(data: dict[str, Any], name: str) -> list[dict[str, Any]]:
+def _tables(data: dict[str, Any], name: str, out: _Problems) -> list[dict[str, Any]]:
+    """The tables of array ``name`` ([] and a problem when it is not an array of tables)."""
     value = data[name]
     if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
-        raise ConfigError(
-            name, f"must be an array of tables ([[{name}]] sections), got {_describe(value)}"
-        )
+        out.add(name, f"must be an array of tables ([[{name}]] sections), got {_describe(value)}")
+        return []
     return value
 
 
@@ -546,30 +649,38 @@ def config_from_dict(data: dict[str, Any], base_dir: str | Path | None = None) -
     the current directory).
 
     Raises:
-        ConfigError: a key is unknown, missing, of the wrong type or has a bad value.
+        ConfigError: every key that is unknown, missing, of the wrong type or has a bad
+            value (``errors`` lists them).
     """
-    config: Config = _from_table(Config, data, "", skip=("realms", "listeners"))
+    out = _Problems()
+    config = _build(data, base_dir, out)
+    out.locate("", {})
+    out.raise_any()
+    return config
+
+
+def _build(data: dict[str, Any], base_dir: str | Path | None, out: _Problems) -> Config:
+    """The :class:`Config` of parsed TOML, its problems reported to ``out``."""
+    config: Config = _from_table(Config, data, "", out, skip=("realms", "listeners"))
     if "realms" in data:
         config.realms = [
-            _from_table(RealmConfig, table, f"realms[{i}].")
-            for i, table in enumerate(_tables(data, "realms"))
+            _from_table(RealmConfig, table, f"realms[{i}].", out)
+            for i, table in enumerate(_tables(data, "realms", out))
         ]
         for i, realm in enumerate(config.realms):
             if realm.users_file:
-                realm.users.extend(_load_users_file(realm.users_file, base_dir,
-                                                    f"realms[{i}].users_file"))
+                _load_users_file(realm, base_dir, f"realms[{i}]", out)
     if "listeners" in data:
-        tables = _tables(data, "listeners")
+        tables = _tables(data, "listeners", out)
         config.listeners = [
-            _from_table(ListenerConfig, table, f"listeners[{i}].") for i, table in enumerate(tables)
+            _from_table(ListenerConfig, table, f"listeners[{i}].", out)
+            for i, table in enumerate(tables)
         ]
         for i, table in enumerate(tables):
             if table.get("type") == "rawsocket":
                 for name in _WEBSOCKET_ONLY_KEYS:
                     if name in table:
-                        raise ConfigError(
-                            f"listeners[{i}].{name}", "applies to websocket listeners only"
-                        )
+                        out.add(f"listeners[{i}].{name}", "applies to websocket listeners only")
         if base_dir is not None:
             for lst in config.listeners:
                 for name in TLS_FILE_KEYS:
@@ -577,7 +688,7 @@ def config_from_dict(data: dict[str, Any], base_dir: str | Path | None = None) -
                     if value and not Path(value).is_absolute():
                         setattr(lst, name, str(Path(base_dir) / value))
     config.log_level = config.log_level.lower()
-    validate_config(config)
+    _validate(config, out)
     return config
 
 
@@ -590,69 +701,76 @@ def validate_config(config: Config) -> None:
     """Check the values of a :class:`Config` (types are assumed right).
 
     Raises:
-        ConfigError: naming the first bad key.
+        ConfigError: naming the first bad key; its ``errors`` list every bad key.
     """
+    out = _Problems()
+    _validate(config, out)
+    out.raise_any()
+
+
+def _validate(config: Config, out: _Problems) -> None:
+    """Report every bad value of ``config`` to ``out``."""
     if config.log_level.lower() not in LOG_LEVELS:
-        raise ConfigError(
+        out.add(
             "log_level", f"must be one of {', '.join(LOG_LEVELS)}, got {config.log_level!r}"
         )
     for name in ("call_timeout_default_ms", "call_timeout_max_ms"):
         if getattr(config, name) < 0:
-            raise ConfigError(name, "must be >= 0 (0 means none)")
+            out.add(name, "must be >= 0 (0 means none)")
     if config.log_format not in LOG_FORMATS:
-        raise ConfigError(
+        out.add(
             "log_format", f"must be one of {', '.join(LOG_FORMATS)}, got {config.log_format!r}"
         )
     if config.max_auth_failures_per_address < 0:
-        raise ConfigError("max_auth_failures_per_address", "must be >= 0 (0 means no limit)")
+        out.add("max_auth_failures_per_address", "must be >= 0 (0 means no limit)")
     for name in ("handshake_timeout", "frame_timeout", "log_lines_per_session",
                  "auth_failure_window", "http_request_timeout"):
         if getattr(config, name) <= 0:
-            raise ConfigError(name, "must be > 0")
+            out.add(name, "must be > 0")
     for name in ("max_handshake_message_size", "max_connections_per_address",
                  "max_uri_length", "max_uri_components", "messages_per_turn", "log_value_max",
                  "metrics_series_max"):
         if getattr(config, name) < 1:
-            raise ConfigError(name, "must be >= 1")
+            out.add(name, "must be >= 1")
     if config.http_request_max_bytes < 256:
-        raise ConfigError("http_request_max_bytes", "must be >= 256")
+        out.add("http_request_max_bytes", "must be >= 256")
     if 0 < config.call_timeout_max_ms < config.call_timeout_default_ms:
-        raise ConfigError(
+        out.add(
             "call_timeout_default_ms",
             f"is larger than call_timeout_max_ms ({config.call_timeout_max_ms})",
         )
 
-    _validate_cluster(config)
+    _validate_cluster(config, out)
     if not config.realms:
-        raise ConfigError("realms", "at least one realm is required")
+        out.add("realms", "at least one realm is required")
     seen_realms: set[str] = set()
     for i, realm in enumerate(config.realms):
         key = f"realms[{i}]"
         if not _URI_RE.fullmatch(realm.name):
-            raise ConfigError(f"{key}.name", f"{realm.name!r} is not a valid realm URI")
+            out.add(f"{key}.name", f"{realm.name!r} is not a valid realm URI")
         if realm.name in seen_realms:
-            raise ConfigError(f"{key}.name", f"duplicate realm {realm.name!r}")
+            out.add(f"{key}.name", f"duplicate realm {realm.name!r}")
         seen_realms.add(realm.name)
         if realm.disclosure not in DISCLOSURE_MODES:
-            raise ConfigError(
+            out.add(
                 f"{key}.disclosure",
                 f"must be one of {', '.join(DISCLOSURE_MODES)}, got {realm.disclosure!r}",
             )
         for j, history in enumerate(realm.event_history):
             hkey = f"{key}.event_history[{j}]"
             if not history.uri and history.match != "prefix":
-                raise ConfigError(f"{hkey}.uri", "must not be empty")
+                out.add(f"{hkey}.uri", "must not be empty")
             if history.match not in MATCH_POLICIES:
-                raise ConfigError(
+                out.add(
                     f"{hkey}.match",
                     f"must be one of {', '.join(MATCH_POLICIES)}, got {history.match!r}",
                 )
             if history.limit < 1:
-                raise ConfigError(f"{hkey}.limit", f"must be >= 1, got {history.limit}")
+                out.add(f"{hkey}.limit", f"must be >= 1, got {history.limit}")
             if history.max_age < 0:
-                raise ConfigError(f"{hkey}.max_age", "must be >= 0 (0 means no age limit)")
+                out.add(f"{hkey}.max_age", "must be >= 0 (0 means no age limit)")
         if realm.overflow_policy not in OVERFLOW_POLICIES:
-            raise ConfigError(
+            out.add(
                 f"{key}.overflow_policy",
                 f"must be one of {', '.join(OVERFLOW_POLICIES)}, got {realm.overflow_policy!r}",
             )
@@ -662,166 +780,196 @@ def validate_config(config: Config) -> None:
                      "testaments_per_session", "testament_bytes_per_session",
                      "history_bytes_max"):
             if getattr(realm, name) < 1:
-                raise ConfigError(f"{key}.{name}", "must be >= 1")
-        _validate_authentication(realm, key)
-        _check_roles(key, realm)
+                out.add(f"{key}.{name}", "must be >= 1")
+        _validate_authentication(realm, key, out)
+        if not realm.allow_anonymous and not out.any_under(key):
+            closed = _unjoinable(realm)
+            if closed is not None:
+                out.add(f"{key}.allow_anonymous", closed)
+        _check_roles(key, realm, out)
         for role, level in realm.trustlevels.items():
             if not role:
-                raise ConfigError(f"{key}.trustlevels", "an authrole must not be empty")
+                out.add(f"{key}.trustlevels", "an authrole must not be empty")
             if level < 0:
-                raise ConfigError(f"{key}.trustlevels.{role}", "must be >= 0")
+                out.add(f"{key}.trustlevels.{role}", "must be >= 0")
 
     for i, realm in enumerate(config.realms):
         if realm.authenticator_realm and realm.authenticator_realm not in seen_realms:
-            raise ConfigError(f"realms[{i}].authenticator_realm",
+            out.add(f"realms[{i}].authenticator_realm",
                               f"no realm named {realm.authenticator_realm!r}")
 
     if not config.listeners:
-        raise ConfigError("listeners", "at least one listener is required")
+        out.add("listeners", "at least one listener is required")
     seen_addresses: dict[tuple[str, int], int] = {}
     for i, lst in enumerate(config.listeners):
         key = f"listeners[{i}]"
         if lst.type not in LISTENER_TYPES:
-            raise ConfigError(
+            out.add(
                 f"{key}.type", f"must be one of {', '.join(LISTENER_TYPES)}, got {lst.type!r}"
             )
         if lst.type == "http" and lst.tls_certificate:
-            raise ConfigError(f"{key}.tls_certificate", "http listeners have no TLS (keep them "
+            out.add(f"{key}.tls_certificate", "http listeners have no TLS (keep them "
                               "on a private interface, or put a TLS proxy in front)")
         if not lst.host:
-            raise ConfigError(f"{key}.host", "must not be empty")
+            out.add(f"{key}.host", "must not be empty")
         if not 0 <= lst.port <= 65535:
-            raise ConfigError(f"{key}.port", f"must be between 0 and 65535, got {lst.port}")
+            out.add(f"{key}.port", f"must be between 0 and 65535, got {lst.port}")
         if lst.port:
             address = (lst.host, lst.port)
             if address in seen_addresses:
-                raise ConfigError(
+                out.add(
                     f"{key}.port",
                     f"{lst.host}:{lst.port} is already used by listeners[{seen_addresses[address]}]",
                 )
             seen_addresses[address] = i
         if lst.auto_ping_interval < 0:
-            raise ConfigError(f"{key}.auto_ping_interval", "must be >= 0 (0 means never)")
+            out.add(f"{key}.auto_ping_interval", "must be >= 0 (0 means never)")
         if lst.auto_ping_timeout <= 0:
-            raise ConfigError(f"{key}.auto_ping_timeout", "must be > 0")
+            out.add(f"{key}.auto_ping_timeout", "must be > 0")
         if lst.rawsocket_ping not in ("auto", "always"):
-            raise ConfigError(
+            out.add(
                 f"{key}.rawsocket_ping", f'must be "auto" or "always", got {lst.rawsocket_ping!r}'
             )
         if lst.type == "websocket" and not lst.path.startswith("/"):
-            raise ConfigError(f"{key}.path", f"must start with '/', got {lst.path!r}")
+            out.add(f"{key}.path", f"must start with '/', got {lst.path!r}")
         if lst.type == "websocket":
-            _check_implementation(key, lst)
-            _check_origins(key, lst)
-        _check_tls(key, lst)
+            _check_implementation(key, lst, out)
+            _check_origins(key, lst, out)
+        _check_tls(key, lst, out)
         if not lst.serializers:
-            raise ConfigError(f"{key}.serializers", "at least one serializer is required")
+            out.add(f"{key}.serializers", "at least one serializer is required")
         for j, name in enumerate(lst.serializers):
             if name not in SERIALIZER_NAMES:
-                raise ConfigError(
+                out.add(
                     f"{key}.serializers[{j}]",
                     f"unknown serializer {name!r} (known: {', '.join(SERIALIZER_NAMES)})",
                 )
             if name in lst.serializers[:j]:
-                raise ConfigError(f"{key}.serializers[{j}]", f"duplicate serializer {name!r}")
+                out.add(f"{key}.serializers[{j}]", f"duplicate serializer {name!r}")
         max_size = RAWSOCKET_MAX_MESSAGE_SIZE if lst.type == "rawsocket" else 2**31
         if not MIN_MESSAGE_SIZE <= lst.max_message_size <= max_size:
-            raise ConfigError(
+            out.add(
                 f"{key}.max_message_size",
                 f"must be between {MIN_MESSAGE_SIZE} and {max_size} for a {lst.type} "
                 f"listener, got {lst.max_message_size}",
             )
 
 
-def _validate_cluster(config: Config) -> None:
+def _validate_cluster(config: Config, out: _Problems) -> None:
     cluster = config.cluster
     if not 1 <= config.workers <= 256:
-        raise ConfigError("workers", f"must be from 1 to 256, got {config.workers}")
+        out.add("workers", f"must be from 1 to 256, got {config.workers}")
     for name in ("heartbeat_interval", "node_timeout", "connect_timeout"):
         if getattr(cluster, name) <= 0:
-            raise ConfigError(f"cluster.{name}", "must be > 0")
+            out.add(f"cluster.{name}", "must be > 0")
     if cluster.node_timeout < 2 * cluster.heartbeat_interval:
-        raise ConfigError("cluster.node_timeout", "must be at least twice heartbeat_interval")
+        out.add("cluster.node_timeout", "must be at least twice heartbeat_interval")
     if cluster.max_pending_bytes < 1024:
-        raise ConfigError("cluster.max_pending_bytes", "must be >= 1024")
+        out.add("cluster.max_pending_bytes", "must be >= 1024")
     if not _SUBJECT_TOKENS_RE.fullmatch(cluster.subject_prefix):
-        raise ConfigError("cluster.subject_prefix",
+        out.add("cluster.subject_prefix",
                           "must be NATS subject tokens (letters, digits, '_', '-', dots between)")
     if cluster.enabled and not cluster.nats_urls and config.workers == 1:
-        raise ConfigError("cluster.nats_urls", "required when the cluster is enabled "
+        out.add("cluster.nats_urls", "required when the cluster is enabled "
                           "(with workers > 1, an empty list starts a local nats-server)")
     for i, url in enumerate(cluster.nats_urls):
         if not url.startswith(("nats://", "tls://", "ws://", "wss://")):
-            raise ConfigError(f"cluster.nats_urls[{i}]", f"not a NATS URL: {url!r}")
+            out.add(f"cluster.nats_urls[{i}]", f"not a NATS URL: {url!r}")
 
 
 #: NATS subject tokens separated by dots (what ``cluster.subject_prefix`` may be).
 _SUBJECT_TOKENS_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
 
-def _validate_authentication(realm: RealmConfig, key: str) -> None:
+#: Whether a user has a credential for an authentication method.
+_HAS_CREDENTIAL: dict[str, typing.Callable[[UserConfig], bool]] = {
+    "ticket": lambda user: bool(user.ticket),
+    "wampcra": lambda user: bool(user.wampcra.key),
+    "cryptosign": lambda user: bool(user.cryptosign_pubkeys),
+    "scram": lambda user: bool(user.scram.kdf),
+    "tls": lambda user: bool(user.tls_fingerprints or user.tls_subjects),
+}
+
+
+def _unjoinable(realm: RealmConfig) -> str | None:
+    """Why no client could ever join ``realm`` (it refuses anonymous clients), or None."""
+    how = ("allow anonymous clients, or list authmethods and give [[realms.users]] "
+           "credentials (`fastwamp hash-secret METHOD` prints them), a users_file or an "
+           "authenticator")
+    if not realm.authmethods:
+        return f"no client can join this realm: anonymous is refused and authmethods is empty; {how}"
+    decided = set(realm.authenticator_methods) if realm.authenticator else set()
+    for method in realm.authmethods:
+        has = _HAS_CREDENTIAL.get(method)
+        if method in decided or has is None or any(has(user) for user in realm.users):
+            return None
+    return (f"no client can join this realm: anonymous is refused and no user has a "
+            f"credential for authmethods ({', '.join(realm.authmethods)}); {how}")
+
+
+def _validate_authentication(realm: RealmConfig, key: str, out: _Problems) -> None:
     """Check a realm's authentication keys: methods, users and their credentials."""
     from .auth import credentials as cred
     from .auth.outcome import CONFIGURABLE_METHODS
 
     for j, method in enumerate(realm.authmethods):
         if method == "anonymous":
-            raise ConfigError(f"{key}.authmethods[{j}]",
+            out.add(f"{key}.authmethods[{j}]",
                               "anonymous is set with allow_anonymous, not in authmethods")
         if method not in CONFIGURABLE_METHODS:
-            raise ConfigError(f"{key}.authmethods[{j}]", f"unknown method {method!r} "
+            out.add(f"{key}.authmethods[{j}]", f"unknown method {method!r} "
                               f"(known: {', '.join(CONFIGURABLE_METHODS)})")
         if method in realm.authmethods[:j]:
-            raise ConfigError(f"{key}.authmethods[{j}]", f"duplicate method {method!r}")
+            out.add(f"{key}.authmethods[{j}]", f"duplicate method {method!r}")
     if realm.authenticator_methods and not realm.authenticator:
-        raise ConfigError(f"{key}.authenticator", "is needed by authenticator_methods")
+        out.add(f"{key}.authenticator", "is needed by authenticator_methods")
     if realm.authenticator and not _URI_RE.fullmatch(realm.authenticator):
-        raise ConfigError(f"{key}.authenticator", f"{realm.authenticator!r} is not a valid URI")
+        out.add(f"{key}.authenticator", f"{realm.authenticator!r} is not a valid URI")
     for j, method in enumerate(realm.authenticator_methods):
         if method not in DYNAMIC_METHODS:
-            raise ConfigError(f"{key}.authenticator_methods[{j}]",
+            out.add(f"{key}.authenticator_methods[{j}]",
                               f"must be one of {', '.join(DYNAMIC_METHODS)}, got {method!r}")
         if method not in realm.authmethods:
-            raise ConfigError(f"{key}.authenticator_methods[{j}]",
+            out.add(f"{key}.authenticator_methods[{j}]",
                               f"{method!r} is not in authmethods")
     if realm.authenticator and not realm.authenticator_methods:
-        raise ConfigError(f"{key}.authenticator_methods",
+        out.add(f"{key}.authenticator_methods",
                           "names no method for the authenticator to decide")
     if realm.locality not in LOCALITIES:
-        raise ConfigError(f"{key}.locality",
+        out.add(f"{key}.locality",
                           f"must be one of {', '.join(LOCALITIES)}, got {realm.locality!r}")
     if not 0 < realm.authenticator_timeout <= 600:
-        raise ConfigError(f"{key}.authenticator_timeout", "must be > 0 and <= 600 (seconds)")
+        out.add(f"{key}.authenticator_timeout", "must be > 0 and <= 600 (seconds)")
     if realm.cryptosign_router_key:
         try:
             cred.unhex(realm.cryptosign_router_key.lower(), 32, "the key")
         except ValueError as exc:
-            raise ConfigError(f"{key}.cryptosign_router_key", str(exc))
+            out.add(f"{key}.cryptosign_router_key", str(exc))
     seen: dict[str, int] = {}
     owners: dict[str, str] = {}
     for j, user in enumerate(realm.users):
         ukey = f"{key}.users[{j}]"
         if not user.authid:
-            raise ConfigError(f"{ukey}.authid", "must not be empty")
+            out.add(f"{ukey}.authid", "must not be empty")
         if user.authid in seen:
-            raise ConfigError(f"{ukey}.authid", f"duplicate user {user.authid!r} "
+            out.add(f"{ukey}.authid", f"duplicate user {user.authid!r} "
                               f"(also users[{seen[user.authid]}], maybe from users_file)")
         seen[user.authid] = j
         if not user.authrole:
-            raise ConfigError(f"{ukey}.authrole", "must not be empty")
+            out.add(f"{ukey}.authrole", "must not be empty")
         if user.ticket:
             try:
                 cred.TicketHash.parse(user.ticket)
             except ValueError as exc:
-                raise ConfigError(f"{ukey}.ticket", str(exc))
+                out.add(f"{ukey}.ticket", str(exc))
         cra = user.wampcra
         if cra.salt and not cra.key:
-            raise ConfigError(f"{ukey}.wampcra.key", "is missing (salt without key)")
+            out.add(f"{ukey}.wampcra.key", "is missing (salt without key)")
         if cra.key and cra.salt:
             if not 1 <= cra.iterations <= 10_000_000:
-                raise ConfigError(f"{ukey}.wampcra.iterations", "must be between 1 and 10000000")
+                out.add(f"{ukey}.wampcra.iterations", "must be between 1 and 10000000")
             if not 16 <= cra.keylen <= 64:
-                raise ConfigError(f"{ukey}.wampcra.keylen", "must be between 16 and 64")
+                out.add(f"{ukey}.wampcra.keylen", "must be between 16 and 64")
         for name, values, parse in (
             ("cryptosign_pubkeys", user.cryptosign_pubkeys, cred.parse_pubkey),
             ("tls_fingerprints", user.tls_fingerprints, cred.normalize_fingerprint),
@@ -830,89 +978,91 @@ def _validate_authentication(realm: RealmConfig, key: str) -> None:
                 try:
                     norm = parse(value)
                 except ValueError as exc:
-                    raise ConfigError(f"{ukey}.{name}[{n}]", str(exc))
+                    out.add(f"{ukey}.{name}[{n}]", str(exc))
+                    continue
                 ident = f"{name}:{norm!r}"
                 if ident in owners and owners[ident] != user.authid:
-                    raise ConfigError(f"{ukey}.{name}[{n}]",
+                    out.add(f"{ukey}.{name}[{n}]",
                                       f"already belongs to user {owners[ident]!r}")
                 owners[ident] = user.authid
         for n, subject in enumerate(user.tls_subjects):
             ident = f"subject:{subject}"
             if not subject:
-                raise ConfigError(f"{ukey}.tls_subjects[{n}]", "must not be empty")
+                out.add(f"{ukey}.tls_subjects[{n}]", "must not be empty")
             if ident in owners and owners[ident] != user.authid:
-                raise ConfigError(f"{ukey}.tls_subjects[{n}]",
+                out.add(f"{ukey}.tls_subjects[{n}]",
                                   f"already belongs to user {owners[ident]!r}")
             owners[ident] = user.authid
         scram = user.scram
         if scram.kdf:
             skey = f"{ukey}.scram"
             if scram.kdf not in cred.SCRAM_KDFS:
-                raise ConfigError(f"{skey}.kdf", f"must be one of {', '.join(cred.SCRAM_KDFS)}")
+                out.add(f"{skey}.kdf", f"must be one of {', '.join(cred.SCRAM_KDFS)}")
             for field_name in ("salt", "stored_key", "server_key"):
                 try:
                     raw = cred.unb64(getattr(scram, field_name), field_name)
                 except ValueError as exc:
-                    raise ConfigError(f"{skey}.{field_name}", str(exc))
+                    out.add(f"{skey}.{field_name}", str(exc))
+                    continue
                 if field_name != "salt" and len(raw) != 32:
-                    raise ConfigError(f"{skey}.{field_name}", "must be 32 bytes (base64)")
+                    out.add(f"{skey}.{field_name}", "must be 32 bytes (base64)")
             if scram.iterations < 1:
-                raise ConfigError(f"{skey}.iterations", "must be >= 1")
+                out.add(f"{skey}.iterations", "must be >= 1")
             if scram.kdf == "argon2id-13" and scram.memory < 8:
-                raise ConfigError(f"{skey}.memory", "must be >= 8 (KiB) for argon2id-13")
+                out.add(f"{skey}.memory", "must be >= 8 (KiB) for argon2id-13")
         elif scram.stored_key or scram.server_key:
-            raise ConfigError(f"{ukey}.scram.kdf", "is missing")
-def _check_roles(key: str, realm: RealmConfig) -> None:
+            out.add(f"{ukey}.scram.kdf", "is missing")
+def _check_roles(key: str, realm: RealmConfig, out: _Problems) -> None:
     """Check a realm's roles, permissions and rate limits."""
     if not realm.anonymous_authrole:
-        raise ConfigError(f"{key}.anonymous_authrole", "must not be empty")
+        out.add(f"{key}.anonymous_authrole", "must not be empty")
     if realm.authorization_cache_entries < 1:
-        raise ConfigError(f"{key}.authorization_cache_entries", "must be >= 1")
+        out.add(f"{key}.authorization_cache_entries", "must be >= 1")
     if realm.authorizer and not _URI_RE.fullmatch(realm.authorizer):
-        raise ConfigError(f"{key}.authorizer", f"{realm.authorizer!r} is not a procedure URI")
+        out.add(f"{key}.authorizer", f"{realm.authorizer!r} is not a procedure URI")
     if realm.authorizer_cache_entries < 1:
-        raise ConfigError(f"{key}.authorizer_cache_entries", "must be >= 1")
+        out.add(f"{key}.authorizer_cache_entries", "must be >= 1")
     if realm.authorizer_cache_ttl < 0:
-        raise ConfigError(f"{key}.authorizer_cache_ttl", "must be >= 0 (0: no caching)")
+        out.add(f"{key}.authorizer_cache_ttl", "must be >= 0 (0: no caching)")
     if realm.authorizer_timeout_ms < 1:
-        raise ConfigError(f"{key}.authorizer_timeout_ms", "must be >= 1")
+        out.add(f"{key}.authorizer_timeout_ms", "must be >= 1")
     for name in ("session_calls_per_second", "session_call_burst",
                  "session_publishes_per_second", "session_publish_burst"):
         if getattr(realm, name) < 0:
-            raise ConfigError(f"{key}.{name}", "must be >= 0 (0 means unlimited)")
+            out.add(f"{key}.{name}", "must be >= 0 (0 means unlimited)")
     seen: set[str] = set()
     for i, role in enumerate(realm.roles):
         rkey = f"{key}.roles[{i}]"
         if not role.name:
-            raise ConfigError(f"{rkey}.name", "must not be empty")
+            out.add(f"{rkey}.name", "must not be empty")
         if role.name in seen:
-            raise ConfigError(f"{rkey}.name", f"duplicate role {role.name!r}")
+            out.add(f"{rkey}.name", f"duplicate role {role.name!r}")
         seen.add(role.name)
         for name in ("calls_per_second", "call_burst", "publishes_per_second",
                      "publish_burst"):
             if getattr(role, name) < 0:
-                raise ConfigError(f"{rkey}.{name}", "must be >= 0 (0 means unlimited)")
+                out.add(f"{rkey}.{name}", "must be >= 0 (0 means unlimited)")
         rules: set[tuple[str, str]] = set()
         for j, perm in enumerate(role.permissions):
             pkey = f"{rkey}.permissions[{j}]"
             if perm.match not in MATCH_POLICIES:
-                raise ConfigError(f"{pkey}.match", f"must be one of {', '.join(MATCH_POLICIES)}"
+                out.add(f"{pkey}.match", f"must be one of {', '.join(MATCH_POLICIES)}"
                                   f", got {perm.match!r}")
             if perm.match != "prefix" and (not perm.uri or " " in perm.uri):
-                raise ConfigError(f"{pkey}.uri", f"{perm.uri!r} is not a URI")
+                out.add(f"{pkey}.uri", f"{perm.uri!r} is not a URI")
             if perm.match == "exact" and "" in perm.uri.split("."):
-                raise ConfigError(f"{pkey}.uri", f"{perm.uri!r} has an empty component: "
+                out.add(f"{pkey}.uri", f"{perm.uri!r} has an empty component: "
                                   'use match = "wildcard"')
             if (perm.uri, perm.match) in rules:
-                raise ConfigError(f"{pkey}.uri", f"a rule for {perm.uri!r} ({perm.match}) is "
+                out.add(f"{pkey}.uri", f"a rule for {perm.uri!r} ({perm.match}) is "
                                   "already in this role")
             rules.add((perm.uri, perm.match))
             for k, action in enumerate(perm.allow):
                 if action not in PERMISSION_ACTIONS:
-                    raise ConfigError(f"{pkey}.allow[{k}]", f"must be one of "
+                    out.add(f"{pkey}.allow[{k}]", f"must be one of "
                                       f"{', '.join(PERMISSION_ACTIONS)}, got {action!r}")
             if (perm.disclose_caller or perm.disclose_publisher) and realm.disclosure == "never":
-                raise ConfigError(f"{pkey}.disclose_caller" if perm.disclose_caller
+                out.add(f"{pkey}.disclose_caller" if perm.disclose_caller
                                   else f"{pkey}.disclose_publisher",
                                   'needs the realm\'s disclosure "on_request" or "always", '
                                   'not "never"')
@@ -937,68 +1087,70 @@ def websocket_engine(listener: ListenerConfig, name: str | None = None) -> str:
     return "picows"
 
 
-def _check_implementation(key: str, lst: ListenerConfig) -> None:
+def _check_implementation(key: str, lst: ListenerConfig, out: _Problems) -> None:
     name = lst.implementation
     if name not in WEBSOCKET_IMPLEMENTATIONS:
-        raise ConfigError(
+        out.add(
             f"{key}.implementation",
             f"must be one of {', '.join(WEBSOCKET_IMPLEMENTATIONS)}, got {name!r}",
         )
     if name == "picows" and lst.compression:
-        raise ConfigError(
+        out.add(
             f"{key}.compression",
             'the picows engine has no permessage-deflate: set implementation = "websockets" '
             '(or "auto", which picks it when compression is on)',
         )
     missing = websocket_implementation_missing(name)
     if missing is not None:
-        raise ConfigError(f"{key}.implementation", missing)
+        out.add(f"{key}.implementation", missing)
 
 
-def _check_origins(key: str, lst: ListenerConfig) -> None:
+def _check_origins(key: str, lst: ListenerConfig, out: _Problems) -> None:
     for j, pattern in enumerate(lst.allowed_origins):
         from fastwamp.origins import origin_pattern_problem
 
         problem = origin_pattern_problem(pattern)
         if problem is not None:
-            raise ConfigError(f"{key}.allowed_origins[{j}]", problem)
+            out.add(f"{key}.allowed_origins[{j}]", problem)
 
 
-def _check_tls(key: str, lst: ListenerConfig) -> None:
+def _check_tls(key: str, lst: ListenerConfig, out: _Problems) -> None:
     """Check a listener's TLS keys, and that its certificate, key and CAs load."""
     if lst.tls_client_certificate not in TLS_CLIENT_CERTIFICATE_MODES:
-        raise ConfigError(
+        out.add(
             f"{key}.tls_client_certificate",
             f"must be one of {', '.join(TLS_CLIENT_CERTIFICATE_MODES)}, "
             f"got {lst.tls_client_certificate!r}",
         )
     if lst.tls_min_version not in TLS_VERSIONS:
-        raise ConfigError(
+        out.add(
             f"{key}.tls_min_version",
             f"must be one of {', '.join(TLS_VERSIONS)}, got {lst.tls_min_version!r}",
         )
     if not lst.tls_certificate:
         for name in ("tls_key", "tls_ca_certificates"):
             if getattr(lst, name):
-                raise ConfigError(f"{key}.{name}", "needs tls_certificate (TLS is off without it)")
+                out.add(f"{key}.{name}", "needs tls_certificate (TLS is off without it)")
         if lst.tls_client_certificate != "none":
-            raise ConfigError(
+            out.add(
                 f"{key}.tls_client_certificate", "needs tls_certificate (TLS is off without it)"
             )
         return
     if lst.tls_client_certificate != "none" and not lst.tls_ca_certificates:
-        raise ConfigError(
+        out.add(
             f"{key}.tls_ca_certificates",
             f'is required with tls_client_certificate = "{lst.tls_client_certificate}" '
             "(the CAs that client certificates must chain to)",
         )
+    if out.any_under(key):
+        return  # loading would fail on the same problems
     # Loading is the only real check (files, PEM, key matching the certificate).
     from fastwamp.transport.tls import TLSSetupError, server_context
 
     try:
         server_context(lst)
     except TLSSetupError as exc:
-        raise ConfigError(f"{key}.{exc.key}", exc.problem) from None
+        out.add(f"{key}.{exc.key}", exc.problem)
 
 
 def _load_toml(text: str) -> dict[str, Any]:
@@ -1009,46 +1161,76 @@ def _load_toml(text: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
+def _toml_problem(source: str, exc: ValueError) -> ConfigError:
+    """The error of text that is not TOML, at the line tomllib names."""
+    found = re.search(r"at line (\d+)", str(exc))
+    return ConfigError("", f"invalid TOML: {exc}", source, int(found.group(1)) if found else None)
+
+
 def config_from_toml(text: str, source: str = "<config>",
                      base_dir: str | Path | None = None) -> Config:
-    """Parse and validate TOML text; ``source`` names it in syntax errors, ``base_dir``
-    is where relative file names start from."""
+    """Parse and validate TOML text; ``source`` names it in errors (with the line of
+    each bad key), ``base_dir`` is where relative file names start from.
+
+    Raises:
+        ConfigError: the text is not TOML, or keys are wrong (``errors`` lists every
+            problem, each with ``source`` and ``line``).
+    """
     try:
         data = _load_toml(text)
     except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
-        raise ConfigError(source, f"invalid TOML: {exc}") from exc
-    return config_from_dict(data, base_dir)
+        raise _toml_problem(source, exc) from exc
+    from fastwamp.ops.toml_lines import key_lines
+
+    out = _Problems()
+    config = _build(data, base_dir, out)
+    out.locate(source, key_lines(text))
+    out.raise_any()
+    return config
 
 
-def _load_users_file(name: str, base_dir: str | Path | None, key: str) -> list[UserConfig]:
-    """The ``[[users]]`` tables of a realm's users file (relative to ``base_dir``)."""
-    path = Path(base_dir or ".") / name
+def _load_users_file(realm: RealmConfig, base_dir: str | Path | None, key: str,
+                     out: _Problems) -> None:
+    """Add the ``[[users]]`` tables of ``realm``'s users file (relative to ``base_dir``)
+    to its users; problems are reported at their line of that file."""
+    from fastwamp.ops.toml_lines import key_lines
+
+    path = Path(base_dir or ".") / realm.users_file
     try:
-        data = _load_toml(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = _load_toml(text)
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(key, f"cannot read the users file {str(path)!r}: {exc}") from exc
+        out.add(f"{key}.users_file", f"cannot read the users file {str(path)!r}: {exc}")
+        return
     except ValueError as exc:
-        raise ConfigError(key, f"the users file {str(path)!r} is not valid TOML: {exc}") from exc
-    unknown = set(data) - {"users"}
-    if unknown:
-        raise ConfigError(f"{path}: {sorted(unknown)[0]}",
-                          "unknown key (a users file holds [[users]] tables only)")
-    if "users" not in data:
-        return []
-    return [_from_table(UserConfig, table, f"{path}: users[{i}].")
-            for i, table in enumerate(_tables(data, "users"))]
+        out.add(f"{key}.users_file", f"the users file {str(path)!r} is not valid TOML: {exc}")
+        return
+    lines = key_lines(text)
+    problems = _Problems()
+    for name in sorted(set(data) - {"users"}):
+        problems.add(name, "unknown key (a users file holds [[users]] tables only)")
+    tables = _tables(data, "users", problems) if "users" in data else []
+    first = len(realm.users)
+    for i, table in enumerate(tables):
+        realm.users.append(_from_table(UserConfig, table, f"users[{i}].", problems))
+        # Later checks name users by their place in the realm: point them here.
+        out.aliases[f"{key}.users[{first + i}]"] = (str(path), f"users[{i}]", lines)
+    problems.locate(str(path), lines)
+    for error in problems.errors:
+        out.add_error(error)
 
 
 def load_config(path: str | Path) -> Config:
     """Read, parse and validate a TOML configuration file.
 
     Raises:
-        ConfigError: the file cannot be read or parsed, or a key is wrong.
+        ConfigError: the file cannot be read or parsed, or keys are wrong (``errors``
+            lists every problem, each with the file and line).
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), f"cannot read the file: {exc}") from exc
+        raise ConfigError("", f"cannot read the file: {exc}", str(path)) from exc
     return config_from_toml(text, str(path), Path(path).parent)
 
 
@@ -1060,3 +1242,110 @@ def default_config_toml() -> str:
     from importlib import resources
 
     return resources.files("fastwamp").joinpath("default.toml").read_text(encoding="utf-8")
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """The ``#:`` comments written above each field of dataclass ``cls``."""
+    import inspect
+
+    docs: dict[str, str] = {}
+    comment: list[str] = []
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):  # pragma: no cover - no source (frozen build)
+        return docs
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#:"):
+            comment.append(stripped[2:].strip())
+            continue
+        match = re.match(r"([a-z_]+)\s*:", stripped)
+        if match and comment:
+            docs[match.group(1)] = " ".join(comment)
+        comment = []
+    return docs
+
+
+def _enums() -> dict[tuple[type, str], tuple[str, ...]]:
+    """Allowed values of the string keys that take one of a few (and of list items)."""
+    from .auth.credentials import SCRAM_KDFS
+    from .auth.outcome import CONFIGURABLE_METHODS
+
+    return {
+        (Config, "log_level"): LOG_LEVELS + tuple(level.upper() for level in LOG_LEVELS),
+        (Config, "log_format"): LOG_FORMATS,
+        (RealmConfig, "disclosure"): DISCLOSURE_MODES,
+        (RealmConfig, "overflow_policy"): OVERFLOW_POLICIES,
+        (RealmConfig, "locality"): LOCALITIES,
+        (RealmConfig, "authmethods"): tuple(CONFIGURABLE_METHODS),
+        (RealmConfig, "authenticator_methods"): DYNAMIC_METHODS,
+        (HistoryConfig, "match"): MATCH_POLICIES,
+        (PermissionConfig, "match"): MATCH_POLICIES,
+        (PermissionConfig, "allow"): PERMISSION_ACTIONS,
+        (ListenerConfig, "type"): LISTENER_TYPES,
+        (ListenerConfig, "serializers"): SERIALIZER_NAMES,
+        (ListenerConfig, "implementation"): WEBSOCKET_IMPLEMENTATIONS,
+        (ListenerConfig, "tls_client_certificate"): TLS_CLIENT_CERTIFICATE_MODES,
+        (ListenerConfig, "tls_min_version"): TLS_VERSIONS,
+        (ListenerConfig, "rawsocket_ping"): ("auto", "always"),
+        (ScramCredential, "kdf"): ("",) + tuple(SCRAM_KDFS),
+    }
+
+
+def _json_type(tp: Any, enum: tuple[str, ...] | None) -> dict[str, Any]:
+    if dataclasses.is_dataclass(tp):
+        return _table_schema(typing.cast(type, tp))
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return {"type": "array", "items": _json_type(typing.get_args(tp)[0], enum)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _json_type(typing.get_args(tp)[1], None)}
+    schema: dict[str, Any] = {
+        "type": {bool: "boolean", int: "integer", float: "number", str: "string"}[tp]
+    }
+    if enum is not None:
+        schema["enum"] = list(enum)
+    return schema
+
+
+def _table_schema(cls: type) -> dict[str, Any]:
+    """The JSON Schema of a table read into dataclass ``cls``."""
+    hints = typing.get_type_hints(cls)
+    docs = _field_docs(cls)
+    enums = _enums()
+    properties: dict[str, Any] = {}
+    required = []
+    for f in dataclasses.fields(cls):
+        prop = _json_type(hints[f.name], enums.get((cls, f.name)))
+        if f.default is not dataclasses.MISSING:
+            prop["default"] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+            if isinstance(default, (list, dict)) and not any(
+                    dataclasses.is_dataclass(v) for v in default):
+                prop["default"] = default
+        else:
+            required.append(f.name)
+        if f.name in docs:
+            prop["description"] = docs[f.name]
+        properties[f.name] = prop
+    schema: dict[str, Any] = {"type": "object", "properties": properties,
+                              "additionalProperties": False}
+    if cls.__doc__:
+        schema["description"] = " ".join(cls.__doc__.split("\n\n")[0].split())
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def config_json_schema() -> dict[str, Any]:
+    """A JSON Schema (draft 2020-12) of the configuration file, built from the same
+    dataclasses and value lists the checker uses (``fastwamp --config-schema``).
+
+    It catches what an editor can (unknown keys, types, fixed choices, required keys);
+    ``--check-config`` also checks ranges, files and keys that depend on each other."""
+    schema = _table_schema(Config)
+    schema["properties"]["realms"]["minItems"] = 1
+    schema["properties"]["listeners"]["minItems"] = 1
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "fastwamp configuration", **schema}

@@ -488,7 +488,8 @@ def _http_endpoints(config: Config, router: Any, server: Server) -> Any:
         from fastwamp.ops.counters import install_counters
         from fastwamp.ops.exposition import make_registry
 
-        registry = make_registry(router, install_counters(router, config.metrics_series_max))
+        registry = make_registry(router, install_counters(router, config.metrics_series_max),
+                                 lambda: server.cluster)
     return HttpEndpoints(registry, server.ready)
 
 
@@ -540,7 +541,9 @@ def reload_from_file(server: Server, path: str | None) -> bool:
         config = load_config(path)
         server.reload(config)
     except ConfigError as exc:
-        log.error("reload of %s refused, the running configuration stays: %s", path, exc)
+        # Every problem, one "FILE:LINE: key: problem" line each (as --check-config).
+        log.error("reload of %s refused, the running configuration stays: %s", path,
+                  "; ".join(exc.report()))
         return False
     except Exception:
         log.exception("reload of %s failed; the running configuration stays", path)

@@ -80,7 +80,7 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, capsys, text, key):
     assert main(["--config", str(path), "--check-config"]) == 2
     assert main(["--config", str(path)]) == 2  # refused at start too
     err = capsys.readouterr().err
-    assert f"configuration error: {key}: " in err
+    assert f": {key}: " in err and "configuration error" in err
 
 
 def test_bad_log_level_flag(capsys):

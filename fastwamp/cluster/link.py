@@ -55,6 +55,9 @@ class ClusterLink:
         self._draining = False
         self._tasks: set[asyncio.Task] = set()
         self.dropped = 0
+        #: Times the NATS connection was lost (the metrics read it; nats-py counts
+        #: reconnections and messages itself, in ``nc.stats``).
+        self.disconnects = 0
         self._closing = False
 
     async def connect(self, urls: list[str]) -> None:
@@ -147,6 +150,7 @@ class ClusterLink:
     async def _on_disconnected(self) -> None:
         if self._closing:
             return
+        self.disconnects += 1
         log.warning("cluster: disconnected from NATS; serving local clients meanwhile")
 
     async def _on_reconnected(self) -> None:

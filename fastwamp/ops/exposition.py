@@ -10,9 +10,9 @@ descriptors).  Nothing here runs on the routing path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import accumulate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
@@ -22,7 +22,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from ..transport.base import TRAFFIC
+from ..transport.base import TRAFFIC_BY_TRANSPORT
 from ..wamp.messages import MESSAGE_NAMES
 from .counters import CALL_DURATION_BUCKETS, RouterCounters
 
@@ -59,9 +59,12 @@ _BUCKET_BOUNDS = [repr(b) for b in CALL_DURATION_BUCKETS] + ["+Inf"]
 class RouterCollector:
     """Reads a router's counters at scrape time (a ``prometheus_client`` collector)."""
 
-    def __init__(self, router: Router, counters: RouterCounters) -> None:
+    def __init__(self, router: Router, counters: RouterCounters,
+                 cluster: Callable[[], Any] | None = None) -> None:
         self.router = router
         self.counters = counters
+        #: Returns the cluster link (fastwamp.cluster.link.ClusterLink) or None.
+        self.cluster = cluster
 
     def describe(self) -> list[Metric]:
         return []  # families are known only when collected (labels come and go)
@@ -88,10 +91,17 @@ class RouterCollector:
         yield registrations
         yield subscriptions
         yield from self._messages()
-        yield CounterMetricFamily("fastwamp_bytes_received", "Bytes read from client "
-                                  "connections (this process).", value=TRAFFIC.received)
-        yield CounterMetricFamily("fastwamp_bytes_sent", "Bytes written to client connections "
-                                  "(this process).", value=TRAFFIC.sent)
+        received = CounterMetricFamily("fastwamp_bytes_received", "Bytes read from client "
+                                       "connections (this process), by transport.",
+                                       labels=["transport"])
+        sent = CounterMetricFamily("fastwamp_bytes_sent", "Bytes written to client "
+                                   "connections (this process), by transport.",
+                                   labels=["transport"])
+        for kind, traffic in TRAFFIC_BY_TRANSPORT.items():
+            received.add_metric([kind], traffic.received)
+            sent.add_metric([kind], traffic.sent)
+        yield received
+        yield sent
         yield from self._calls()
         events = CounterMetricFamily(
             "fastwamp_events", "EVENTs for client publications, by subscription (topic and "
@@ -111,6 +121,9 @@ class RouterCollector:
             yield CounterMetricFamily(f"fastwamp_{key}", STATS_HELP.get(
                 key, f"The router's {key.replace('_', ' ')} (fastwamp.router.get_stats)."),
                 value=value)
+        link = self.cluster() if self.cluster is not None else None
+        if link is not None:
+            yield from cluster_metrics(link)
 
     def _messages(self) -> Iterator[Metric]:
         received = CounterMetricFamily(
@@ -171,15 +184,84 @@ class RouterCollector:
         yield callees
 
 
+def cluster_metrics(link: Any) -> Iterator[Metric]:
+    """This node's view of the cluster (a fastwamp.cluster.link.ClusterLink), read at
+    scrape time: identity, link to NATS, peers, what it knows of them."""
+    from ..cluster import wire
+
+    node = link.node
+    name = node.name
+    info = GaugeMetricFamily("fastwamp_cluster_node_info", "This cluster node: its name and "
+                             "region (always 1).", labels=["node", "region"])
+    info.add_metric([name, node.region], 1)
+    yield info
+    nc = link.nc
+    up = GaugeMetricFamily("fastwamp_cluster_link_up", "1 while this node is connected to "
+                           "NATS, 0 while it is disconnected (reconnecting).", labels=["node"])
+    up.add_metric([name], 1 if nc is not None and nc.is_connected else 0)
+    yield up
+    stats: dict[str, int] = getattr(nc, "stats", None) or {}
+    for metric, key, text in (
+        ("nats_messages_sent", "out_msgs", "Messages this node published to NATS."),
+        ("nats_messages_received", "in_msgs", "Messages this node received from NATS."),
+        ("nats_bytes_sent", "out_bytes", "Payload bytes this node published to NATS."),
+        ("nats_bytes_received", "in_bytes", "Payload bytes this node received from NATS."),
+        ("link_reconnects", "reconnects", "Times the NATS connection was re-established."),
+    ):
+        family = CounterMetricFamily(f"fastwamp_cluster_{metric}", text, labels=["node"])
+        family.add_metric([name], stats.get(key, 0))
+        yield family
+    for metric, value, text in (
+        ("link_disconnects", link.disconnects, "Times the NATS connection was lost."),
+        ("dropped_messages", link.dropped, "Cluster messages that could not be published "
+                                           "(NATS buffer full while disconnected)."),
+    ):
+        family = CounterMetricFamily(f"fastwamp_cluster_{metric}", text, labels=["node"])
+        family.add_metric([name], value)
+        yield family
+    peers = GaugeMetricFamily("fastwamp_cluster_peer_nodes", "Other nodes this node hears "
+                              "heartbeats from.", labels=["node"])
+    peers.add_metric([name], len(node.peers))
+    yield peers
+    age = GaugeMetricFamily("fastwamp_cluster_peer_heartbeat_age_seconds", "Seconds since "
+                            "each peer node was last heard from, with its region and whether "
+                            "its state is in sync.", labels=["node", "peer", "region", "synced"])
+    now = node.router.clock.time()
+    kinds = {wire.SES: "sessions", wire.REG: "registrations", wire.SUB: "subscriptions"}
+    remote: dict[tuple[str, str], int] = {}
+    for peer in list(node.peers.values()):
+        age.add_metric([name, peer.name, peer.region, "true" if peer.synced else "false"],
+                       max(0.0, now - peer.last_seen))
+        for entry in list(peer.entries.values()):
+            counted = (kinds.get(entry[0], "?"), str(entry[1]))
+            remote[counted] = remote.get(counted, 0) + 1
+    yield age
+    texts = {
+        "sessions": "Sessions joined on other nodes, as this node knows them, by realm.",
+        "registrations": "Callees on other nodes (one per session and registration), as "
+                         "this node knows them, by realm.",
+        "subscriptions": "Subscriptions other nodes have subscribers for (one per node and "
+                         "subscription), as this node knows them, by realm.",
+    }
+    for kind, text in texts.items():
+        gauge = GaugeMetricFamily(f"fastwamp_cluster_remote_{kind}", text,
+                                  labels=["node", "realm"])
+        for realm in node.router.realms:
+            gauge.add_metric([name, realm], remote.get((kind, realm), 0))
+        yield gauge
+
+
 def _internal(uri: str) -> bool:
     """The router's own procedures (meta API), left out of per-registration series."""
     return uri.startswith(("wamp.", "fastwamp."))
 
 
-def make_registry(router: Router, counters: RouterCounters) -> CollectorRegistry:
-    """A registry with the router's collector and the process collector."""
+def make_registry(router: Router, counters: RouterCounters,
+                  cluster: Callable[[], Any] | None = None) -> CollectorRegistry:
+    """A registry with the router's collector and the process collector; ``cluster``
+    returns the cluster link, if any, when scraped (it starts after the registry)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RouterCollector(router, counters))
+    registry.register(RouterCollector(router, counters, cluster))
     ProcessCollector(registry=registry)
     return registry
 

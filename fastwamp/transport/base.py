@@ -225,8 +225,9 @@ class RouterLike(Protocol):
 
 
 class Traffic:
-    """Bytes read from and written to client connections, by every server of the process
-    (the metrics' ``fastwamp_bytes_received_total`` and ``fastwamp_bytes_sent_total``)."""
+    """Bytes read from and written to the client connections of one transport kind, by
+    every server of the process (the metrics' ``fastwamp_bytes_received_total`` and
+    ``fastwamp_bytes_sent_total``, labelled by transport)."""
 
     __slots__ = ("received", "sent")
 
@@ -235,23 +236,43 @@ class Traffic:
         self.sent = 0
 
 
-#: This process's client traffic (connections add to it as they read and write).
-TRAFFIC = Traffic()
+#: This process's client traffic, by transport (connections add to it as they read and
+#: write; one object per kind, so counting costs one attribute add as before).
+RAWSOCKET_TRAFFIC = Traffic()
+WEBSOCKET_TRAFFIC = Traffic()
+TRAFFIC_BY_TRANSPORT = {"rawsocket": RAWSOCKET_TRAFFIC, "websocket": WEBSOCKET_TRAFFIC}
 
 
-def write_parts(transport: Any, parts: list[bytes], size: int) -> None:
-    """Write ``parts`` (``size`` bytes or more in all) in one call (see WRITELINES_MIN)."""
+class _TotalTraffic:
+    """All transports together (read-only)."""
+
+    @property
+    def received(self) -> int:
+        return sum(t.received for t in TRAFFIC_BY_TRANSPORT.values())
+
+    @property
+    def sent(self) -> int:
+        return sum(t.sent for t in TRAFFIC_BY_TRANSPORT.values())
+
+
+#: This process's client traffic, every transport together.
+TRAFFIC = _TotalTraffic()
+
+
+def write_parts(transport: Any, parts: list[bytes], size: int, traffic: Traffic) -> None:
+    """Write ``parts`` (``size`` bytes or more in all) in one call (see WRITELINES_MIN),
+    counting them in ``traffic``."""
     if len(parts) == 1:
         data = parts[0]
         transport.write(data)
-        TRAFFIC.sent += len(data)
+        traffic.sent += len(data)
     elif size >= WRITELINES_MIN:
         transport.writelines(parts)
-        TRAFFIC.sent += sum(map(len, parts))
+        traffic.sent += sum(map(len, parts))
     else:
         data = b"".join(parts)
         transport.write(data)
-        TRAFFIC.sent += len(data)
+        traffic.sent += len(data)
 
 
 def frame_key(serializer_name: str, framing: str) -> str:

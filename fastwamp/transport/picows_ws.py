@@ -72,7 +72,7 @@ from picows.picows import WSProtocol  # type: ignore[attr-defined]
 from fastwamp.config import ListenerConfig
 from fastwamp.transport.base import (
     CLOSE_TIMEOUT,
-    TRAFFIC,
+    WEBSOCKET_TRAFFIC,
     BaseConnection,
     ConnectionLimits,
     RouterLike,
@@ -275,7 +275,7 @@ class PicowsConnection(BaseConnection):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = now = _monotonic()
-        TRAFFIC.received += len(data)
+        WEBSOCKET_TRAFFIC.received += len(data)
         if self._failed:
             return
         if not self._received and self._tls is None and is_tls_client_hello(data):
@@ -453,7 +453,7 @@ class PicowsConnection(BaseConnection):
             size += n
         transport = self._transport
         if parts and transport is not None and not transport.is_closing():
-            write_parts(transport, parts, size)
+            write_parts(transport, parts, size, WEBSOCKET_TRAFFIC)
         if self._write_paused:
             self._check_backlog()
 
@@ -472,7 +472,7 @@ class PicowsConnection(BaseConnection):
     def _write_now(self, parts: list[bytes], size: int = 0) -> None:
         transport = self._transport
         if parts and transport is not None and not transport.is_closing():
-            write_parts(transport, parts, size)
+            write_parts(transport, parts, size, WEBSOCKET_TRAFFIC)
 
     def _send_ping(self) -> None:
         if self._open and not self._close_sent:

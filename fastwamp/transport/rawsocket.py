@@ -39,7 +39,7 @@ from typing import Any
 
 from fastwamp.config import ListenerConfig
 from fastwamp.transport.base import (
-    TRAFFIC,
+    RAWSOCKET_TRAFFIC,
     BaseConnection,
     ConnectionLimits,
     RouterLike,
@@ -150,7 +150,7 @@ class RawSocketConnection(BaseConnection):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = now = _monotonic()
-        TRAFFIC.received += len(data)
+        RAWSOCKET_TRAFFIC.received += len(data)
         if not self._reading:
             return
         buf = self._buffer
@@ -258,7 +258,7 @@ class RawSocketConnection(BaseConnection):
             size += length
         transport = self._transport
         if parts and transport is not None and not transport.is_closing():
-            write_parts(transport, parts, size)
+            write_parts(transport, parts, size, RAWSOCKET_TRAFFIC)
         if self._write_paused:
             self._check_backlog()
 
@@ -328,7 +328,7 @@ class RawSocketConnection(BaseConnection):
     def _write_now(self, parts: list[bytes], size: int = 0) -> None:
         transport = self._transport
         if parts and transport is not None and not transport.is_closing():
-            write_parts(transport, parts, size)
+            write_parts(transport, parts, size, RAWSOCKET_TRAFFIC)
 
     # Internals.
 

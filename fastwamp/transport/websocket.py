@@ -53,7 +53,7 @@ from fastwamp.config import ListenerConfig
 from fastwamp.origins import origin_policy
 from fastwamp.transport.base import (
     CLOSE_TIMEOUT,
-    TRAFFIC,
+    WEBSOCKET_TRAFFIC,
     BaseConnection,
     ConnectionLimits,
     RouterLike,
@@ -301,7 +301,7 @@ class WebSocketConnection(BaseConnection):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = now = _monotonic()
-        TRAFFIC.received += len(data)
+        WEBSOCKET_TRAFFIC.received += len(data)
         ws = self._ws
         if self._head is not None:
             if not self._request_started and self._tls is None and is_tls_client_hello(data):
@@ -534,7 +534,7 @@ class WebSocketConnection(BaseConnection):
         if eof:
             parts = [part for part in parts if part]
         if parts:
-            write_parts(transport, parts, size)
+            write_parts(transport, parts, size, WEBSOCKET_TRAFFIC)
         if eof:
             # The server ends the TCP connection first (RFC 6455 §7.1.1).
             self._cancel_timer()

@@ -114,8 +114,10 @@ def test_scrape_after_a_workload_shows_every_series(ops_router_factory):
             assert value(s, "fastwamp_messages_sent_total", type="WELCOME") == 8
             assert value(s, "fastwamp_subscriptions", realm="realm1") == 1
             assert value(s, "fastwamp_registrations", realm="realm1") == 2
-            assert s["fastwamp_bytes_received_total"][()] > 0
-            assert s["fastwamp_bytes_sent_total"][()] > 0
+            for transport in ("websocket", "rawsocket"):  # clients on both
+                assert value(s, "fastwamp_bytes_received_total", transport=transport) > 0
+                assert value(s, "fastwamp_bytes_sent_total", transport=transport) > 0
+            assert not any(name.startswith("fastwamp_cluster_") for name in s)  # no cluster
             for name in ("overflow_dropped_messages", "overflow_disconnects", "limits_hit",
                          "refused_requests", "authentication_failures"):
                 assert value(s, f"fastwamp_{name}_total") == 0, name
@@ -139,6 +141,9 @@ def test_authentication_failures_and_quota_refusals_are_counted(ops_router_facto
 [[realms]]
 name = "closed"
 allow_anonymous = false
+authmethods = ["ticket"]
+authenticator = "com.example.authenticate"
+authenticator_methods = ["ticket"]
 
 [[realms]]
 name = "small"
