@@ -144,9 +144,10 @@ class ClusterNode:
     def _drop_peer(self, peer: PeerNode) -> None:
         self.peers.pop(peer.name, None)
         self.stats["cluster_nodes"] = len(self.peers)
+        sessions = [e for e in peer.entries.values() if e[0] == wire.SES]
         self._replace_entries(peer, {})
         for bridge in self.bridges.values():
-            bridge.node_gone(peer.name)
+            bridge.node_gone(peer.name, [e for e in sessions if e[1] == bridge.name])
 
     # -- own state -------------------------------------------------------------------
 
@@ -178,6 +179,8 @@ class ClusterNode:
             elif kind == wire.SNAPSHOT_REQUEST:
                 self.send_to(message[1], [wire.SNAPSHOT, self.name, self.incarnation,
                                           self.seq, list(self.entries.values())])
+                for realm_bridge in self.bridges.values():
+                    realm_bridge.resend_retained(message[1])
             elif kind == wire.SNAPSHOT:
                 self._on_snapshot(message)
             else:
@@ -272,8 +275,11 @@ class ClusterNode:
             if key in peer.entries:
                 return
             peer.entries[key] = entry
-        elif peer.entries.pop(key, None) is None:
-            return
+        else:
+            stored = peer.entries.pop(key, None)
+            if stored is None:
+                return
+            entry = stored  # with its attributes (a DELTA that removes carries the key only)
         bridge = self.bridges.get(entry[1])
         if bridge is not None:
             bridge.apply(peer.name, entry, added)

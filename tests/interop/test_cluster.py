@@ -9,12 +9,18 @@ event arriving), never by sleeping a fixed time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
+from autobahn.wamp.types import (
+    CallOptions,
+    CallResult,
+    PublishOptions,
+    RegisterOptions,
+    SubscribeOptions,
+)
 
 from fastwamp.cluster.natsserver import NatsServer
 
@@ -40,8 +46,9 @@ def nats_url() -> Iterator[str]:
 def nodes(nats_url: str, router_factory: Callable[..., RouterProcess]
           ) -> Callable[[int], list[RouterProcess]]:
     """Start ``n`` nodes on the test's nats-server (stopped before it)."""
-    def start(n: int) -> list[RouterProcess]:
+    def start(n: int, realm_tables: str = "") -> list[RouterProcess]:
         return [router_factory(extra_config=f"""
+{realm_tables}
 [cluster]
 enabled = true
 nats_urls = ["{nats_url}"]
@@ -250,6 +257,136 @@ def test_node_killed_during_calls(nodes: Callable[[int], list[RouterProcess]]) -
                 break
         await caller.close()
         await callees[1].close()
+
+    run()
+
+
+async def until_true(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Wait until ``check()`` is true (polled)."""
+    async def poll() -> None:
+        while not await check():
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(poll(), timeout)
+
+
+def test_meta_api_describes_the_cluster(nodes: Callable[..., list[RouterProcess]]) -> None:
+    """Subscription and registration meta procedures on one node count and list the
+    subscribers and callees of every node; meta events of sessions on other nodes arrive."""
+    a, b, c = nodes(3)
+
+    @async_test(60)
+    async def run() -> None:
+        assert a.endpoints and b.endpoints and c.endpoints
+        watcher = await connect(a.endpoints, WS_JSON)
+        joined, registered, subscribed = EventSink(), EventSink(), EventSink()
+        await watcher.subscribe(joined, "wamp.session.on_join")
+        await watcher.subscribe(registered, "wamp.registration.on_register")
+        await watcher.subscribe(subscribed, "wamp.subscription.on_subscribe")
+        # node A's interest in meta events is known once a session joining on B is seen
+        async def join_seen() -> bool:
+            probe = await connect(b.endpoints, RS_MSGPACK)
+            await asyncio.sleep(0.1)
+            await probe.close()
+            return bool(joined.events)
+        await until_true(join_seen)
+        joined.events.clear()
+
+        subscriber_b = await connect(b.endpoints, WS_CBOR)
+        subscriber_c = await connect(c.endpoints, WS_JSON)
+        sub_b = await subscriber_b.subscribe(lambda *a: None, "com.meta.topic")
+        sub_c = await subscriber_c.subscribe(lambda *a: None, "com.meta.topic")
+        callee_c = await connect(c.endpoints, RS_MSGPACK)
+        reg_c = await callee_c.register(lambda: None, "com.meta.proc")
+        await joined.wait(3)
+        assert {e[0][0]["session"] for e in joined.events} == {
+            subscriber_b._session_id, subscriber_c._session_id, callee_c._session_id}
+        [(args, _)] = await registered.wait(1)
+        assert args == (callee_c._session_id, reg_c.id)
+        await subscribed.wait(2)
+        assert {e[0] for e in subscribed.events} == {
+            (subscriber_b._session_id, sub_b.id), (subscriber_c._session_id, sub_c.id)}
+
+        everyone = sorted([subscriber_b._session_id, subscriber_c._session_id])
+
+        async def both_listed() -> bool:
+            sub = await watcher.call("wamp.subscription.lookup", "com.meta.topic")
+            return sub is not None and sorted(await watcher.call(
+                "wamp.subscription.list_subscribers", sub)) == everyone
+        await until_true(both_listed)
+        for sub_id in (sub_b.id, sub_c.id):  # another node's id is accepted too
+            assert await watcher.call("wamp.subscription.count_subscribers", sub_id) == 2
+            got = await watcher.call("wamp.subscription.get", sub_id)
+            assert got["uri"] == "com.meta.topic"
+        listed = await watcher.call("wamp.subscription.list")  # (and the watcher's three)
+        assert len([i for i in listed["exact"] if i in (sub_b.id, sub_c.id)]) == 1
+        assert await watcher.call("wamp.registration.list_callees", reg_c.id) == \
+            [callee_c._session_id]
+        for session in (watcher, subscriber_b, subscriber_c, callee_c):
+            await session.close()
+
+    run()
+
+
+HISTORY_TABLES = """
+[[realms.event_history]]
+uri = "com.hist."
+match = "prefix"
+limit = 100
+"""
+
+
+def test_retained_and_history_across_nodes(nodes: Callable[..., list[RouterProcess]]) -> None:
+    """A retained event published on A is served on B and C; history on any node holds
+    the events published on every node, in each publisher's order."""
+    a, b, c = nodes(3, HISTORY_TABLES)
+
+    @async_test(60)
+    async def run() -> None:
+        assert a.endpoints and b.endpoints and c.endpoints
+        pub_a = await connect(a.endpoints, WS_JSON)
+        pub_b = await connect(b.endpoints, RS_MSGPACK)
+        # every node knows the others once a call crosses from C to A
+        callee = await connect(a.endpoints, WS_JSON)
+        await callee.register(lambda: "ok", "com.hist.ready")
+        reader = await connect(c.endpoints, WS_CBOR)
+        await until_registered(reader, "com.hist.ready")
+        async def all_nodes_known() -> bool:
+            stats = await reader.call("fastwamp.router.get_stats")
+            return stats["cluster_nodes"] == 2
+        await until_true(all_nodes_known)
+        for i in range(5):
+            await pub_a.publish("com.hist.a", i, options=ACK)
+            await pub_b.publish("com.hist.b", i, options=ACK)
+        await pub_a.publish("com.retained", "old", options=PublishOptions(
+            acknowledge=True, retain=True))
+        await pub_a.publish("com.retained", "new", options=PublishOptions(
+            acknowledge=True, retain=True))
+        sub = await reader.subscribe(lambda *a: None, "com.hist.",
+                                     options=SubscribeOptions(match="prefix"))
+
+        async def read_history() -> list:
+            result = await reader.call("wamp.subscription.get_events", sub.id)
+            if result is None:  # one positional argument per event (see test_autobahn_history)
+                return []
+            return result.results if isinstance(result, CallResult) else [result]
+
+        async def history_complete() -> bool:
+            return len(await read_history()) == 10
+        await until_true(history_complete)
+        events = await read_history()
+        for topic in ("com.hist.a", "com.hist.b"):
+            assert [e["args"][0] for e in events if e["topic"] == topic] == list(range(5))
+        for endpoints in (b.endpoints, c.endpoints):
+            assert endpoints
+            late = await connect(endpoints, WS_JSON)
+            sink = EventSink()
+            await late.subscribe(sink, "com.retained",
+                                 options=SubscribeOptions(get_retained=True))
+            [(args, _)] = await sink.wait(1)
+            assert args == ("new",)
+            await late.close()
+        for session in (pub_a, pub_b, callee, reader):
+            await session.close()
 
     run()
 
