@@ -9,6 +9,7 @@ event arriving), never by sleeping a fixed time.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -389,6 +390,47 @@ def test_retained_and_history_across_nodes(nodes: Callable[..., list[RouterProce
             await session.close()
 
     run()
+
+
+def test_wampy_guide_examples_across_three_nodes(
+        nodes: Callable[..., list[RouterProcess]]) -> None:
+    """The guide's RPC and pub/sub examples in wampy.js (tests/interop/js/cluster) with
+    callers and callees, publishers and subscribers, on different nodes of three."""
+    import os
+    import shutil
+    import subprocess
+
+    from .test_wampy import JS_DIR, NODE_TIMEOUT, _check_installed, _missing_js, _node_major
+
+    node = shutil.which("node")
+    if node is None:
+        _missing_js("node is not on PATH")
+    assert node is not None
+    if not (JS_DIR / "node_modules").is_dir():
+        _missing_js(f"{JS_DIR / 'node_modules'} does not exist")
+    _check_installed(JS_DIR / "node_modules")
+    started = nodes(3)
+    urls = [rp.endpoints.ws_url for rp in started if rp.endpoints]
+    assert len(urls) == 3
+    env = dict(os.environ, FASTWAMP_CLUSTER_WS_URLS=",".join(urls), FASTWAMP_WS_URL=urls[0],
+               NO_COLOR="1")
+    if _node_major(node) < 22:
+        env["NODE_OPTIONS"] = (env.get("NODE_OPTIONS", "") + " --experimental-websocket").strip()
+    files = sorted(p.name for p in (JS_DIR / "cluster").glob("*.test.mjs"))
+    assert files
+    try:
+        proc = subprocess.run([node, "--test", "--test-reporter=spec", *files],
+                              cwd=JS_DIR / "cluster", env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, encoding="utf-8",
+                              errors="replace", timeout=NODE_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout
+        pytest.fail(f"node --test did not finish within {NODE_TIMEOUT} s\n{out or ''}",
+                    pytrace=False)
+    output = proc.stdout + ("\n--- stderr ---\n" + proc.stderr if proc.stderr.strip() else "")
+    assert proc.returncode == 0, output
+    counts = dict(re.findall(r"^\S*\s*(tests|pass|fail)\s+(\d+)\s*$", proc.stdout, re.MULTILINE))
+    assert int(counts.get("tests", 0)) >= 24 and counts.get("fail") == "0", output
 
 
 def test_workers_share_the_ports_and_one_realm(tmp_path: Any) -> None:
