@@ -575,3 +575,258 @@ node = "lonely"
         assert node.stop() == 0  # SIGTERM: exit 0, no traceback
     finally:
         nats.stop()
+
+
+class CutOffNamespace:
+    """A network namespace for one node, joined to this one by two veth links: one its
+    clients use, one to the nats-server (which listens on an address of this namespace's
+    loopback, reached from the node only over that link).  Taking that link down cuts
+    the node off from NATS by the network: no FIN, no RST, packets just vanish, while
+    its clients still reach it."""
+
+    def __init__(self) -> None:
+        import random
+        import secrets
+
+        tag = secrets.token_hex(3)
+        self.name = f"fwpart{tag}"
+        base = f"10.{random.randint(200, 250)}.{random.randint(0, 255)}"
+        self.client_link, self.nats_link = f"fwc{tag}", f"fwn{tag}"
+        self.client_host, self.node_address = f"{base}.1", f"{base}.2"
+        self.nats_link_host, self.nats_link_node = f"{base}.5", f"{base}.6"
+        #: Where the nats-server listens (on this namespace's loopback).
+        self.nats_address = f"{base}.9"
+        self.created = False
+
+    @staticmethod
+    def _ip(*args: str) -> None:
+        import subprocess
+
+        subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=10)
+
+    def create(self) -> None:
+        self._ip("netns", "add", self.name)
+        self.created = True
+        self._ip("-n", self.name, "link", "set", "lo", "up")
+        for link, host, node in ((self.client_link, self.client_host, self.node_address),
+                                 (self.nats_link, self.nats_link_host, self.nats_link_node)):
+            self._ip("link", "add", link, "type", "veth", "peer", "name", f"{link}p",
+                     "netns", self.name)
+            self._ip("addr", "add", f"{host}/30", "dev", link)
+            self._ip("link", "set", link, "up")
+            self._ip("-n", self.name, "addr", "add", f"{node}/30", "dev", f"{link}p")
+            self._ip("-n", self.name, "link", "set", f"{link}p", "up")
+        self._ip("addr", "add", f"{self.nats_address}/32", "dev", "lo")
+        self._ip("-n", self.name, "route", "add", f"{self.nats_address}/32", "via",
+                 self.nats_link_host)
+
+    def cut(self, cut: bool) -> None:
+        self._ip("link", "set", self.nats_link, "down" if cut else "up")
+
+    def delete(self) -> None:
+        import subprocess
+
+        subprocess.run(["ip", "addr", "del", f"{self.nats_address}/32", "dev", "lo"],
+                       capture_output=True, timeout=10)
+        if self.created:  # (the veth pairs go with it)
+            subprocess.run(["ip", "netns", "delete", self.name], capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def cut_off_namespace() -> Iterator[CutOffNamespace]:
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("the partition test needs root and iproute2 (ip netns, veth)")
+    space = CutOffNamespace()
+    try:
+        space.create()
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        space.delete()
+        detail = getattr(exc, "stderr", "") or exc
+        pytest.skip(f"network namespaces are not permitted here: {detail}")
+    try:
+        yield space
+    finally:
+        space.delete()
+
+
+def _start_node_in(space: CutOffNamespace, workdir: Any, config_text: str) -> tuple[Any, Any]:
+    """Start ``python -m fastwamp`` in the namespace; return (process, endpoints) once it is
+    ready (its clients reach it at the namespace's client address)."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from .conftest import _LISTEN_RE, _READY_LINE, RouterEndpoints, _child_env
+
+    path = workdir / "cut-off.toml"
+    path.write_text(config_text, encoding="utf-8")
+    proc = subprocess.Popen(["ip", "netns", "exec", space.name, sys.executable, "-m",
+                             "fastwamp", "--config", str(path)], cwd=workdir, env=_child_env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=open(workdir / "cut-off.err", "w"),  # noqa: SIM115
+                            text=True, bufsize=1)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if line.strip() == _READY_LINE:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 30
+    while not ready.wait(0.05):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the cut-off node did not start: "
+                        + (workdir / "cut-off.err").read_text(errors="replace")[-2000:])
+    urls = [m.group(1) for m in map(_LISTEN_RE.match, lines) if m]
+    local = [u.replace("0.0.0.0", space.node_address) for u in urls]
+    return proc, RouterEndpoints(ws_url=next(u for u in local if u.startswith("ws")),
+                                 rs_url=next(u for u in local if u.startswith("tcp")))
+
+
+def test_node_cut_off_by_the_network(router_factory: Callable[..., RouterProcess],
+                                     cut_off_namespace: CutOffNamespace, tmp_path: Any) -> None:
+    """Node C loses NATS by the network (its link goes down) for about three seconds while
+    a caller and a publisher on A keep working with a callee and a subscriber on B and C.
+    Every call is answered exactly once (results, or wamp.error.canceled for those in
+    flight to C when it was dropped), B's subscriber gets every acknowledged event in
+    order, C keeps serving its own clients, and C is back in the rotation afterwards."""
+    import signal
+
+    from .conftest import _config_text
+
+    space = cut_off_namespace
+    nats = NatsServer(extra_args=("-a", space.nats_address))
+    nats.start()
+    url = f"nats://{space.nats_address}:{nats.port}"
+    cluster = f"""
+[cluster]
+enabled = true
+nats_urls = ["{url}"]
+heartbeat_interval = 0.2
+node_timeout = 1.0
+"""
+    a, b = (router_factory(extra_config=cluster + f'node = "node{i}"\n') for i in "ab")
+    config_c = _config_text(extra=cluster + 'node = "nodec"\n',
+                            realm_extra='admin_authroles = ["anonymous"]').replace(
+        'host = "127.0.0.1"', 'host = "0.0.0.0"')
+    proc_c, c = _start_node_in(space, tmp_path, config_c)
+    try:
+        @async_test(90)
+        async def run() -> None:
+            assert a.endpoints and b.endpoints
+            caller = await connect(a.endpoints, WS_JSON)
+            publisher = await connect(a.endpoints, RS_MSGPACK)
+            callee_b = await connect(b.endpoints, WS_CBOR)
+            callee_c = await connect(c, WS_JSON)
+            local_c = await connect(c, RS_MSGPACK)
+            shared = RegisterOptions(invoke="roundrobin")
+            await callee_b.register(lambda i: ("b", i), "com.part.shared", options=shared)
+            await callee_c.register(lambda i: ("c", i), "com.part.shared", options=shared)
+            await callee_c.register(lambda i: i, "com.part.local")
+            sink_b, sink_c, local_sink = EventSink(), EventSink(), EventSink()
+            await callee_b.subscribe(sink_b, "com.part.events")
+            await callee_c.subscribe(sink_c, "com.part.events")
+            await callee_c.subscribe(local_sink, "com.part.local_events")
+
+            async def callees() -> int:
+                reg = await caller.call("wamp.registration.match", "com.part.shared")
+                return await caller.call("wamp.registration.count_callees", reg) if reg else 0
+
+            async def both() -> bool:
+                return await callees() == 2
+            await until_true(both, 20)
+            await until_subscribed(publisher, sink_b, "com.part.events")
+            await until_subscribed(publisher, sink_c, "com.part.events")
+            sink_b.events.clear()
+
+            answers: dict[int, list[Any]] = {}
+            acked: list[int] = []
+            local_results: list[int] = []
+            stop = asyncio.Event()
+
+            async def calls() -> None:
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    try:
+                        answers.setdefault(i, []).append(
+                            tuple(await caller.call("com.part.shared", i)))
+                    except ApplicationError as exc:
+                        answers.setdefault(i, []).append(exc.error)
+                    await asyncio.sleep(0.01)
+
+            async def events() -> None:
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    await publisher.publish("com.part.events", i, options=ACK)
+                    acked.append(i)
+                    await asyncio.sleep(0.01)
+
+            async def local() -> None:  # node C's own clients, through the cut
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    local_results.append(await local_c.call("com.part.local", i))
+                    await local_c.publish("com.part.local_events", i, options=ACK)
+                    await asyncio.sleep(0.01)
+
+            tasks = [asyncio.ensure_future(t()) for t in (calls, events, local)]
+            await asyncio.sleep(0.5)
+            space.cut(True)
+            local_before = len(local_results)
+
+            async def c_dropped() -> bool:
+                return await callees() == 1
+            await until_true(c_dropped, 10)  # A dropped C after node_timeout
+            await asyncio.sleep(1.0)
+            assert len(local_results) > local_before + 20, "node C stopped serving its clients"
+            space.cut(False)
+            await until_true(both, 30)  # C reconnected and was resynchronised
+            await asyncio.sleep(0.3)
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 20)
+
+            print(f"calls {len(answers)}, events {len(acked)}, local {len(local_results)}, "
+                  f"canceled {sum(1 for got in answers.values() if got[0] == 'wamp.error.canceled')}")
+            # every call answered exactly once; only those in flight to C were canceled
+            assert all(len(got) == 1 for got in answers.values()), answers
+            outcomes = [got[0] for got in answers.values()]
+            assert set(o for o in outcomes if not isinstance(o, tuple)) <= {
+                "wamp.error.canceled"}, outcomes
+            assert sum(1 for o in outcomes if isinstance(o, tuple)) >= len(outcomes) - 2
+            assert any(o[0] == "c" for o in outcomes[-20:] if isinstance(o, tuple)), \
+                "node C is not back in the rotation"
+            # B's subscriber got every acknowledged event, once, in order
+            await sink_b.wait(len(acked), timeout=20)
+            await barrier(callee_b)
+            assert [args[0] for args, _ in sink_b.events] == acked
+            # node C's own subscriber got every local event
+            await local_sink.wait(len(local_results), timeout=10)
+            assert [args[0] for args, _ in local_sink.events] == local_results
+            assert local_results == list(range(1, len(local_results) + 1))
+            for session in (caller, publisher, callee_b, callee_c, local_c):
+                await session.close()
+
+        run()
+    finally:
+        proc_c.send_signal(signal.SIGTERM)
+        try:
+            proc_c.wait(15)
+        except Exception:
+            proc_c.kill()
+            proc_c.wait()
+        a.stop()
+        b.stop()
+        nats.stop()
+    assert proc_c.returncode == 0, (tmp_path / "cut-off.err").read_text(errors="replace")
