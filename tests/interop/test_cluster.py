@@ -9,7 +9,10 @@ event arriving), never by sleeping a fixed time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -433,25 +436,21 @@ def test_wampy_guide_examples_across_three_nodes(
     assert int(counts.get("tests", 0)) >= 24 and counts.get("fail") == "0", output
 
 
-def test_workers_share_the_ports_and_one_realm(tmp_path: Any) -> None:
-    """``fastwamp --workers 2``: connections land on both workers (session ids carry the
-    worker's partition), and a call and an event cross between them."""
-    import re
-    import signal
+@contextlib.contextmanager
+def running_workers(config_path: Any, n: int = 2) -> Iterator[tuple[Any, Any, list[str]]]:
+    """``fastwamp --workers n --config config_path``: yields (process, endpoints, its stderr
+    lines so far); stops it with SIGTERM and requires a clean exit."""
     import subprocess
     import sys
     import threading
 
-    from fastwamp.cluster.node import SLOT_BITS
+    from .conftest import RouterEndpoints, _child_env
 
-    from .conftest import RouterEndpoints, _child_env, _config_text
-
-    config = tmp_path / "workers.toml"
-    config.write_text(_config_text(), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "fastwamp", "--workers", "2", "--config",
-                             str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=_child_env())
+    proc = subprocess.Popen([sys.executable, "-m", "fastwamp", "--workers", str(n),
+                             "--config", str(config_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_child_env())
     lines: list[str] = []
+    errors: list[str] = []
     ready = threading.Event()
 
     def read() -> None:
@@ -461,26 +460,56 @@ def test_workers_share_the_ports_and_one_realm(tmp_path: Any) -> None:
             if line.strip() == "fastwamp: ready":
                 ready.set()
 
+    def read_errors() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            errors.append(line.rstrip())
+
     threading.Thread(target=read, daemon=True).start()
+    threading.Thread(target=read_errors, daemon=True).start()
     try:
         assert ready.wait(60), "workers did not start"
         urls = [re.sub(r"^fastwamp: listening on ", "", ln) for ln in lines
                 if ln.startswith("fastwamp: listening on ")]
-        endpoints = RouterEndpoints(ws_url=next(u for u in urls if u.startswith("ws")),
-                                    rs_url=next(u for u in urls if u.startswith("tcp")))
+        yield proc, RouterEndpoints(ws_url=next(u for u in urls if u.startswith("ws")),
+                                    rs_url=next(u for u in urls if u.startswith("tcp"))), errors
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    time.sleep(0.2)  # the stderr reader's last lines
+    assert proc.returncode == 0, "\n".join(errors)
+    assert not any("Traceback" in line for line in errors), "\n".join(errors)
 
+
+def _worker_of(session: Any) -> int:
+    """Which worker a session is on (the node partition in its session id)."""
+    from fastwamp.cluster.node import SLOT_BITS
+
+    return int(session._session_id >> (53 - SLOT_BITS))
+
+
+def test_workers_share_the_ports_and_one_realm(tmp_path: Any) -> None:
+    """``fastwamp --workers 2``: connections land on both workers (session ids carry the
+    worker's partition), and a call and an event cross between them."""
+    from .conftest import _config_text
+
+    config = tmp_path / "workers.toml"
+    config.write_text(_config_text(), encoding="utf-8")
+    with running_workers(config) as (_, endpoints, _errors):
         @async_test(60)
         async def run() -> None:
             sessions = [await connect(endpoints, WS_JSON)]
-            slots = {sessions[0]._session_id >> (53 - SLOT_BITS)}
+            slots = {_worker_of(sessions[0])}
             while len(slots) < 2 and len(sessions) < 40:
                 sessions.append(await connect(endpoints, RS_MSGPACK))
-                slots.add(sessions[-1]._session_id >> (53 - SLOT_BITS))
+                slots.add(_worker_of(sessions[-1]))
             assert len(slots) == 2, "every connection landed on one worker"
             first = sessions[0]
-            other = next(s for s in sessions
-                         if s._session_id >> (53 - SLOT_BITS) !=
-                         first._session_id >> (53 - SLOT_BITS))
+            other = next(s for s in sessions if _worker_of(s) != _worker_of(first))
             await first.register(lambda x: x * 2, "com.workers.double")
             await until_registered(other, "com.workers.double")
             assert await other.call("com.workers.double", 21) == 42
@@ -491,16 +520,42 @@ def test_workers_share_the_ports_and_one_realm(tmp_path: Any) -> None:
                 await s.close()
 
         run()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        stderr = proc.stderr.read() if proc.stderr else ""
-    assert proc.returncode == 0, stderr
-    assert "Traceback" not in stderr, stderr
+
+
+def test_sighup_to_the_parent_reloads_every_worker(tmp_path: Any) -> None:
+    """SIGHUP to ``fastwamp --workers 2`` reaches both workers: after the file stops
+    allowing anonymous clients, no worker lets one join, sessions already joined stay, and
+    no worker mistakes its own ports for moved listeners."""
+    from .conftest import _config_text
+
+    config = tmp_path / "workers.toml"
+    config.write_text(_config_text(), encoding="utf-8")
+    with running_workers(config) as (proc, endpoints, errors):
+        @async_test(60)
+        async def run() -> None:
+            sessions = [await connect(endpoints, WS_JSON)]
+            while len({_worker_of(s) for s in sessions}) < 2 and len(sessions) < 40:
+                sessions.append(await connect(endpoints, RS_MSGPACK))
+            assert len({_worker_of(s) for s in sessions}) == 2
+            config.write_text(_config_text().replace("allow_anonymous = true",
+                                                     "allow_anonymous = false"),
+                              encoding="utf-8")
+            proc.send_signal(signal.SIGHUP)
+
+            async def reloaded() -> bool:
+                return sum("reloaded the configuration" in line for line in errors) >= 2
+            await until_true(reloaded, 20)
+            for _ in range(20):  # spread by the kernel over both workers
+                with pytest.raises(ConnectionError):
+                    await connect(endpoints, RS_MSGPACK)
+            for session in sessions:  # still joined, and they see each other
+                assert await session.call("wamp.session.count") == len(sessions)
+            for session in sessions:
+                await session.close()
+
+        run()
+        assert not any("moved from" in line for line in errors), "\n".join(errors)
+    assert sum("reloaded the configuration" in line for line in errors) == 2
 
 
 def test_nats_restart_nodes_keep_serving_and_resynchronise(
