@@ -885,3 +885,67 @@ node_timeout = 1.0
         b.stop()
         nats.stop()
     assert proc_c.returncode == 0, (tmp_path / "cut-off.err").read_text(errors="replace")
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct-paths", "nats-py-api"])
+def test_link_paths_carry_calls_and_events(nats_url: str, direct: bool,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two in-process nodes on a real nats-server, with the link's direct NATS paths and
+    with nats-py's public API only: a call, its progressive results and 200 events cross
+    in order, and a node's goodbye is heard at once."""
+    from fastwamp.cluster import link as link_module
+    from fastwamp.config import ClusterConfig, Config, RealmConfig
+    from fastwamp.router import Router
+    from fastwamp.server import LoopScheduler
+    from fastwamp.testing import LinkedPeer
+    from fastwamp.wamp import messages as m
+
+    if not direct:
+        monkeypatch.setattr(link_module, "_direct_paths_supported", lambda nc: False)
+
+    @async_test(30)
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        routers, links = [], []
+        for name in ("la", "lb"):
+            config = Config(realms=[RealmConfig("realm1")])
+            config.cluster = ClusterConfig(enabled=True, nats_urls=[nats_url], node=name,
+                                           heartbeat_interval=0.1, node_timeout=2.0)
+            router = Router(config)
+            router.scheduler = LoopScheduler(loop, router)
+            router.call_soon = loop.call_soon
+            routers.append(router)
+            links.append(await link_module.start_cluster(config, router))
+        assert [lk._direct for lk in links] == [direct, direct]
+        callee, caller = LinkedPeer(routers[1]), LinkedPeer(routers[0])
+        for peer in (callee, caller):
+            assert peer.hello()[0] == m.WELCOME
+
+        async def until(check: Callable[[], bool]) -> None:
+            for _ in range(400):
+                if check():
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError("timed out")
+
+        callee.send([m.REGISTER, 1, {}, "com.link.p"])
+        callee.send([m.SUBSCRIBE, 2, {}, "com.link.t"])
+        callee.take()
+        await until(lambda: routers[0].realms["realm1"].dealer.match("com.link.p") is not None
+                    and bool(links[0].node.bridges["realm1"].interest.match_all("com.link.t")))
+        caller.send([m.CALL, 1, {"receive_progress": True}, "com.link.p", [1]])
+        await until(lambda: bool(callee.received))
+        invocation = callee.take_one()
+        callee.send([m.YIELD, invocation[1], {"progress": True}, ["partial"]])
+        callee.send([m.YIELD, invocation[1], {}, ["final"]])
+        await until(lambda: len(caller.received) == 2)
+        assert [msg[3] for msg in caller.take()] == [["partial"], ["final"]]
+        for i in range(200):
+            caller.send([m.PUBLISH, 10 + i, {}, "com.link.t", [i]])
+        await until(lambda: len(callee.received) == 200)
+        assert [msg[4] for msg in callee.take()] == [[i] for i in range(200)]
+        await links[1].close()  # BYE: node la drops lb's registration at once
+        await until(lambda: routers[0].realms["realm1"].dealer.match("com.link.p") is None)
+        await links[0].close()
+
+    run()
