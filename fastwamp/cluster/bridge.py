@@ -155,6 +155,7 @@ class RealmBridge:
         meta = realm.meta
         meta.forward_event = self._forward_meta_event
         meta.remote_owner = RemoteSession
+        meta.forward_publication = self.published
 
     # -- observer: this node's sessions ------------------------------------------------
 

@@ -118,6 +118,9 @@ class MetaApi:
         #: sessions (whose registrations raise no meta events here: their node raises them).
         self.forward_event: Callable[[str, list], None] | None = None
         self.remote_owner: type | None = None
+        #: Set by the cluster bridge: a testament published here also goes to the other
+        #: nodes' subscribers (publisher, topic, publication id, payload, PUBLISH options).
+        self.forward_publication: Callable[[Member, str, int, list, dict], None] | None = None
         self._procedures: dict[int, Callable[..., Any]] = {}
         #: registration id -> procedure URI (who may call it: realm.authorization)
         self._uris: dict[int, str] = {}
@@ -284,11 +287,15 @@ class MetaApi:
         broker = self.realm.broker
         details = {"publisher": session.id, "publisher_authid": session.authid,
                    "publisher_authrole": session.authrole}
+        forward = self.forward_publication
         for scope in TESTAMENT_SCOPES:
             testaments, held[scope] = held[scope], []
-            for topic, args, kwargs, receiver_filter, disclose, _size in testaments:
-                broker.deliver(topic, publication_id(), [args, kwargs], receiver_filter, details,
+            for topic, args, kwargs, receiver_filter, disclose, _size, options in testaments:
+                publication = publication_id()
+                broker.deliver(topic, publication, [args, kwargs], receiver_filter, details,
                                disclose or self.realm.config.disclosure == "always")
+                if forward is not None:
+                    forward(session, topic, publication, [args, kwargs], options)
         session.testament_bytes = 0
 
     @staticmethod
@@ -338,7 +345,8 @@ class MetaApi:
         except ValueError as exc:
             raise MetaError(uris.INVALID_ARGUMENT, str(exc)) from exc
         disclose = publish_options.get("disclose_me") is True
-        held[scope].append((topic, args, kwargs, receiver_filter, disclose, size))
+        held[scope].append((topic, args, kwargs, receiver_filter, disclose, size,
+                            publish_options))
         member.testament_bytes += size
 
     def flush_testaments(self, caller: RouterSession, scope: str = "destroyed") -> None:

@@ -217,3 +217,17 @@ def test_plain_publication_goes_only_to_nodes_with_subscribers() -> None:
     pub.send([m.PUBLISH, 1, {}, "com.t", []])
     c.bus.pump()
     assert c.nodes[0].stats["cluster_messages_out"] - sent == 1
+
+
+def test_testament_reaches_subscribers_on_other_nodes() -> None:
+    c = Cluster(2, ADMIN)
+    sub, sub_id = _subscribe(c, 1, "com.will")
+    c.settle()
+    dying = c.peer(0)
+    assert _call(c, dying, "wamp.session.add_testament", "com.will", ["gone"], {"k": 1},
+                 {"exclude_me": False})[0] == m.RESULT
+    dying.session.detach()  # abnormally: no GOODBYE
+    c.bus.pump()
+    event = sub.take_one()
+    assert event[0] == m.EVENT and event[1] == sub_id and event[4:] == [["gone"], {"k": 1}]
+    assert event[3]["publisher"] == dying.session.id
