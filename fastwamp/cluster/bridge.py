@@ -568,6 +568,12 @@ class RealmBridge:
         proxy = self.callees.get((node, callee_id))
         if proxy is None:
             return
+        if invocation not in proxy.invocations:
+            # Answered already (canceled when the node was lost, then it came back): the
+            # call is closed; this is no protocol error of anyone's.
+            log.debug("cluster: realm %s: late answer from node %s to invocation %s dropped",
+                      self.name, node, invocation)
+            return
         if answer[0] == m.RESULT:
             options = {"progress": True} if answer[2].get("progress") is True else {}
             self.dealer.yield_(proxy, [m.YIELD, invocation, options, *answer[3:]])
