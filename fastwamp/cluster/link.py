@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import nats
 from nats.errors import Error as NatsError
+from nats.errors import MaxPayloadError
 
 from .node import ClusterNode
 
@@ -77,6 +78,8 @@ class ClusterLink:
         self._draining = False
         self._tasks: set[asyncio.Task] = set()
         self.dropped = 0
+        #: Messages over the server's max_payload (also counted in ``dropped``).
+        self.too_large = 0
         self._closing = False
         #: (direct paths) frames written at the end of this loop iteration
         self._frames: list[bytes] = []
@@ -149,6 +152,9 @@ class ClusterLink:
         published in order by the drain task."""
         if self._direct and not self._outgoing:
             assert _pub_cmd is not None
+            if len(data) > self.nc._max_payload:  # as nats-py refuses it: not sent
+                self._too_large(len(data))
+                return
             self._frames.append(_pub_cmd(subject, "", data))
             if not self._write_scheduled:
                 self._write_scheduled = True
@@ -169,10 +175,21 @@ class ClusterLink:
                 for subject, data in batch:
                     try:
                         await publish(subject, data)
+                    except MaxPayloadError:
+                        self._too_large(len(data))
                     except NatsError:
                         self.dropped += 1
         finally:
             self._draining = False
+
+    def _too_large(self, size: int) -> None:
+        self.dropped += 1
+        self.too_large += 1
+        if self.too_large == 1 or self.too_large % 1000 == 0:
+            log.warning("cluster: a message of %d bytes exceeds the NATS server's "
+                        "max_payload (%d): not sent to other nodes (%d so far; raise "
+                        "max_payload in the nats-server configuration)", size,
+                        self.nc._max_payload, self.too_large)
 
     def _write_frames(self) -> None:
         """(direct path) Write this iteration's frames in one call, or hand them to
@@ -256,7 +273,7 @@ def _direct_paths_supported(nc: Any) -> bool:
     """Whether this nats-py has the internals the direct paths use (see the module
     docstring); without them the link uses nats-py's public API only."""
     needed = ("_process_msg", "_pending", "_pending_data_size", "_max_pending_size",
-              "_transport", "_flush_pending")
+              "_transport", "_flush_pending", "_max_payload")
     if _pub_cmd is None or not all(hasattr(nc, name) for name in needed):
         log.info("cluster: this nats-py lacks what the direct NATS paths need; using its "
                  "public API")

@@ -3,7 +3,8 @@
 Broadcast on ``P.all.nodes``: ``HEARTBEAT [node, incarnation, seq, region]``,
 ``BYE [node, incarnation]``.  Broadcast on ``P.all.state``: ``DELTA [node,
 incarnation, seq, added, entry]``.  To one node: ``SNAPSHOT_REQUEST [node]``,
-``SNAPSHOT [node, incarnation, seq, entries]``, ``EVENT``, ``INVOKE``,
+``SNAPSHOT [node, incarnation, seq, entries, index, count]`` (part ``index`` of
+``count``; without the last two, the whole), ``EVENT``, ``INVOKE``,
 ``INTERRUPT``, ``ANSWER`` (see :mod:`fastwamp.cluster.bridge`).
 
 A replicated entry is a list: ``[REG, realm, session, uri, match, invoke, flags,

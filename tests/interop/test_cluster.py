@@ -944,6 +944,11 @@ def test_link_paths_carry_calls_and_events(nats_url: str, direct: bool,
             caller.send([m.PUBLISH, 10 + i, {}, "com.link.t", [i]])
         await until(lambda: len(callee.received) == 200)
         assert [msg[4] for msg in callee.take()] == [[i] for i in range(200)]
+        # over the server's max_payload (1 MiB): not sent (as nats-py refuses it), counted
+        caller.send([m.PUBLISH, 300, {}, "com.link.t", ["x" * (2 << 20)]])
+        caller.send([m.PUBLISH, 301, {}, "com.link.t", ["after"]])
+        await until(lambda: len(callee.received) == 1)
+        assert callee.take()[0][4] == ["after"] and links[0].too_large == 1
         await links[1].close()  # BYE: node la drops lb's registration at once
         await until(lambda: routers[0].realms["realm1"].dealer.match("com.link.p") is None)
         await links[0].close()
