@@ -227,13 +227,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--calls", type=int, default=3000, help="sequential calls (part 2)")
+    parser.add_argument("--only", choices=("throughput", "sequential", "death"),
+                        help="run one part only")
     args = parser.parse_args()
     nats = NatsServer()
     url = nats.start()
     assert nats.proc is not None
     with tempfile.TemporaryDirectory(prefix="fastwamp-bench-cluster-") as tmp:
         workdir = Path(tmp)
-        for scenario in ("roundrobin", "pubsub10"):
+        for scenario in ("roundrobin", "pubsub10") if args.only in (None, "throughput") else ():
             single, port = start_router(workdir, "single")
             r = loadgen([port], [single.pid], scenario, args.duration)
             print(json.dumps({"figure": f"{scenario}: one process, no cluster", **r}),
@@ -255,9 +257,11 @@ def main() -> int:
             for p in (a, b):
                 p.terminate()
                 p.wait()
-        for figure in cross_node(workdir, url, [nats.proc.pid], args.calls):
-            print(json.dumps(figure), flush=True)
-        print(json.dumps(death_seen(workdir, url)), flush=True)
+        if args.only in (None, "sequential"):
+            for figure in cross_node(workdir, url, [nats.proc.pid], args.calls):
+                print(json.dumps(figure), flush=True)
+        if args.only in (None, "death"):
+            print(json.dumps(death_seen(workdir, url)), flush=True)
     nats.stop()
     return 0
 

@@ -313,15 +313,20 @@ def main(argv: list[str] | None = None) -> int:
         print(_summary(config))
         return 0
 
+    adjust = None
     if args.worker is not None:
+        from functools import partial
+
         from fastwamp.cluster.workers import worker_config
 
-        worker_config(config, args.worker, args.worker_node, args.worker_nats,
-                      args.worker_ports)
+        adjust = partial(worker_config, index=args.worker, node=args.worker_node,
+                         nats_urls=args.worker_nats, ports=args.worker_ports,
+                         workers=config.workers)
+        adjust(config)
     elif config.workers > 1:
         from fastwamp.cluster.workers import run_workers
 
         return run_workers(config, args.config, args.log_level)
     from fastwamp.server import run
 
-    return run(config, args.config)
+    return run(config, args.config, adjust)

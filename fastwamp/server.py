@@ -529,16 +529,20 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     configure(level, log_format)
 
 
-def reload_from_file(server: Server, path: str | None) -> bool:
+def reload_from_file(server: Server, path: str | None,
+                     adjust: Callable[[Config], None] | None = None) -> bool:
     """Re-read the configuration file ``path``, validate it as ``--check-config``
-    does, and apply it to ``server``; True if it was applied.  On any error one
-    log line says why and the running configuration stays."""
+    does, ``adjust`` it as at start (a worker's node name and ports), and apply it to
+    ``server``; True if it was applied.  On any error one log line says why and the
+    running configuration stays."""
     if path is None:
         log.warning("reload requested (SIGHUP), but the router runs on the embedded "
                     "default configuration (no --config file): nothing to reload")
         return False
     try:
         config = load_config(path)
+        if adjust is not None:
+            adjust(config)
         server.reload(config)
     except ConfigError as exc:
         # Every problem, one "FILE:LINE: key: problem" line each (as --check-config).
@@ -552,7 +556,8 @@ def reload_from_file(server: Server, path: str | None) -> bool:
     return True
 
 
-async def _main(config: Config, config_path: str | None = None) -> int:
+async def _main(config: Config, config_path: str | None = None,
+                adjust: Callable[[Config], None] | None = None) -> int:
     loop = asyncio.get_running_loop()
     try:
         server = await serve(config)
@@ -580,7 +585,7 @@ async def _main(config: Config, config_path: str | None = None) -> int:
     def on_reload() -> None:
         log.info("received SIGHUP: reloading the configuration")
         systemd.reloading()
-        reload_from_file(server, config_path)
+        reload_from_file(server, config_path, adjust)
         systemd.ready(server.urls)
 
     installed = []
@@ -616,12 +621,14 @@ async def _main(config: Config, config_path: str | None = None) -> int:
     return 0
 
 
-def run(config: Config, config_path: str | Path | None = None) -> int:
+def run(config: Config, config_path: str | Path | None = None,
+        adjust: Callable[[Config], None] | None = None) -> int:
     """Run the router until SIGINT/SIGTERM; return the process exit status.
 
     Prints ``fastwamp: listening on URL`` per listener, then ``fastwamp: ready``
     (flushed, once the signal handlers are in place).  SIGHUP reloads the
-    configuration from ``config_path`` (see :func:`reload_from_file`).
+    configuration from ``config_path`` (see :func:`reload_from_file`; ``adjust``
+    is applied to what it reads).
     """
     path = str(config_path) if config_path is not None else None
     configure_logging(config.log_level, config.log_format)
@@ -630,12 +637,12 @@ def run(config: Config, config_path: str | Path | None = None) -> int:
     try:
         if sys.version_info >= (3, 11):
             with asyncio.Runner(loop_factory=factory) as runner:
-                return runner.run(_main(config, path))
+                return runner.run(_main(config, path, adjust))
         else:  # pragma: no cover - Python 3.10
             loop = factory()
             try:
                 asyncio.set_event_loop(loop)
-                return loop.run_until_complete(_main(config, path))
+                return loop.run_until_complete(_main(config, path, adjust))
             finally:
                 asyncio.set_event_loop(None)
                 loop.close()

@@ -19,16 +19,24 @@ the routing pipeline:
   local caller; what the dealer sends the proxy goes back as ``ANSWER``.
 * **Events.**  An ``EVENT`` is delivered by this node's broker with the
   publication's own filters (session ids are unique in the cluster), so exclusion,
-  eligibility and disclosure give what one node would give.
+  eligibility and disclosure give what one node would give.  A publication to be
+  retained, or kept in event history, goes to every node (each keeps it as the
+  publisher's node does); the others go only where there are subscribers.
+* **Meta API.**  Each subscriber is an entry of the replicated state (for the meta
+  procedures, not for routing), and the meta events of this node's sessions go to
+  the nodes with subscribers of them, as ``EVENT`` s from publisher 0.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from .._core.trie import UriTrie
 from .._core.uri import MATCH_POLICIES
+from ..router.broker import RetainedEvent
+from ..router.ids import publication_id
 from ..router.member import Member
 from ..router.options import make_publish_filter
 from ..wamp import messages as m
@@ -138,6 +146,16 @@ class RealmBridge:
         self._request = 0
         #: realm's locality: how many tiers of nearer callees a call tries first.
         self._locality = realm.config.locality
+        #: How many remote callees and subscribers carry each id their node gave.
+        self._id_refs: dict[int, int] = {}
+        #: topic -> (publisher's wall-clock time, publisher's node, the EVENT if this node
+        #: published it) of the retained event: the newest wins on every node.
+        self._retained_from: dict[str, tuple[float, str, list | None]] = {}
+        self._retention = realm.broker._retention
+        meta = realm.meta
+        meta.forward_event = self._forward_meta_event
+        meta.remote_owner = RemoteSession
+        meta.forward_publication = self.published
 
     # -- observer: this node's sessions ------------------------------------------------
 
@@ -154,7 +172,7 @@ class RealmBridge:
         self.node.change([wire.REG, self.name, member.id, reg.uri, reg.match_name,
                           reg.policy_name, reg.flags.get(member.id, 0) if reg.flags else 0,
                           member.features, member.authid, member.authrole, reg.created,
-                          reg.group.rank_of(member.callee)],
+                          reg.group.rank_of(member.callee), reg.id],
                          True)
 
     def registration_removed(self, member: Member, reg: Registration, deleted: bool) -> None:
@@ -165,37 +183,128 @@ class RealmBridge:
     def subscription_created(self, member: Member, sub: Subscription) -> None:
         self.node.change([wire.SUB, self.name, sub.uri, sub.match_name], True)
 
+    def subscription_added(self, member: Member, sub: Subscription) -> None:
+        self.node.change([wire.SBR, self.name, member.id, sub.uri, sub.match_name, sub.id,
+                          sub.created], True)
+
     def subscription_removed(self, member: Member, sub: Subscription, deleted: bool) -> None:
+        self.node.change([wire.SBR, self.name, member.id, sub.uri, sub.match_name], False)
         if deleted:
             self.node.change([wire.SUB, self.name, sub.uri, sub.match_name], False)
 
     def published(self, member: Member, topic: str, publication: int, payload: list,
                   options: dict[str, Any]) -> None:
+        extra: dict[str, Any] | None = None
+        if options.get("retain") is True and self._retention:
+            extra = {"retain": True, "ts": time.time()}
+        history = self.realm.history
+        if history is not None and history.keeps(topic, options):
+            if extra is None:
+                extra = {"ts": time.time()}
+            extra["history"] = True
+        interests = self.interest.match_all(topic)
+        if not interests and extra is None:
+            return
+        filters = {k: options[k] for k in FILTER_OPTIONS if k in options}
+        message = [wire.EVENT, self.node.name, self.name, topic, publication, payload, filters,
+                   member.id, member.authid, member.authrole]
+        if extra is None:
+            nodes: set[str] = set()
+            for interest in interests:
+                nodes |= interest.nodes
+        else:  # every node keeps it
+            message.append(extra)
+            nodes = set(self.node.peers)
+            if "retain" in extra:
+                self._note_retained(topic, extra["ts"], self.node.name, message)
+        for name in sorted(nodes):
+            self.node.send_to(name, message)
+
+    def _forward_meta_event(self, topic: str, args: list) -> None:
+        """A meta event of this node's sessions: to the nodes with subscribers of it."""
         interests = self.interest.match_all(topic)
         if not interests:
             return
         nodes: set[str] = set()
         for interest in interests:
             nodes |= interest.nodes
-        filters = {k: options[k] for k in FILTER_OPTIONS if k in options}
-        message = [wire.EVENT, self.node.name, self.name, topic, publication, payload, filters,
-                   member.id, member.authid, member.authrole]
+        message = [wire.EVENT, self.node.name, self.name, topic, publication_id(), [args], {},
+                   0, "", ""]
         for name in sorted(nodes):
             self.node.send_to(name, message)
+
+    # -- retained events ------------------------------------------------------------------
+
+    def _note_retained(self, topic: str, ts: float, origin: str, message: list | None) -> None:
+        retained = self._retained_from
+        retained.pop(topic, None)
+        retained[topic] = (ts, origin, message)
+        if len(retained) > 2 * len(self.broker.retained) + 64:  # topics the broker let go
+            for gone in [t for t in retained if t not in self.broker.retained]:
+                del retained[gone]
+
+    def _newer_retained(self, topic: str, ts: float, origin: str) -> bool:
+        """Whether a retained event stamped (ts, origin) is newer than the one kept."""
+        current = self._retained_from.get(topic)
+        return current is None or topic not in self.broker.retained or \
+            (ts, origin) > current[:2]
+
+    def resend_retained(self, node: str) -> None:
+        """``node`` (re)joined or resynchronises: send it the retained events published
+        here that are still kept (it keeps them if newer than its own)."""
+        for topic, (_ts, origin, message) in list(self._retained_from.items()):
+            if origin != self.node.name or message is None:
+                continue
+            kept = self.broker.retained.get(topic)
+            if kept is None or kept.publication != message[4]:
+                continue
+            self.node.send_to(node, [*message[:10], {**message[10], "replay": True}])
 
     # -- replicated state of other nodes -----------------------------------------------
 
     def apply(self, node: str, entry: list, added: bool) -> None:
         """An entry of ``node``'s state appeared or went."""
-        if entry[0] == wire.SUB:
+        kind = entry[0]
+        if kind == wire.SUB:
             self._apply_subscription(node, entry[2], MATCH_POLICIES[entry[3]], added)
-        elif entry[0] == wire.SES:
+        elif kind == wire.SBR:
+            self._apply_subscriber(entry, added)
+        elif kind == wire.SES:
             if added:
                 self.realm.meta.remote_sessions[entry[2]] = entry[3]
             else:
                 self.realm.meta.remote_sessions.pop(entry[2], None)
         else:
             self._apply_registration(node, entry, added)
+            if len(entry) > 12 and type(entry[12]) is int:
+                self._remote_id(self.realm.meta.remote_registration_ids, entry[12],
+                                (entry[3], entry[4]), added)
+
+    def _remote_id(self, ids: dict[int, tuple[str, str]], remote_id: int,
+                   key: tuple[str, str], added: bool) -> None:
+        """Count a use of the id another node gave (uri, match); forget it with the last."""
+        refs = self._id_refs.get(remote_id, 0) + (1 if added else -1)
+        if refs > 0:
+            self._id_refs[remote_id] = refs
+            ids[remote_id] = key
+        else:
+            self._id_refs.pop(remote_id, None)
+            ids.pop(remote_id, None)
+
+    def _apply_subscriber(self, entry: list, added: bool) -> None:
+        _, _, session, uri, match_name, sub_id, created = entry[:7]
+        meta = self.realm.meta
+        key = (uri, match_name)
+        subscribers = meta.remote_subscribers.get(key)
+        if added:
+            if subscribers is None:
+                subscribers = meta.remote_subscribers[key] = {}
+            subscribers[session] = (sub_id, created)
+        elif subscribers is not None:
+            subscribers.pop(session, None)
+            if not subscribers:
+                del meta.remote_subscribers[key]
+        self._remote_id(meta.remote_subscription_ids, sub_id, key, added)
 
     def _apply_subscription(self, node: str, uri: str, match: int, added: bool) -> None:
         interest = self.interest.get(uri, match)
@@ -308,9 +417,15 @@ class RealmBridge:
         if not proxy.registrations and not proxy.invocations:
             self.callees.pop(key, None)
 
-    def node_gone(self, node: str) -> None:
+    def node_gone(self, node: str, sessions: list[list] | None = None) -> None:
         """``node`` left or was lost: its callees leave the dealer (their calls in flight
-        are answered wamp.error.canceled), its callers' invocations here are interrupted."""
+        are answered wamp.error.canceled), its callers' invocations here are interrupted,
+        and its ``sessions`` (SES entries it had not removed) leave, as this node's meta
+        subscribers hear."""
+        for entry in sessions or ():
+            details = entry[3] if type(entry[3]) is dict else {}
+            self.realm.meta.publish_local("wamp.session.on_leave", [
+                entry[2], details.get("authid"), details.get("authrole")])
         for key, proxy in list(self.callees.items()):
             if key[0] == node:
                 del self.callees[key]
@@ -383,6 +498,10 @@ class RealmBridge:
 
     def _on_event(self, message: list) -> None:
         topic, publication, payload, filters, session, authid, authrole = message[3:10]
+        if session == 0:  # a meta event of another node's sessions
+            self.broker.deliver(topic, publication, payload, None)
+            return
+        extra = message[10] if len(message) > 10 and type(message[10]) is dict else None
         publisher = _Publisher(session, authid, authrole)
         receiver_filter = make_publish_filter(publisher, filters,  # type: ignore[arg-type]
                                               self.realm.config.max_list_length)
@@ -393,6 +512,19 @@ class RealmBridge:
         if disclosure != "never":
             details = {"publisher": session, "publisher_authid": authid,
                        "publisher_authrole": authrole}
+        if extra is not None:
+            stamp = extra.get("ts")
+            ts = float(stamp) if isinstance(stamp, (int, float)) else time.time()
+            if extra.get("retain") is True and self._retention and \
+                    self._newer_retained(topic, ts, message[1]):
+                self.broker._retain(RetainedEvent(topic, publication, payload, receiver_filter,
+                                                  details, disclose, 0))
+                self._note_retained(topic, ts, message[1], None)
+            if extra.get("replay") is True:
+                return  # kept, not delivered again
+            history = self.realm.history
+            if extra.get("history") is True and history is not None:
+                history.record_publication(topic, publication, payload, filters, ts)
         self.broker.deliver(topic, publication, payload, receiver_filter, details, disclose)
 
     def _on_invoke(self, message: list) -> None:
@@ -435,6 +567,12 @@ class RealmBridge:
         node, _, callee_id, invocation, answer = message[1:6]
         proxy = self.callees.get((node, callee_id))
         if proxy is None:
+            return
+        if invocation not in proxy.invocations:
+            # Answered already (canceled when the node was lost, then it came back): the
+            # call is closed; this is no protocol error of anyone's.
+            log.debug("cluster: realm %s: late answer from node %s to invocation %s dropped",
+                      self.name, node, invocation)
             return
         if answer[0] == m.RESULT:
             options = {"progress": True} if answer[2].get("progress") is True else {}

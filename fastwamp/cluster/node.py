@@ -5,7 +5,8 @@ sessions (one entry per callee) and the subscriptions it has subscribers for (on
 entry per subscription).  It broadcasts every change as a numbered DELTA, and a
 HEARTBEAT with its latest number every ``heartbeat_interval``.  Another node that
 misses a number, restarts, or hears of a node for the first time asks for a
-SNAPSHOT of the whole part and replaces what it had.  A node not heard from for
+SNAPSHOT of the whole part (sent in parts of about SNAPSHOT_PART_BYTES) and
+replaces what it had once every part arrived.  A node not heard from for
 ``node_timeout`` is gone: its part is dropped (its proxies leave the dealers, so
 calls in flight to its callees are answered ``wamp.error.canceled``), and it is
 resynchronised by snapshot if it comes back.
@@ -40,6 +41,13 @@ _LOCAL_BITS = 53 - SLOT_BITS
 
 Send = Callable[[str, bytes], None]
 
+#: A SNAPSHOT is sent in parts of about this many bytes (well under NATS's default
+#: max_payload of 1 MiB), so a node with many sessions, callees and subscribers can
+#: still be snapshotted.
+SNAPSHOT_PART_BYTES = 256 * 1024
+#: Most parts a snapshot may claim to have (a bound on what a peer keeps meanwhile).
+MAX_SNAPSHOT_PARTS = 65536
+
 
 def node_slot(name: str) -> int:
     """The session id partition of node ``name`` (a stable hash, 0 .. 2**SLOT_BITS-1)."""
@@ -53,7 +61,7 @@ class PeerNode:
     """What this node knows of another: liveness, and the replica of its state."""
 
     __slots__ = ("name", "incarnation", "seq", "region", "last_seen", "entries", "synced",
-                 "asked_at")
+                 "asked_at", "parts", "parts_seq")
 
     def __init__(self, name: str, incarnation: int, now: float) -> None:
         self.name = name
@@ -66,6 +74,9 @@ class PeerNode:
         self.synced = False
         #: When a snapshot was last asked for (asked again after a heartbeat interval).
         self.asked_at = -1e9
+        #: The parts received so far of the snapshot numbered ``parts_seq``.
+        self.parts: dict[int, list] = {}
+        self.parts_seq = -1
 
 
 class ClusterNode:
@@ -144,9 +155,10 @@ class ClusterNode:
     def _drop_peer(self, peer: PeerNode) -> None:
         self.peers.pop(peer.name, None)
         self.stats["cluster_nodes"] = len(self.peers)
+        sessions = [e for e in peer.entries.values() if e[0] == wire.SES]
         self._replace_entries(peer, {})
         for bridge in self.bridges.values():
-            bridge.node_gone(peer.name)
+            bridge.node_gone(peer.name, [e for e in sessions if e[1] == bridge.name])
 
     # -- own state -------------------------------------------------------------------
 
@@ -176,8 +188,10 @@ class ClusterNode:
             elif kind == wire.BYE:
                 self._on_bye(message)
             elif kind == wire.SNAPSHOT_REQUEST:
-                self.send_to(message[1], [wire.SNAPSHOT, self.name, self.incarnation,
-                                          self.seq, list(self.entries.values())])
+                for part in self._snapshot_parts():
+                    self.send_to(message[1], part)
+                for realm_bridge in self.bridges.values():
+                    realm_bridge.resend_retained(message[1])
             elif kind == wire.SNAPSHOT:
                 self._on_snapshot(message)
             else:
@@ -242,11 +256,41 @@ class ClusterNode:
         peer.seq = seq
         self._apply(peer, entry, added)
 
+    def _snapshot_parts(self) -> list[list]:
+        """This node's part of the state as SNAPSHOT messages of about
+        SNAPSHOT_PART_BYTES each: ``[SNAPSHOT, node, incarnation, seq, entries, index,
+        count]``."""
+        parts: list[list] = [[]]
+        size = 0
+        for entry in self.entries.values():
+            entry_size = len(wire.encode(entry))
+            if parts[-1] and size + entry_size > SNAPSHOT_PART_BYTES:
+                parts.append([])
+                size = 0
+            parts[-1].append(entry)
+            size += entry_size
+        return [[wire.SNAPSHOT, self.name, self.incarnation, self.seq, entries, index,
+                 len(parts)] for index, entries in enumerate(parts)]
+
     def _on_snapshot(self, message: list) -> None:
         _, name, incarnation, seq, entries = message[:5]
         peer = self._peer(name, incarnation)
         if peer is None or (peer.synced and seq <= peer.seq):
             return
+        if len(message) >= 7 and message[6] != 1:
+            index, count = message[5], message[6]
+            if type(index) is not int or type(count) is not int or \
+                    not 0 <= index < count <= MAX_SNAPSHOT_PARTS:
+                raise ValueError(f"snapshot part {index!r} of {count!r}")
+            if peer.parts_seq != seq:  # a newer snapshot: the parts of the older go
+                peer.parts = {}
+                peer.parts_seq = seq
+            peer.parts[index] = entries
+            if len(peer.parts) < count:
+                return  # (a lost part: the next heartbeat asks for the whole again)
+            entries = [entry for i in range(count) for entry in peer.parts[i]]
+            peer.parts = {}
+            peer.parts_seq = -1
         self._replace_entries(peer, {wire.entry_key(e): e for e in entries})
         peer.seq = seq
         peer.synced = True
@@ -272,8 +316,11 @@ class ClusterNode:
             if key in peer.entries:
                 return
             peer.entries[key] = entry
-        elif peer.entries.pop(key, None) is None:
-            return
+        else:
+            stored = peer.entries.pop(key, None)
+            if stored is None:
+                return
+            entry = stored  # with its attributes (a DELTA that removes carries the key only)
         bridge = self.bridges.get(entry[1])
         if bridge is not None:
             bridge.apply(peer.name, entry, added)

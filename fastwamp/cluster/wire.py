@@ -3,14 +3,22 @@
 Broadcast on ``P.all.nodes``: ``HEARTBEAT [node, incarnation, seq, region]``,
 ``BYE [node, incarnation]``.  Broadcast on ``P.all.state``: ``DELTA [node,
 incarnation, seq, added, entry]``.  To one node: ``SNAPSHOT_REQUEST [node]``,
-``SNAPSHOT [node, incarnation, seq, entries]``, ``EVENT``, ``INVOKE``,
+``SNAPSHOT [node, incarnation, seq, entries, index, count]`` (part ``index`` of
+``count``; without the last two, the whole), ``EVENT``, ``INVOKE``,
 ``INTERRUPT``, ``ANSWER`` (see :mod:`fastwamp.cluster.bridge`).
 
 A replicated entry is a list: ``[REG, realm, session, uri, match, invoke, flags,
-features, authid, authrole, created, rank]`` (a callee of a registration; rank:
-the wall-clock time it registered, its place in first/last order) or ``[SUB, realm, uri,
-match]`` (a node has subscribers of a subscription) or ``[SES, realm, session, details]``
-(a session, as ``wamp.session.get`` describes it).
+features, authid, authrole, created, rank, registration id]`` (a callee of a
+registration; rank: the wall-clock time it registered, its place in first/last order;
+the id is the node's own) or ``[SUB, realm, uri, match]`` (a node has subscribers of a
+subscription) or ``[SBR, realm, session, uri, match, subscription id, created]`` (one
+subscriber, for the meta API; the id is the node's own) or ``[SES, realm, session,
+details]`` (a session, as ``wamp.session.get`` describes it).
+
+``EVENT [node, realm, topic, publication, payload, filters, publisher, authid,
+authrole, extra]``: ``extra`` (optional) holds ``retain`` and ``history`` flags and the
+publisher's wall-clock ``ts``; ``replay`` marks a retained event re-sent to a node
+that (re)joined, stored but not delivered.  Publisher 0 is a meta event.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ ANSWER = 9
 REG = "r"
 SUB = "s"
 SES = "e"
+SBR = "b"
 
 _packer = msgpack.Packer(use_bin_type=True)
 
@@ -58,4 +67,6 @@ def entry_key(entry: list) -> tuple:
         return (REG, entry[1], entry[2], entry[3], entry[4])
     if entry[0] == SES:
         return (SES, entry[1], entry[2])
+    if entry[0] == SBR:
+        return (SBR, entry[1], entry[2], entry[3], entry[4])
     return (SUB, entry[1], entry[2], entry[3])

@@ -6,7 +6,8 @@ the OS (port 0) once for all, and starts N workers: ``python -m fastwamp`` with
 the same configuration, each a cluster node (``<node>-w<i>``) binding the ports
 with SO_REUSEPORT, so the kernel spreads connections over them.  It prints the
 listening URLs and ``fastwamp: ready`` once every worker is ready, forwards
-SIGINT/SIGTERM to them, and stops the nats-server after they exit.  A worker
+SIGINT/SIGTERM to them, and SIGHUP (each worker reloads the configuration file, as
+one router does), and stops the nats-server after they exit.  A worker
 that dies is started again.  Workers die with the parent (PR_SET_PDEATHSIG).
 """
 
@@ -112,6 +113,18 @@ def run_workers(config: Config, config_path: str | None, log_level: str | None) 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+
+    def reload(*_: object) -> None:
+        """SIGHUP: every worker reloads the configuration file.  A worker still starting
+        (whose handlers may not be in place) reads the file as it starts anyway."""
+        log.info("received SIGHUP: the workers reload the configuration")
+        for worker in workers:
+            proc = worker.proc
+            if proc is not None and proc.poll() is None and worker.ready.is_set():
+                proc.send_signal(signal.SIGHUP)
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, reload)
     status = 0
     try:
         for worker in workers:
@@ -157,8 +170,12 @@ def run_workers(config: Config, config_path: str | None, log_level: str | None) 
     return status
 
 
-def worker_config(config: Config, index: int, node: str, nats_urls: str, ports: str) -> None:
-    """Make ``config`` the configuration of worker ``index`` (in place)."""
+def worker_config(config: Config, index: int, node: str, nats_urls: str, ports: str,
+                  workers: int | None = None) -> None:
+    """Make ``config`` the configuration of worker ``index`` (in place; at start, and
+    again on each configuration read by a SIGHUP reload)."""
+    if workers is not None:
+        config.workers = workers  # (--workers N may be given without the file saying so)
     cluster = config.cluster
     cluster.enabled = True
     cluster.node = f"{node}-w{index}"

@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 from time import perf_counter, time
-from zlib import crc32
 from typing import TYPE_CHECKING, Any
+from zlib import crc32
 
 from .._core.callees import (
     INVOKE_POLICIES,

@@ -102,9 +102,20 @@ class EventHistory:
 
     def published(self, member: Any, topic: str, publication: int, payload: list,
                   options: dict[str, Any]) -> None:
-        """Realm event: keep a client's publication in every rule whose pattern matches
-        its topic.  Events meant for particular sessions are not stored (the spec);
-        authid/authrole lists are kept and applied to readers."""
+        """Realm event: keep a client's publication (see :meth:`record_publication`)."""
+        self.record_publication(topic, publication, payload, options)
+
+    def keeps(self, topic: str, options: dict[str, Any]) -> bool:
+        """Whether a publication with these PUBLISH options would be stored."""
+        return "eligible" not in options and "exclude" not in options and any(
+            pattern_matches(r.uri, r.match, topic) for r in self.rules.values())
+
+    def record_publication(self, topic: str, publication: int, payload: list,
+                           options: dict[str, Any], timestamp: float | None = None) -> None:
+        """Keep a publication in every rule whose pattern matches its topic (a cluster
+        node also keeps those of other nodes, with their publisher's ``timestamp``).
+        Events meant for particular sessions are not stored (the spec); authid/authrole
+        lists are kept and applied to readers."""
         if "eligible" in options or "exclude" in options:
             return
         rules = [r for r in self.rules.values() if pattern_matches(r.uri, r.match, topic)]
@@ -112,12 +123,13 @@ class EventHistory:
             constraints = {k: options[k] for k in ("eligible_authid", "exclude_authid",
                                                    "eligible_authrole", "exclude_authrole")
                            if type(options.get(k)) is list}
-            self.record(rules, topic, publication, payload, constraints or None)
+            self.record(rules, topic, publication, payload, constraints or None, timestamp)
 
     def record(self, rules: list[HistoryRule], topic: str, publication: int, payload: list,
-               constraints: dict[str, list] | None) -> None:
-        """Store one publication in every rule of ``rules`` (those matching ``topic``)."""
-        now = time.time()
+               constraints: dict[str, list] | None, timestamp: float | None = None) -> None:
+        """Store one publication in every rule of ``rules`` (those matching ``topic``),
+        at ``timestamp`` (default: now)."""
+        now = time.time() if timestamp is None else timestamp
         size = estimate_size([topic, payload, constraints], self.max_bytes) + 64
         if size > self.max_bytes:
             return  # larger than the whole history budget: not kept

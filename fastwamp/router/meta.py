@@ -13,11 +13,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._core.uri import MATCH_EXACT, validate_uri
+from .._core.uri import MATCH_EXACT, MATCH_POLICIES, validate_uri
 from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
 from .authorization import ALLOW_SUBSCRIBE
+from .history import pattern_matches
 from .ids import publication_id
 from .member import CALLEE_CALLER_IDENTIFICATION
 from .options import is_reserved, make_publish_filter, match_policy, uri_over_limits
@@ -34,6 +35,7 @@ log = logging.getLogger("fastwamp.meta")
 
 TESTAMENT_SCOPES = ("detached", "destroyed")
 HISTORY_UNAVAILABLE = "wamp.error.history_unavailable"
+_MATCH_NAMES = {code: name for name, code in MATCH_POLICIES.items()}
 #: A meta procedure failed for a reason that is not the caller's (logged with a traceback).
 INTERNAL_ERROR = "fastwamp.error.internal_error"
 
@@ -104,6 +106,21 @@ class MetaApi:
         #: Session details of the realm's sessions on other cluster nodes, by id (kept by
         #: the cluster bridge; empty on a single router).
         self.remote_sessions: dict[int, dict[str, Any]] = {}
+        #: Subscribers on other cluster nodes: (uri, match name) -> session id ->
+        #: (that node's subscription id, its creation time); and those subscription
+        #: ids -> (uri, match name).  Kept by the cluster bridge.
+        self.remote_subscribers: dict[tuple[str, str], dict[int, tuple[int, str]]] = {}
+        self.remote_subscription_ids: dict[int, tuple[str, str]] = {}
+        #: Registration ids other nodes gave their callees -> (uri, match name).
+        self.remote_registration_ids: dict[int, tuple[str, str]] = {}
+        #: Set by the cluster bridge: where meta events of this node's sessions also go
+        #: (the other nodes' subscribers), and the owner type of its proxies of remote
+        #: sessions (whose registrations raise no meta events here: their node raises them).
+        self.forward_event: Callable[[str, list], None] | None = None
+        self.remote_owner: type | None = None
+        #: Set by the cluster bridge: a testament published here also goes to the other
+        #: nodes' subscribers (publisher, topic, publication id, payload, PUBLISH options).
+        self.forward_publication: Callable[[Member, str, int, list, dict], None] | None = None
         self._procedures: dict[int, Callable[..., Any]] = {}
         #: registration id -> procedure URI (who may call it: realm.authorization)
         self._uris: dict[int, str] = {}
@@ -192,14 +209,27 @@ class MetaApi:
     # -- meta events ---------------------------------------------------------------------
 
     def _publish(self, topic: str, args: list) -> None:
+        """A meta event for this node's subscribers and, in a cluster, the other nodes'."""
+        self.publish_local(topic, args)
+        if self.forward_event is not None:
+            self.forward_event(topic, args)
+
+    def publish_local(self, topic: str, args: list) -> None:
+        """A meta event for this node's subscribers only."""
         broker = self.realm.broker
         if broker.subscriptions:
             broker.deliver(topic, 0, [args], None)  # 0: an id is drawn if anyone receives it
 
+    def _is_proxy(self, member: Member) -> bool:
+        """A cluster proxy of another node's session (its node raises its meta events)."""
+        return self.remote_owner is not None and type(member.owner) is self.remote_owner
+
     def session_joined(self, session: RouterSession) -> None:
         broker = self.realm.broker
-        # The details are built only for a subscriber (a session joining is frequent).
-        if broker.subscriptions and broker.trie.match_all("wamp.session.on_join"):
+        # The details are built only for a subscriber here or on another node (a
+        # session joining is frequent).
+        if self.forward_event is not None or (
+                broker.subscriptions and broker.trie.match_all("wamp.session.on_join")):
             self._publish("wamp.session.on_join", [self._session_details(session)])
 
     def session_left(self, session: RouterSession) -> None:
@@ -209,22 +239,26 @@ class MetaApi:
     # subscriptions to meta topics ("wamp.*") raise no meta events.
 
     def registration_created(self, member: Member, reg: Registration) -> None:
-        if not member.is_service:
+        if not member.is_service and not self._is_proxy(member):
             self._publish("wamp.registration.on_create", [member.id, reg.details()])
 
     def registration_added(self, member: Member, reg: Registration) -> None:
-        if not member.is_service:
+        if not member.is_service and not self._is_proxy(member):
             self._publish("wamp.registration.on_register", [member.id, reg.id])
 
     def registration_removed(self, member: Member, reg: Registration, deleted: bool) -> None:
-        if member.is_service:
+        if member.is_service or self._is_proxy(member):
             return
         self._publish("wamp.registration.on_unregister", [member.id, reg.id])
         if deleted:
             self._publish("wamp.registration.on_delete", [member.id, reg.id])
 
+    # In a cluster, a subscription exists while it has a subscriber on any node: on_create
+    # and on_delete are left out while another node has subscribers of it.
+
     def subscription_created(self, session: Member, sub: Subscription) -> None:
-        if not sub.uri.startswith("wamp."):
+        if not sub.uri.startswith("wamp.") and \
+                (sub.uri, sub.match_name) not in self.remote_subscribers:
             self._publish("wamp.subscription.on_create", [session.id, sub.details()])
 
     def subscription_added(self, session: Member, sub: Subscription) -> None:
@@ -235,7 +269,7 @@ class MetaApi:
         if sub.uri.startswith("wamp."):
             return
         self._publish("wamp.subscription.on_unsubscribe", [session.id, sub.id])
-        if deleted:
+        if deleted and (sub.uri, sub.match_name) not in self.remote_subscribers:
             self._publish("wamp.subscription.on_delete", [session.id, sub.id])
 
     def session_overflow(self, session: RouterSession, dropped_messages: int,
@@ -258,11 +292,15 @@ class MetaApi:
         broker = self.realm.broker
         details = {"publisher": session.id, "publisher_authid": session.authid,
                    "publisher_authrole": session.authrole}
+        forward = self.forward_publication
         for scope in TESTAMENT_SCOPES:
             testaments, held[scope] = held[scope], []
-            for topic, args, kwargs, receiver_filter, disclose, _size in testaments:
-                broker.deliver(topic, publication_id(), [args, kwargs], receiver_filter, details,
+            for topic, args, kwargs, receiver_filter, disclose, _size, options in testaments:
+                publication = publication_id()
+                broker.deliver(topic, publication, [args, kwargs], receiver_filter, details,
                                disclose or self.realm.config.disclosure == "always")
+                if forward is not None:
+                    forward(session, topic, publication, [args, kwargs], options)
         session.testament_bytes = 0
 
     @staticmethod
@@ -312,7 +350,8 @@ class MetaApi:
         except ValueError as exc:
             raise MetaError(uris.INVALID_ARGUMENT, str(exc)) from exc
         disclose = publish_options.get("disclose_me") is True
-        held[scope].append((topic, args, kwargs, receiver_filter, disclose, size))
+        held[scope].append((topic, args, kwargs, receiver_filter, disclose, size,
+                            publish_options))
         member.testament_bytes += size
 
     def flush_testaments(self, caller: RouterSession, scope: str = "destroyed") -> None:
@@ -447,7 +486,13 @@ class MetaApi:
         return reg.id in self._procedures
 
     def _registration(self, reg_id: int) -> Registration:
-        reg = self.realm.dealer.registrations.get(reg_id)
+        """The registration ``reg_id`` (this node's id, or the id another node gave it)."""
+        dealer = self.realm.dealer
+        reg = dealer.registrations.get(reg_id)
+        if reg is None and type(reg_id) is int:
+            alias = self.remote_registration_ids.get(reg_id)
+            if alias is not None:
+                reg = dealer.lookup(alias[0], MATCH_POLICIES[alias[1]])
         if reg is None or self._is_meta(reg):
             raise MetaError(uris.NO_SUCH_REGISTRATION, f"no registration {reg_id}")
         return reg
@@ -486,7 +531,7 @@ class MetaApi:
         return [reg.id if reg is not None and not self._is_meta(reg) else None]
 
     def registration_get(self, caller: RouterSession, reg_id: int) -> list:
-        return [self._registration(reg_id).details()]
+        return [{**self._registration(reg_id).details(), "id": reg_id}]
 
     def registration_list_callees(self, caller: RouterSession, reg_id: int) -> list:
         return [[c.session.id for c in self._registration(reg_id).group.callees()]]
@@ -496,48 +541,82 @@ class MetaApi:
 
     # -- subscription procedures -----------------------------------------------------------
 
-    def _subscription(self, sub_id: int) -> Subscription:
+    def _subscription(self, sub_id: int) -> tuple[str, str, Subscription | None]:
+        """(uri, match name, this node's subscription or None) of subscription ``sub_id``:
+        this node's id, or the id another node gave it."""
         sub = self.realm.broker.subscriptions.get(sub_id)
-        if sub is None:
+        if sub is not None:
+            return sub.uri, sub.match_name, sub
+        key = self.remote_subscription_ids.get(sub_id) if type(sub_id) is int else None
+        if key is None:
             raise MetaError(uris.NO_SUCH_SUBSCRIPTION, f"no subscription {sub_id}")
-        return sub
+        return key[0], key[1], self.realm.broker.trie.get(key[0], MATCH_POLICIES[key[1]])
+
+    def _remote_only(self) -> dict[tuple[str, str], int]:
+        """Subscriptions with subscribers on other nodes only: (uri, match name) -> the id
+        this node shows for them (the least of the ids their nodes gave them)."""
+        trie = self.realm.broker.trie
+        return {key: min(sub_id for sub_id, _ in subscribers.values())
+                for key, subscribers in self.remote_subscribers.items()
+                if trie.get(key[0], MATCH_POLICIES[key[1]]) is None}
 
     def subscription_list(self, caller: RouterSession) -> list:
-        return [self._by_match(self.realm.broker.subscriptions.values(), lambda s: False)]
+        listed = self._by_match(self.realm.broker.subscriptions.values(), lambda s: False)
+        for (_uri, match_name), sub_id in self._remote_only().items():
+            listed[match_name].append(sub_id)
+        return [listed]
 
     def subscription_lookup(self, caller: RouterSession, uri: str,
                             options: dict | None = None) -> list:
-        sub = self.realm.broker.trie.get(self._uri_arg(uri), self._match_option(options))
-        return [sub.id if sub is not None else None]
+        match = self._match_option(options)
+        sub = self.realm.broker.trie.get(self._uri_arg(uri), match)
+        if sub is not None:
+            return [sub.id]
+        remote = self.remote_subscribers.get((uri, _MATCH_NAMES[match]))
+        return [min(sub_id for sub_id, _ in remote.values()) if remote else None]
 
     def subscription_match(self, caller: RouterSession, uri: str) -> list:
         subs = self.realm.broker.trie.match_all(self._uri_arg(uri))
-        return [[s.id for s in subs] if subs else None]
+        ids = [s.id for s in subs] if subs else []
+        for (pattern, match_name), sub_id in self._remote_only().items():
+            if pattern_matches(pattern, MATCH_POLICIES[match_name], uri):
+                ids.append(sub_id)
+        return [ids or None]
 
     def subscription_get(self, caller: RouterSession, sub_id: int) -> list:
-        return [self._subscription(sub_id).details()]
+        uri, match_name, sub = self._subscription(sub_id)
+        if sub is not None:
+            created = sub.created
+        else:
+            created = min(c for _, c in self.remote_subscribers[(uri, match_name)].values())
+        return [{"id": sub_id, "created": created, "uri": uri, "match": match_name}]
+
+    def _subscribers(self, sub_id: int) -> list[int]:
+        uri, match_name, sub = self._subscription(sub_id)
+        local = list(sub.subscribers) if sub is not None else []
+        return local + list(self.remote_subscribers.get((uri, match_name), ()))
 
     def subscription_list_subscribers(self, caller: RouterSession, sub_id: int) -> list:
-        return [list(self._subscription(sub_id).subscribers)]
+        return [self._subscribers(sub_id)]
 
     def subscription_count_subscribers(self, caller: RouterSession, sub_id: int) -> list:
-        return [len(self._subscription(sub_id).subscribers)]
+        return [len(self._subscribers(sub_id))]
 
     def subscription_get_events(self, caller: RouterSession, sub_id: int,
                                 **filters: Any) -> list:
-        sub = self._subscription(sub_id)
-        if not self.realm.authorization.allows(caller.member, ALLOW_SUBSCRIBE, sub.uri,
-                                               sub.match):
+        uri, match_name, _ = self._subscription(sub_id)
+        match = MATCH_POLICIES[match_name]
+        if not self.realm.authorization.allows(caller.member, ALLOW_SUBSCRIBE, uri, match):
             raise MetaError(uris.NOT_AUTHORIZED, f"the role {caller.authrole!r} may not "
-                            f"subscribe to {sub.uri!r} ({sub.match_name}), so not read its "
+                            f"subscribe to {uri!r} ({match_name}), so not read its "
                             "history")
         history = self.realm.history
-        rule = history.rules.get((sub.uri, sub.match)) if history is not None else None
+        rule = history.rules.get((uri, match)) if history is not None else None
         if rule is None:
             raise MetaError(HISTORY_UNAVAILABLE,
-                            f"no event history is kept for {sub.uri!r} ({sub.match_name})")
+                            f"no event history is kept for {uri!r} ({match_name})")
         try:
-            return history.query(rule, sub.id, caller, filters)  # type: ignore[union-attr]
+            return history.query(rule, sub_id, caller, filters)  # type: ignore[union-attr]
         except ValueError as exc:
             raise MetaError(uris.INVALID_ARGUMENT, str(exc)) from exc
 

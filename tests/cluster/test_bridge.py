@@ -350,3 +350,60 @@ def test_router_stats_count_cluster_traffic():
     stats = peer.take_one()[3][0]
     assert stats["cluster_nodes"] == 2  # the others
     assert stats["cluster_messages_in"] > 0 and stats["cluster_bad_messages"] == 0
+
+
+def test_late_answer_after_the_node_came_back_is_dropped_quietly(caplog):
+    """An ANSWER sent just before a partition (held in the sender's buffers) arrives after
+    the caller's node dropped the callee's node and heard of it again: dropped, no error."""
+    c = Cluster(2)
+    callee, _ = _register(c, 1, "com.p", invoke="roundrobin")
+    caller = c.peer(0)
+    caller.send([m.CALL, 1, {}, "com.p"])
+    c.bus.pump()
+    inv = callee.take_one()
+    callee.send([m.YIELD, inv[1], {}, ["late"]])
+    held = [q for q in c.bus.queue if q[0] == "n1"]  # the ANSWER, still in n1's buffers
+    c.bus.queue.clear()
+    c.bus.cut.add("n1")
+    c.settle(4.0)  # n0 drops n1: the call is canceled
+    assert caller.take_one()[4] == "wamp.error.canceled"
+    c.bus.cut.clear()
+    c.settle(2.0)  # n1 is back, with a new proxy of the same callee on n0
+    c.bus.queue.extend(held)
+    c.bus.pump()
+    assert caller.take() == []
+    assert c.nodes[0].stats["cluster_bad_messages"] == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_snapshot_in_parts_with_one_part_lost(monkeypatch):
+    """A snapshot larger than SNAPSHOT_PART_BYTES goes in parts; a lost part leaves the peer
+    unsynchronised until the next heartbeat asks again."""
+    from fastwamp.cluster import node as node_module
+    from fastwamp.cluster import wire
+
+    monkeypatch.setattr(node_module, "SNAPSHOT_PART_BYTES", 400)
+    c = Cluster(2, RealmConfig("realm1", admin_authroles=["anonymous"]))
+    sessions = [c.peer(1) for _ in range(30)]
+    c.bus.cut.add("n0")
+    c.settle(4.0)  # n0 and n1 drop each other
+    c.bus.cut.clear()
+    parts = node_module.ClusterNode._snapshot_parts(c.nodes[1])
+    assert len(parts) > 3
+    lost = []
+    original = c.nodes[0].receive
+
+    def lose_one_part(subject, data):
+        message = wire.decode(data)
+        if message[0] == wire.SNAPSHOT and message[1] == "n1" and not lost:
+            lost.append(message[5])
+            return
+        original(subject, data)
+
+    monkeypatch.setattr(c.nodes[0], "receive", lose_one_part)
+    c.settle(3.0)
+    assert lost, "no snapshot part was sent"
+    assert c.nodes[0].peers["n1"].synced
+    asker = c.peer(0)
+    asker.send([m.CALL, 1, {}, "wamp.session.count"])
+    assert asker.take_one()[3] == [len(sessions) + 1]
