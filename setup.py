@@ -33,6 +33,7 @@ COMPILED_MODULES = [
     "fastwamp._core.uri",
     "fastwamp._core.fanout",
     "fastwamp._core.message",
+    "fastwamp._core.msgpack_check",
 ]
 #: Router modules compiled as they are (``X.py`` → ``X_c``, typed by ``X_c.pxd``); the
 #: interpreted ``X`` picks the compiled twin of its classes at import (see member.py).

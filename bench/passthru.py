@@ -14,7 +14,10 @@ out) four ways:
   (its structure checked, no objects built; string contents are not checked as
   UTF-8);
 * ``decode+splice``: decode all (every check as today), then splice the raw bytes
-  instead of encoding again.
+  instead of encoding again;
+
+and then as fastwamp does it, with ``MsgpackSerializer`` (its checks included),
+passthru off and on (``fastwamp.wamp.serializers.PASSTHRU``).
 
     python bench/passthru.py [--number 2000]
 """
@@ -28,6 +31,9 @@ from collections.abc import Callable
 from typing import Any
 
 import msgpack
+
+from fastwamp.wamp import serializers
+from fastwamp.wamp.serializers import PASSTHRU, MsgpackSerializer
 
 CALL, INVOCATION = 48, 68
 
@@ -82,8 +88,20 @@ def legs(frame: bytes) -> dict[str, Callable[[], bytes]]:
         unpacker, count = header()
         return bytes([0x90 | count]) + pack(INVOCATION) + pack(1) + pack(2) + pack({}) + frame[unpacker.tell():]
 
-    return {"decode+encode": decode_encode, "splice": splice, "splice+skip": splice_skip,
-            "decode+splice": decode_splice}
+    serializer = MsgpackSerializer()
+
+    def router(passthru: bool) -> Callable[[], bytes]:
+        def leg() -> bytes:
+            serializers.PASSTHRU = passthru
+            msg = serializer.decode(frame)
+            return serializer.encode([INVOCATION, 1, 2, {}, *msg[4:]])
+        return leg
+
+    ways = {"decode+encode": decode_encode, "splice": splice, "splice+skip": splice_skip,
+            "decode+splice": decode_splice, "fastwamp, passthru off": router(False)}
+    if PASSTHRU:
+        ways["fastwamp, passthru on"] = router(True)
+    return ways
 
 
 def main() -> None:
@@ -93,9 +111,10 @@ def main() -> None:
     rng = random.Random(1)
     payloads = [("records ~100 B", structured(100, rng)), ("records ~1 KiB", structured(1024, rng)),
                 ("records ~64 KiB", structured(65536, rng)), ("one 64 KiB blob", blob(65536))]
-    print("| payload | frame bytes | decode+encode µs | splice µs | splice+skip µs "
-          "| decode+splice µs |")
-    print("|---|---|---|---|---|---|")
+    columns = ["decode+encode", "splice", "splice+skip", "decode+splice",
+               "fastwamp, passthru off", "fastwamp, passthru on"]
+    print("| payload | frame bytes | " + " | ".join(f"{c} µs" for c in columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
     for name, payload in payloads:
         frame = msgpack.packb([CALL, 1, {}, "com.example.proc", *payload])
         ways = legs(frame)
@@ -107,8 +126,8 @@ def main() -> None:
             best = min(timeit.repeat(fn, number=number, repeat=5)) / number
             times[way] = best * 1e6
         print(f"| {name} | {len(frame):,} | " + " | ".join(
-            f"{times[w]:.2f}" for w in ("decode+encode", "splice", "splice+skip", "decode+splice"))
-            + " |")
+            f"{times[w]:.2f}" if w in times else "-" for w in columns) + " |")
+    serializers.PASSTHRU = PASSTHRU
 
 
 if __name__ == "__main__":

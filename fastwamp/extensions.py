@@ -19,6 +19,7 @@ CORE_MODULES = (
     "fastwamp._core.callees",
     "fastwamp._core.fanout",
     "fastwamp._core.message",
+    "fastwamp._core.msgpack_check",
 )
 ROUTER_TWIN_MODULES = ("fastwamp.router.member", "fastwamp.router.dealer")
 

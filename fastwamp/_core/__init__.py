@@ -10,7 +10,7 @@ twins and a ``COMPILED`` flag for tests.
 
 def compiled() -> bool:
     """Return True iff the compiled versions of all core modules are in use."""
-    from . import callees, fanout, message, trie, uri
+    from . import callees, fanout, message, msgpack_check, trie, uri
 
     return (uri.COMPILED and trie.COMPILED and callees.COMPILED and fanout.COMPILED
-            and message.COMPILED)
+            and message.COMPILED and msgpack_check.COMPILED)

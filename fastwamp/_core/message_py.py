@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..wamp.payload import RawPayload
+
 MAX_ID = 9007199254740992  # 2**53
 #: Integers every serializer can encode: MessagePack and orjson stop at 64 bits.
 MIN_INT = -9223372036854775808  # -2**63
@@ -83,6 +85,8 @@ def message_problem(msg: object) -> str | None:
         if not ok:
             return f"element {i + 1} must be of type {KIND_NAMES[kind]}"
     at = nkinds + 1
+    if n == at + 1 and type(msg[at]) is RawPayload:
+        return None  # Arguments (and ArgumentsKw) as checked bytes: payload passthru
     if n > at and type(msg[at]) is not list:
         return "Arguments must be a list"
     if n > at + 1 and type(msg[at + 1]) is not dict:

@@ -27,6 +27,8 @@ from typing import Any
 
 import msgpack
 
+from ..wamp.payload import RawPayload
+
 HEARTBEAT = 1
 BYE = 2
 DELTA = 3
@@ -43,7 +45,24 @@ SUB = "s"
 SES = "e"
 SBR = "b"
 
-_packer = msgpack.Packer(use_bin_type=True)
+#: A payload kept raw (:class:`fastwamp.wamp.payload.RawPayload`) crosses between
+#: nodes as this extension type: its value count, then its bytes, as they came.
+RAW_PAYLOAD_EXT = 42
+
+
+def _raw_payload_to_ext(value: Any) -> Any:
+    if type(value) is RawPayload:
+        return msgpack.ExtType(RAW_PAYLOAD_EXT, bytes((value.count,)) + value.data)
+    raise TypeError(f"cannot send {type(value).__name__} to another node")
+
+
+def _ext_to_raw_payload(code: int, data: bytes) -> Any:
+    if code == RAW_PAYLOAD_EXT and data and data[0] in (1, 2):
+        return RawPayload(data[1:], data[0])
+    return msgpack.ExtType(code, data)
+
+
+_packer = msgpack.Packer(use_bin_type=True, default=_raw_payload_to_ext)
 
 
 def encode(message: list) -> bytes:
@@ -53,7 +72,8 @@ def encode(message: list) -> bytes:
 def decode(data: bytes) -> Any:
     """A message from another node (raises ValueError on anything malformed)."""
     try:
-        value = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        value = msgpack.unpackb(data, raw=False, strict_map_key=False,
+                                ext_hook=_ext_to_raw_payload)
     except Exception as exc:  # msgpack raises several types
         raise ValueError(f"undecodable cluster message: {exc}") from None
     if type(value) is not list or not value or type(value[0]) is not int:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..wamp import messages as m
 from ..wamp import uris
+from ..wamp.payload import expand
 from .session import ESTABLISHED, RouterSession
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class RouterCaller(RouterSession):
         member = self.member
         out, member.outbox = member.outbox, []
         for msg in out:
+            msg = expand(msg)
             code = msg[0]
             if code == m.RESULT:
                 if msg[2].get("progress") is True:

@@ -18,6 +18,7 @@ from typing import Any
 import msgpack
 
 from .._core.uri import MATCH_EXACT, MATCH_POLICIES, MATCH_PREFIX
+from ..wamp.payload import expand_payload
 from .sizes import estimate_size
 
 
@@ -120,6 +121,7 @@ class EventHistory:
             return
         rules = [r for r in self.rules.values() if pattern_matches(r.uri, r.match, topic)]
         if rules:
+            payload = expand_payload(payload)  # stored and served decoded
             constraints = {k: options[k] for k in ("eligible_authid", "exclude_authid",
                                                    "eligible_authrole", "exclude_authrole")
                            if type(options.get(k)) is list}

@@ -17,6 +17,7 @@ from .._core.uri import MATCH_EXACT, MATCH_POLICIES, validate_uri
 from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
+from ..wamp.payload import expand
 from .authorization import ALLOW_SUBSCRIBE
 from .history import pattern_matches
 from .ids import publication_id
@@ -94,7 +95,7 @@ class ServiceSession(RouterSession):
         out, member.outbox = member.outbox, []
         for msg in out:
             if msg[0] == m.INVOCATION:
-                self.meta.invoke(self, msg)
+                self.meta.invoke(self, expand(msg))
 
 
 class MetaApi:

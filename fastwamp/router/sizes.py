@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..wamp.payload import RawPayload
+
 #: Bytes counted for a number, a boolean, None, and each container slot.
 SLOT = 8
 
@@ -36,6 +38,8 @@ def estimate_size(value: Any, limit: int = 1 << 62) -> int:
                 return total
             stack.extend(item.keys())
             stack.extend(item.values())
+        elif t is RawPayload:
+            total += len(item.data) + SLOT
         elif t is frozenset or t is set:
             total += SLOT * (len(item) + 1)
             if total > limit:

@@ -40,12 +40,16 @@ from __future__ import annotations
 import base64
 import gc
 import json as _stdlib_json
+import os
 from typing import TYPE_CHECKING, Any
 
 import cbor2
 import msgpack
 
 from .._core.message import depth_exceeds, value_problem
+from .._core.msgpack_check import COMPILED as _PAYLOAD_CHECK_COMPILED
+from .._core.msgpack_check import payload_end
+from .payload import PASSTHRU_MIN_BYTES, RawPayload, expand
 
 if TYPE_CHECKING:  # a declared dependency: check against it; None is runtime-only
     import orjson
@@ -209,6 +213,8 @@ def _json_encoder(shared_encode: Any) -> Any:
         def encode(msg: list) -> bytes:
             if type(msg) is SharedMessage:
                 return shared_encode(msg)
+            if msg and type(msg[-1]) is RawPayload:
+                msg = expand(msg)
             try:
                 return dumps(msg, default=_bytes_to_json)
             except Exception as exc:  # TypeError, ValueError, RecursionError, MemoryError
@@ -233,6 +239,8 @@ class JsonSerializer(Serializer):
             self.decode = self._decode_orjson  # type: ignore[method-assign]
 
     def _encode(self, msg: list) -> bytes:
+        if msg and type(msg[-1]) is RawPayload:
+            msg = expand(msg)
         try:
             if orjson is not None:
                 return orjson.dumps(msg, default=_bytes_to_json)
@@ -325,6 +333,8 @@ class MsgpackSerializer(Serializer):
             if type(msg) is SharedMessage:
                 return shared_encode(msg)
             try:
+                if msg and type(msg[-1]) is RawPayload:
+                    return _splice(pack, msg)
                 return pack(msg)
             except Exception as exc:  # TypeError, ValueError, OverflowError, MemoryError
                 reset()  # a failed pack may leave partial output in the buffer
@@ -334,6 +344,8 @@ class MsgpackSerializer(Serializer):
 
     def _encode(self, msg: list) -> bytes:
         try:
+            if msg and type(msg[-1]) is RawPayload:
+                return _splice(self._packer.pack, msg)
             return self._packer.pack(msg)
         except Exception as exc:  # TypeError, ValueError, OverflowError, MemoryError
             self._packer.reset()  # a failed pack may leave partial output in the buffer
@@ -341,6 +353,10 @@ class MsgpackSerializer(Serializer):
 
     @staticmethod
     def decode(data: bytes) -> Any:
+        if PASSTHRU and len(data) >= PASSTHRU_MIN_BYTES:
+            msg = _decode_passthru(data)
+            if msg is not None:
+                return msg
         if len(data) >= GC_PAUSE_BYTES and gc.isenabled():
             return _without_gc(MsgpackSerializer.decode, data)
         try:
@@ -356,6 +372,69 @@ class MsgpackSerializer(Serializer):
 
 
 _unpackb = msgpack.unpackb
+
+#: Payload passthru is on where the payload check is compiled (interpreted, the
+#: check would cost more than decoding); FASTWAMP_NO_PASSTHRU=1 turns it off.
+PASSTHRU = _PAYLOAD_CHECK_COMPILED and not os.environ.get("FASTWAMP_NO_PASSTHRU")
+
+#: Message types whose payload may pass through raw -> how many items come between
+#: the type code and the payload (CALL: request, options, procedure; ...).
+_PASSTHRU_HEAD = {48: 3, 16: 3, 70: 2, 8: 4}  # CALL, PUBLISH, YIELD, ERROR
+
+
+def _splice(pack: Any, msg: list) -> bytes:
+    """MessagePack for ``msg`` whose last element is a :class:`RawPayload`: the other
+    elements packed, the payload's bytes as they came, under one array header."""
+    raw: RawPayload = msg[-1]
+    items = len(msg) - 1 + raw.count
+    if items > 15:  # no WAMP message has that many elements: encode it the long way
+        return pack(expand(msg))
+    head = pack(msg[:-1])  # a fixarray: its first byte is the header
+    return b"".join((bytes((0x90 | items,)), memoryview(head)[1:], raw.data))
+
+
+def _decode_passthru(data: Any) -> list | None:
+    """A CALL, PUBLISH, YIELD or ERROR with its payload left as bytes (see
+    :mod:`fastwamp.wamp.payload`), or None: the message is decoded the ordinary way
+    (which also refuses what is wrong with it)."""
+    first = data[0]
+    if first < 0x94 or first > 0x97:  # a fixarray of 4 to 7 elements
+        return None
+    head = _PASSTHRU_HEAD.get(data[1])
+    if head is None:
+        return None
+    values = (first & 0x0F) - 1 - head
+    if values != 1 and values != 2:
+        return None
+    start = payload_end(data, 2, head, 1, MAX_DEPTH)  # the head items, checked too
+    if start < 0 or len(data) - start < PASSTHRU_MIN_BYTES:
+        return None
+    if data[start] not in _ARRAY_MARKERS:
+        return None  # Arguments not a list: the ordinary path says so
+    end = payload_end(data, start, 1, 1, MAX_DEPTH)
+    if end < 0:
+        return None
+    if values == 2:
+        if end >= len(data) or data[end] not in _MAP_MARKERS:
+            return None
+        end = payload_end(data, end, 1, 1, MAX_DEPTH)
+    if end != len(data):
+        return None
+    try:
+        msg = _unpackb(bytes((0x90 | (head + 1),)) + bytes(data[1:start]), raw=False,
+                       strict_map_key=True)
+    except Exception:  # noqa: BLE001 - the ordinary path reports it
+        return None
+    if value_problem(msg, MAX_DEPTH, None) is not None:
+        return None
+    # A view of the frame when it is immutable bytes (no copy), else a copy.
+    payload = memoryview(data)[start:] if type(data) is bytes else bytes(data[start:])
+    msg.append(RawPayload(payload, values))
+    return msg
+
+
+_ARRAY_MARKERS = frozenset([*range(0x90, 0xA0), 0xDC, 0xDD])
+_MAP_MARKERS = frozenset([*range(0x80, 0x90), 0xDE, 0xDF])
 
 
 def _cbor_refuse(*args: object) -> None:
@@ -385,6 +464,8 @@ class CborSerializer(Serializer):
     binary = True
 
     def _encode(self, msg: list) -> bytes:
+        if msg and type(msg[-1]) is RawPayload:
+            msg = expand(msg)
         # cbor2 recurses in C without a limit: it would crash, not raise.
         if depth_exceeds(msg, MAX_ENCODE_DEPTH):
             raise SerializationError(f"cannot encode as CBOR: nesting deeper than "

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fastwamp._core import callees, fanout, message, trie, uri
+from fastwamp._core import callees, fanout, message, msgpack_check, trie, uri
 
 
 @dataclass(frozen=True)
@@ -25,15 +25,18 @@ class Impl:
     message_problem: Any
     value_problem: Any
     depth_exceeds: Any
+    payload_end: Any
 
 
 IMPLS = {
     "py": Impl("py", trie.UriTriePy, callees.CalleePy, callees.CalleeGroupPy, uri.validate_uri_py,
                uri.uri_within_limits_py, fanout.ReceiverFilterPy, fanout.send_to_py,
-               message.message_problem_py, message.value_problem_py, message.depth_exceeds_py),
+               message.message_problem_py, message.value_problem_py, message.depth_exceeds_py,
+               msgpack_check.payload_end_py),
     "c": Impl("c", trie.UriTrieC, callees.CalleeC, callees.CalleeGroupC, uri.validate_uri_c,
               uri.uri_within_limits_c, fanout.ReceiverFilterC, fanout.send_to_c,
-              message.message_problem_c, message.value_problem_c, message.depth_exceeds_c),
+              message.message_problem_c, message.value_problem_c, message.depth_exceeds_c,
+              msgpack_check.payload_end_c),
 }
 
 
@@ -43,6 +46,7 @@ IMPLS = {
 def impl(request: pytest.FixtureRequest) -> Impl:
     """The build under test; "c" is skipped when the extensions are not in use."""
     if request.param == "c" and not (uri.COMPILED and trie.COMPILED and callees.COMPILED
-                                     and fanout.COMPILED and message.COMPILED):
+                                     and fanout.COMPILED and message.COMPILED
+                                     and msgpack_check.COMPILED):
         pytest.skip("compiled extensions not built or disabled (FASTWAMP_NO_EXTENSIONS)")
     return IMPLS[request.param]

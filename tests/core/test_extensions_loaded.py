@@ -8,14 +8,15 @@ import os
 import pytest
 
 import fastwamp._core
-from fastwamp._core import callees, fanout, message, trie, uri
+from fastwamp._core import callees, fanout, message, msgpack_check, trie, uri
 from fastwamp.router import dealer, member, twins
 
 NO_EXTENSIONS = bool(os.environ.get("FASTWAMP_NO_EXTENSIONS"))
 
 
 @pytest.mark.skipif(NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is set")
-@pytest.mark.parametrize("name", ["uri_c", "trie_c", "callees_c", "fanout_c", "message_c"])
+@pytest.mark.parametrize("name", ["uri_c", "trie_c", "callees_c", "fanout_c", "message_c",
+                                  "msgpack_check_c"])
 def test_extensions_loaded(name: str) -> None:
     module = importlib.import_module(f"fastwamp._core.{name}")
     # A compiled module is a shared library, not the reference .py source.
@@ -30,6 +31,7 @@ def test_extensions_loaded(name: str) -> None:
     assert message.message_problem is message.message_problem_c
     assert message.value_problem is message.value_problem_c
     assert message.depth_exceeds is message.depth_exceeds_c
+    assert msgpack_check.payload_end is msgpack_check.payload_end_c
 
 
 @pytest.mark.skipif(NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is set")
@@ -47,7 +49,7 @@ def test_router_twins_loaded() -> None:
 def test_no_extensions_selects_pure_python() -> None:
     assert not fastwamp._core.compiled()
     assert not (uri.COMPILED or trie.COMPILED or callees.COMPILED or fanout.COMPILED
-                or message.COMPILED)
+                or message.COMPILED or msgpack_check.COMPILED)
     assert uri.validate_uri is uri.validate_uri_py
     assert uri.uri_within_limits is uri.uri_within_limits_py
     assert trie.UriTrie is trie.UriTriePy
