@@ -133,6 +133,21 @@ CALL_ARGS = ["hello", 42]
 RESULT_ARGS = ["ok"]
 
 
+def records_payload(size: int) -> list[Any]:
+    """Args of about ``size`` bytes (MessagePack) of records, as an API returns them:
+    the ``payload_bytes`` of a scenario, each way."""
+    records: list[dict[str, Any]] = []
+    packed = 0
+    i = 0
+    while packed < size:
+        record = {"id": 100_000 + i, "name": f"user-{i:06d}", "score": i / 7,
+                  "tags": ["alpha", "beta"], "active": i % 2 == 0}
+        records.append(record)
+        packed += len(msgpack.packb(record))
+        i += 1
+    return [records]
+
+
 class WampError(Exception):
     """A WAMP ERROR or ABORT answering one of our setup requests."""
 
@@ -549,7 +564,7 @@ _ROLES: dict[str, Any] = {
 class CallerSession(WampSession):
     """Keeps ``window`` CALLs outstanding; counts completions and round-trip times."""
 
-    def __init__(self, procedure: str, window: int) -> None:
+    def __init__(self, procedure: str, window: int, args: list[Any] | None = None) -> None:
         super().__init__()
         self.window = window
         # CALL = [48, Request, {}, Procedure, Args]: a fixarray of 5, code 48, then the
@@ -557,7 +572,7 @@ class CallerSession(WampSession):
         codec = self.codec
         self._int = codec.int
         self._call_head = codec.head(5, CALL)
-        self._call_tail = codec.tail({}, procedure, CALL_ARGS)
+        self._call_tail = codec.tail({}, procedure, CALL_ARGS if args is None else args)
         self.running = False
         self.outstanding = 0
         self.completed = 0
@@ -617,12 +632,12 @@ class CallerSession(WampSession):
 class CalleeSession(WampSession):
     """Answers every INVOCATION with a constant YIELD."""
 
-    def __init__(self) -> None:
+    def __init__(self, args: list[Any] | None = None) -> None:
         super().__init__()
         # YIELD = [70, Request, {}, Args]
         self._int = self.codec.int
         self._yield_head = self.codec.head(4, YIELD)
-        self._yield_tail = self.codec.tail({}, RESULT_ARGS)
+        self._yield_tail = self.codec.tail({}, RESULT_ARGS if args is None else args)
         self.invocations = 0
 
     def on_invocation(self, msg: list[Any]) -> None:
@@ -817,7 +832,9 @@ def _cpu() -> float:
 
 
 async def _caller(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict[str, Any]:
-    session = await connect(host, port, lambda: CallerSession(spec["procedure"], spec["window"]))
+    args = records_payload(spec["payload_bytes"]) if spec.get("payload_bytes") else None
+    session = await connect(host, port,
+                            lambda: CallerSession(spec["procedure"], spec["window"], args))
     assert isinstance(session, CallerSession)
     conn.send(("ready", {}))
     window = Window(*(await _recv(conn))[1:])
@@ -856,8 +873,9 @@ async def _caller(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict
 
 async def _callee(host: str, port: int, spec: dict[str, Any], conn: Any) -> dict[str, Any]:
     sessions: list[CalleeSession] = []
+    args = records_payload(spec["payload_bytes"]) if spec.get("payload_bytes") else None
     for _ in range(spec["sessions"]):
-        session = await connect(host, port, CalleeSession)
+        session = await connect(host, port, lambda: CalleeSession(args))
         assert isinstance(session, CalleeSession)
         await session.register(spec["procedure"], spec["options"])
         sessions.append(session)
@@ -1142,6 +1160,7 @@ class Scenario:
     subscribers: int = 0
     subscriber_procs: int = 2
     window: int | None = None  # outstanding CALLs per caller, if not the run's window
+    payload_bytes: int = 0  # rpc: args of about this many bytes of records each way
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -1164,6 +1183,10 @@ SCENARIOS: dict[str, Scenario] = {
             filler=10_000,
         ),
         Scenario("rpc1", "as rpc, 1 call in flight (sequential round trip)", window=1),
+        Scenario("rpc_1k", "as rpc, about 1 KiB of records in each CALL and YIELD",
+                 payload_bytes=1024),
+        Scenario("rpc_16k", "as rpc, about 16 KiB of records in each CALL and YIELD",
+                 payload_bytes=16384),
         Scenario(
             "rpc_full",
             "as rpc, 1,000 other registrations and 1,000 other subscriptions on the realm",
@@ -1323,6 +1346,7 @@ def run_scenario(
                         "sessions": scenario.callee_sessions,
                         "procedure": scenario.registration,
                         "options": scenario.register_options or {},
+                        "payload_bytes": scenario.payload_bytes,
                     },
                 )
             )
@@ -1333,7 +1357,8 @@ def run_scenario(
                         "caller",
                         host,
                         port,
-                        {"procedure": scenario.procedure, "window": scenario.window or window},
+                        {"procedure": scenario.procedure, "window": scenario.window or window,
+                         "payload_bytes": scenario.payload_bytes},
                     )
                 )
         else:
