@@ -959,3 +959,191 @@ def test_link_paths_carry_calls_and_events(nats_url: str, direct: bool,
         await links[0].close()
 
     run()
+
+
+def _monitor(server: NatsServer, path: str) -> Any:
+    """One of a nats-server's monitoring endpoints, as JSON."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.monitor_url}{path}", timeout=2) as response:
+        return json.loads(response.read())
+
+
+def _nats_cluster(n: int) -> list[NatsServer]:
+    """Start ``n`` nats-servers forming one NATS cluster; return once each has routes to
+    all the others."""
+    servers: list[NatsServer] = []
+    try:
+        for _ in range(n):
+            server = NatsServer(cluster_name="fastwamp-test", cluster_port=-1,
+                                monitor_port=-1,
+                                routes=tuple(s.cluster_url for s in servers))
+            server.start()
+            servers.append(server)
+        deadline = time.monotonic() + 10
+        while not all(len({r["remote_id"] for r in _monitor(s, "/routez")["routes"] or ()})
+                      == n - 1 for s in servers):
+            assert time.monotonic() < deadline, "the NATS cluster did not form"
+            time.sleep(0.05)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
+
+
+def _server_of(servers: list[NatsServer], node: str) -> int:
+    """The index of the nats-server that the fastwamp node ``node`` is connected to."""
+    for index, server in enumerate(servers):
+        if server.proc is None or server.proc.poll() is not None:
+            continue
+        for conn in _monitor(server, "/connz")["connections"] or ():
+            if conn.get("name") == f"fastwamp {node}":
+                return index
+    raise AssertionError(f"node {node} is connected to no nats-server")
+
+
+def test_nats_server_killed_in_a_nats_cluster(
+        router_factory: Callable[..., RouterProcess]) -> None:
+    """Three nats-servers form one NATS cluster; three nodes know all three URLs.  While
+    a caller on A calls a callee on B (four calls at a time) and a publisher on C
+    publishes acknowledged events to a subscriber on A, the nats-server A is connected
+    to is SIGKILLed.  nats-py moves to another server within milliseconds: no node is
+    dropped by another (node_timeout is never reached), calls and events go on, every
+    answer is the right one, events arrive once and in order, and new registrations
+    and calls across nodes work afterwards.
+
+    What core NATS cannot give: the messages that were inside the killed server (written
+    to it, or routed to it for its clients, and not yet passed on), and those published
+    for a node in the moment between the server's death and that node's subscriptions
+    reaching the surviving servers, are lost, and fastwamp does not resend node-to-node
+    messages.  So the calls in flight then may get no answer (here: the router's
+    ``wamp.error.timeout``, as each call sets one) and an acknowledged event may be
+    missing.  When that happens (about half of the runs), the test checks that the loss
+    is limited to that moment and reports it as an expected failure."""
+    servers = _nats_cluster(3)
+    urls = ", ".join(f'"{s.url}"' for s in servers)
+    started: list[RouterProcess] = []
+    try:
+        for name in "abc":
+            started.append(router_factory(extra_config=f"""
+[cluster]
+enabled = true
+nats_urls = [{urls}]
+node = "node{name}"
+heartbeat_interval = 0.2
+node_timeout = 1.0
+"""))
+        a, b, c = started
+        lost: list[str] = []
+
+        @async_test(25)
+        async def run() -> None:
+            assert a.endpoints and b.endpoints and c.endpoints
+            caller = await connect(a.endpoints, WS_JSON)
+            subscriber = await connect(a.endpoints, RS_MSGPACK)
+            callee = await connect(b.endpoints, WS_CBOR)
+            publisher = await connect(c.endpoints, WS_JSON)
+            await callee.register(lambda i: i, "com.ha.echo")
+            sink = EventSink()
+            await subscriber.subscribe(sink, "com.ha.events")
+            await until_registered(caller, "com.ha.echo")
+            await until_subscribed(publisher, sink, "com.ha.events")
+            sink.events.clear()
+
+            answers: dict[int, list[Any]] = {}
+            answered_at: dict[int, float] = {}
+            slowest = [0.0]
+            acked: list[int] = []
+            acked_at: dict[int, float] = {}
+            stop = asyncio.Event()
+            bounded = CallOptions(timeout=2000)  # ms: a lost call is answered by A's timer
+
+            async def calls(lane: int) -> None:
+                i = lane
+                while not stop.is_set():
+                    i += 4
+                    started = time.monotonic()
+                    try:
+                        answers.setdefault(i, []).append(
+                            await caller.call("com.ha.echo", i, options=bounded))
+                    except ApplicationError as exc:
+                        answers.setdefault(i, []).append(exc.error)
+                    answered_at[i] = time.monotonic()
+                    if answers[i] == [i]:
+                        slowest[0] = max(slowest[0], answered_at[i] - started)
+                    await asyncio.sleep(0.005)
+
+            async def events() -> None:
+                i = 0
+                while not stop.is_set():
+                    i += 1
+                    await publisher.publish("com.ha.events", i, options=ACK)
+                    acked.append(i)
+                    acked_at[i] = time.monotonic()
+                    await asyncio.sleep(0.005)
+
+            tasks = [asyncio.ensure_future(calls(lane)) for lane in range(4)]
+            tasks.append(asyncio.ensure_future(events()))
+            await asyncio.sleep(0.5)
+            where = [_server_of(servers, f"node{n}") for n in "abc"]
+            victim = where[0]
+            servers[victim].kill()  # SIGKILL
+            killed = time.monotonic()
+            await asyncio.sleep(3.0)
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 5)
+            assert _server_of(servers, "nodea") != victim
+
+            # every call answered once, with its own result, or (lost in the killed
+            # server) by the caller's node's timer
+            assert all(len(got) == 1 for got in answers.values()), answers
+            failed = {i: got[0] for i, got in answers.items() if got != [i]}
+            assert set(failed.values()) <= {"wamp.error.timeout"}, failed
+            # ... only calls in flight when the server died (a call answered by the
+            # timer came back 2 s after it was made)
+            assert all(abs(answered_at[i] - 2.0 - killed) < 1.0 for i in failed), \
+                (killed, {i: answered_at[i] for i in failed})
+            ok_after = [i for i, got in answers.items()
+                        if got == [i] and answered_at[i] > killed + 0.5]
+            assert len(ok_after) > 100, "calls did not go on after the server was killed"
+            # acknowledged events: once, in order, and any missing one is from the moment
+            # the server died
+            with contextlib.suppress(AssertionError):
+                await sink.wait(len(acked), timeout=3)
+            await barrier(subscriber)
+            got = [args[0] for args, _ in sink.events]
+            assert got == sorted(set(got)) and set(got) <= set(acked), got
+            missing = sorted(set(acked) - set(got))
+            assert all(abs(acked_at[i] - killed) < 1.0 for i in missing), \
+                (killed, {i: acked_at[i] for i in missing})
+            assert [i for i in got if acked_at[i] > killed + 0.5], "no event after the kill"
+            print(f"nodes on nats-servers {where}, killed {victim}; calls {len(answers)} "
+                  f"(slowest answered {slowest[0] * 1000:.0f} ms), events {len(acked)}; "
+                  f"lost calls {sorted(failed)}, lost events {missing}")
+            if failed:
+                lost.append(f"{len(failed)} call(s) in flight")
+            if missing:
+                lost.append(f"{len(missing)} acknowledged event(s) {missing}")
+
+            # afterwards: a new registration on C, called from A and B
+            await publisher.register(lambda x: x * 2, "com.ha.double")
+            await until_registered(caller, "com.ha.double")
+            assert await caller.call("com.ha.double", 21) == 42
+            assert await callee.call("com.ha.double", 4) == 8
+            assert await publisher.call("com.ha.echo", "again") == "again"
+            for session in (caller, subscriber, callee, publisher):
+                await session.close()
+
+        run()
+        for node in started:  # no node was dropped by another
+            assert "not heard from" not in node.stderr_text(), node.diagnostics()
+    finally:
+        for node in started:
+            node.stop()
+        for server in servers:
+            server.stop()
+    if lost:
+        pytest.xfail("core NATS lost what was inside the killed nats-server: "
+                     + ", ".join(lost))
