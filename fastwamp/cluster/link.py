@@ -150,14 +150,15 @@ class ClusterLink:
 
     # -- output ------------------------------------------------------------------------
 
-    def send(self, subject: str, data: bytes) -> None:
+    def send(self, subject: str, data: bytes) -> bool:
         """Queue one message; written at the end of this loop iteration (direct path) or
-        published in order by the drain task."""
+        published in order by the drain task.  False: refused at once (over the
+        server's max_payload, as nats-py would refuse it), never to be sent."""
+        if len(data) > getattr(self.nc, "_max_payload", len(data)):
+            self._too_large(len(data))
+            return False
         if self._direct and not self._outgoing:
             assert _pub_cmd is not None
-            if len(data) > self.nc._max_payload:  # as nats-py refuses it: not sent
-                self._too_large(len(data))
-                return
             self._frames.append(_pub_cmd(subject, "", data))
             stats = self.nc.stats  # what nats-py's publish would count (the metrics read it)
             stats["out_msgs"] += 1
@@ -165,13 +166,14 @@ class ClusterLink:
             if not self._write_scheduled:
                 self._write_scheduled = True
                 asyncio.get_running_loop().call_soon(self._write_frames)
-            return
+            return True
         self._outgoing.append((subject, data))
         if not self._draining:
             self._draining = True
             task = asyncio.get_running_loop().create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        return True
 
     async def _drain(self) -> None:
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,8 @@ log = logging.getLogger("fastwamp.cluster")
 SLOT_BITS = 12
 _LOCAL_BITS = 53 - SLOT_BITS
 
-Send = Callable[[str, bytes], None]
+#: Publishes one message on a subject; False if it was refused and will never be sent.
+Send = Callable[[str, bytes], "bool | None"]
 
 #: A SNAPSHOT is sent in parts of about this many bytes (well under NATS's default
 #: max_payload of 1 MiB), so a node with many sessions, callees and subscribers can
@@ -79,6 +81,45 @@ class PeerNode:
         self.parts_seq = -1
 
 
+class _OutChannel:
+    """Messages this node sent to one other node, numbered, kept a while for resending."""
+
+    __slots__ = ("epoch", "seq", "kept", "kept_bytes", "to_incarnation")
+
+    def __init__(self, to_incarnation: int) -> None:
+        self.epoch = random.getrandbits(31)
+        self.seq = 0
+        #: The incarnation of the destination when the numbering began (0: unknown).
+        self.to_incarnation = to_incarnation
+        #: (seq, time sent, encoded CHANNEL message), oldest first.
+        self.kept: deque[tuple[int, float, bytes]] = deque()
+        self.kept_bytes = 0
+
+
+class _InChannel:
+    """Messages from one other node: the next number expected, and those held until
+    the ones before them arrive."""
+
+    __slots__ = ("incarnation", "epoch", "expected", "held", "asked_for", "tail_seen")
+
+    def __init__(self, incarnation: int, epoch: int, expected: int) -> None:
+        self.incarnation = incarnation
+        self.epoch = epoch
+        self.expected = expected
+        self.held: dict[int, list] = {}
+        #: The number last asked for again (asked once until it changes or a heartbeat).
+        self.asked_for = 0
+        #: The last number the sender's previous heartbeat said it had sent.
+        self.tail_seen = 0
+
+
+#: Sent node-to-node messages kept for resending: at most this long and this much.
+RESEND_KEEP_SECONDS = 10.0
+RESEND_KEEP_BYTES = 16 * 1024 * 1024
+#: Out-of-order messages held per sender before the missing ones are given up.
+MAX_HELD = 10_000
+
+
 class ClusterNode:
     """This router's membership in the cluster (see the module docstring)."""
 
@@ -96,13 +137,17 @@ class ClusterNode:
         self.entries: dict[tuple, list] = {}
         self.peers: dict[str, PeerNode] = {}
         self.slot = node_slot(name)
+        #: The node-to-node channels (see :mod:`fastwamp.cluster.wire`), by node name.
+        self._out: dict[str, _OutChannel] = {}
+        self._in: dict[str, _InChannel] = {}
         self.bridges: dict[str, RealmBridge] = {}
         self._timer: Any = None
         #: Counters, served with the router's by fastwamp.router.get_stats.
         self.stats = router.stats
         self.stats.update({"cluster_messages_in": 0, "cluster_messages_out": 0,
                            "cluster_bad_messages": 0, "cluster_nodes_lost": 0,
-                           "cluster_nodes": 0})
+                           "cluster_nodes": 0, "cluster_resent": 0,
+                           "cluster_lost": 0})
         router.draw_session_id = self.draw_session_id
         for realm in router.realms.values():
             bridge = RealmBridge(self, realm)
@@ -134,11 +179,35 @@ class ClusterNode:
         self._send(subject, wire.encode(message))
 
     def send_to(self, node: str, message: list) -> None:
-        self.send(self.subjects.node(node), message)
+        """A message for one node; the bridge's (events, invocations, answers) go through
+        the node's numbered channel, so that what NATS loses is sent again."""
+        if message[0] not in wire.RELIABLE_KINDS:
+            self.send(self.subjects.node(node), message)
+            return
+        channel = self._out.get(node)
+        if channel is None:
+            peer = self.peers.get(node)
+            channel = self._out[node] = _OutChannel(peer.incarnation if peer else 0)
+        seq = channel.seq + 1
+        data = wire.encode([wire.CHANNEL, self.name, self.incarnation, channel.epoch,
+                            seq, message, channel.to_incarnation])
+        self.stats["cluster_messages_out"] += 1
+        if self._send(self.subjects.node(node), data) is False:
+            return  # refused (too large): not numbered, so nobody waits for it
+        channel.seq = seq
+        now = self._clock.time()
+        kept = channel.kept
+        kept.append((seq, now, data))
+        channel.kept_bytes += len(data)
+        while kept and (channel.kept_bytes > RESEND_KEEP_BYTES
+                        or now - kept[0][1] > RESEND_KEEP_SECONDS):
+            channel.kept_bytes -= len(kept.popleft()[2])
 
     def _heartbeat(self) -> None:
+        sent = {node: [channel.epoch, channel.seq, channel.to_incarnation]
+                for node, channel in self._out.items() if node in self.peers}
         self.send(self.subjects.nodes,
-                  [wire.HEARTBEAT, self.name, self.incarnation, self.seq, self.region])
+                  [wire.HEARTBEAT, self.name, self.incarnation, self.seq, self.region, sent])
         self._expire_peers()
         self._timer = self._clock.call_later(self.config.heartbeat_interval, self._heartbeat)
 
@@ -154,6 +223,11 @@ class ClusterNode:
 
     def _drop_peer(self, peer: PeerNode) -> None:
         self.peers.pop(peer.name, None)
+        # What it missed meanwhile is not sent again: the calls it was part of were
+        # answered wamp.error.canceled; numbering to it starts over with a new epoch.
+        # (What came from it stays counted, so that nothing it sends again after a
+        # partition is delivered twice.)
+        self._out.pop(peer.name, None)
         self.stats["cluster_nodes"] = len(self.peers)
         sessions = [e for e in peer.entries.values() if e[0] == wire.SES]
         self._replace_entries(peer, {})
@@ -194,16 +268,121 @@ class ClusterNode:
                     realm_bridge.resend_retained(message[1])
             elif kind == wire.SNAPSHOT:
                 self._on_snapshot(message)
+            elif kind == wire.CHANNEL:
+                self._on_channel(message)
+            elif kind == wire.RESEND:
+                self._on_resend(message)
+            elif kind == wire.SKIP:
+                self._on_skip(message)
             else:
-                # (also from a node whose heartbeat has not arrived yet: it knows this one)
-                if message[1] == self.name:
-                    return
-                bridge = self.bridges.get(message[2])
-                if bridge is not None:
-                    bridge.receive(kind, message)
+                self._deliver(message)
         except Exception:
             self.stats["cluster_bad_messages"] += 1
             log.exception("cluster: message on %s dropped", subject)
+
+    def _deliver(self, message: list) -> None:
+        """A bridge message (also from a node whose heartbeat has not arrived yet: it
+        knows this one)."""
+        if message[1] == self.name:
+            return
+        bridge = self.bridges.get(message[2])
+        if bridge is not None:
+            bridge.receive(message[0], message)
+
+    # -- node-to-node channels ---------------------------------------------------------
+
+    def _on_channel(self, message: list) -> None:
+        _, sender, incarnation, epoch, seq, inner = message[:6]
+        to = message[6] if len(message) > 6 else 0
+        if sender == self.name or type(seq) is not int or type(inner) is not list:
+            return
+        if to and to != self.incarnation:
+            return  # for an earlier incarnation of this node
+        channel = self._in.get(sender)
+        if channel is None or channel.incarnation != incarnation or channel.epoch != epoch:
+            # A numbering meant for this incarnation is counted from its start (what
+            # came before this message was lost); one begun before the sender knew
+            # this node, from this message.
+            channel = self._in[sender] = _InChannel(incarnation, epoch,
+                                                    1 if to == self.incarnation else seq)
+        if seq < channel.expected or seq in channel.held:
+            return  # a duplicate (sent again)
+        if seq > channel.expected:
+            channel.held[seq] = inner
+            if len(channel.held) > MAX_HELD:
+                self._give_up(sender, channel, min(channel.held))
+            elif channel.asked_for != channel.expected:
+                self._ask_again(sender, channel)
+            return
+        channel.expected += 1
+        self._deliver(inner)
+        self._release(channel)
+
+    def _release(self, channel: _InChannel) -> None:
+        """Deliver the held messages that are next in order."""
+        held = channel.held
+        while channel.expected in held:
+            inner = held.pop(channel.expected)
+            channel.expected += 1
+            self._deliver(inner)
+
+    def _ask_again(self, sender: str, channel: _InChannel) -> None:
+        channel.asked_for = channel.expected
+        self.send_to(sender, [wire.RESEND, self.name, channel.epoch, channel.expected])
+
+    def _give_up(self, sender: str, channel: _InChannel, seq: int) -> None:
+        """What is missing of ``channel.expected`` .. ``seq - 1`` from ``sender`` is lost
+        for good: deliver what is held of it, in order, and go on from ``seq``."""
+        held = channel.held
+        early = sorted(n for n in held if n < seq)
+        lost = seq - channel.expected - len(early)
+        for n in early:
+            self._deliver(held.pop(n))
+        channel.expected = seq
+        if lost > 0:
+            self.stats["cluster_lost"] += lost
+            log.warning("cluster: %d message(s) from node %s lost", lost, sender)
+        self._release(channel)
+
+    def _on_resend(self, message: list) -> None:
+        _, requester, epoch, start = message[:4]
+        channel = self._out.get(requester)
+        if channel is None or channel.epoch != epoch or type(start) is not int:
+            return
+        subject = self.subjects.node(requester)
+        first = channel.kept[0][0] if channel.kept else channel.seq + 1
+        if start < first:  # no longer kept: the receiver skips them
+            self.send(subject, [wire.SKIP, self.name, epoch, first])
+        for seq, _sent, data in channel.kept:
+            if seq >= start:
+                self.stats["cluster_resent"] += 1
+                self._send(subject, data)
+
+    def _on_skip(self, message: list) -> None:
+        _, sender, epoch, seq = message[:4]
+        channel = self._in.get(sender)
+        if channel is not None and channel.epoch == epoch and type(seq) is int \
+                and seq > channel.expected:
+            self._give_up(sender, channel, seq)
+
+    def _check_tail(self, sender: str, incarnation: int, sent: Any) -> None:
+        """A heartbeat said what ``sender`` sent this node: ask for what did not come
+        (when two heartbeats in a row say so, so that a heartbeat that overtook its
+        message asks nothing).  A numbering not heard of yet starts with its first
+        message that arrives (what came before it was for an earlier incarnation)."""
+        mine = sent.get(self.name) if type(sent) is dict else None
+        if type(mine) is not list or len(mine) < 3 or type(mine[1]) is not int:
+            return
+        epoch, last, to = mine[0], mine[1], mine[2]
+        channel = self._in.get(sender)
+        if channel is None or channel.incarnation != incarnation or channel.epoch != epoch:
+            if to != self.incarnation or last < 1:
+                return
+            # Sent to this incarnation, and nothing of it arrived yet: count from 1.
+            channel = self._in[sender] = _InChannel(incarnation, epoch, 1)
+        if channel.tail_seen >= channel.expected and last >= channel.expected:
+            self._ask_again(sender, channel)
+        channel.tail_seen = last
 
     def _peer(self, name: str, incarnation: int) -> PeerNode | None:
         """The peer ``name`` (new, or reset when it restarted); None for this node."""
@@ -233,6 +412,8 @@ class ClusterNode:
         if peer is None:
             return
         peer.region = region
+        if len(message) > 5:
+            self._check_tail(name, incarnation, message[5])
         if not peer.synced or seq != peer.seq:
             self._ask_snapshot(peer)
 

@@ -15,6 +15,14 @@ subscription) or ``[SBR, realm, session, uri, match, subscription id, created]``
 subscriber, for the meta API; the id is the node's own) or ``[SES, realm, session,
 details]`` (a session, as ``wamp.session.get`` describes it).
 
+``EVENT``, ``INVOKE``, ``INTERRUPT`` and ``ANSWER`` travel inside ``CHANNEL [node,
+incarnation, epoch, seq, message, destination incarnation]``: numbered per
+destination node (a new epoch each time the sender drops it), so that the
+receiver delivers them in order and asks ``RESEND [node, epoch, from_seq]`` for what
+core NATS lost; what the sender no longer holds it answers with ``SKIP [node, epoch,
+seq]``. A heartbeat's optional sixth element maps each destination node to the
+``[epoch, last seq, destination incarnation]`` sent to it, so that a lost last message is noticed too.
+
 ``EVENT [node, realm, topic, publication, payload, filters, publisher, authid,
 authrole, extra]``: ``extra`` (optional) holds ``retain`` and ``history`` flags and the
 publisher's wall-clock ``ts``; ``replay`` marks a retained event re-sent to a node
@@ -38,6 +46,12 @@ EVENT = 6
 INVOKE = 7
 INTERRUPT = 8
 ANSWER = 9
+CHANNEL = 10
+RESEND = 11
+SKIP = 12
+
+#: Messages to one node that the node-to-node channel numbers and resends when lost.
+RELIABLE_KINDS = frozenset((EVENT, INVOKE, INTERRUPT, ANSWER))
 
 #: Entry kinds.
 REG = "r"

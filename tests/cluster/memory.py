@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from fastwamp.cluster.node import ClusterNode
 from fastwamp.config import ClusterConfig, Config, RealmConfig
@@ -18,6 +19,10 @@ class MemoryBus:
         self.queue: deque[tuple[str, str, bytes]] = deque()
         #: Node names cut off from the bus (their messages and those to them are lost).
         self.cut: set[str] = set()
+        #: Called with (origin, subject, data) of each message: "lose" drops it,
+        #: "twice" delivers it twice, anything else delivers it (core NATS may lose
+        #: what a failing server held).
+        self.fault: Callable[[str, str, bytes], str | None] | None = None
         self.routers: list[Router] = []
 
     def sender(self, name: str):
@@ -32,6 +37,11 @@ class MemoryBus:
             origin, subject, data = self.queue.popleft()
             if origin in self.cut:
                 continue
+            fault = self.fault(origin, subject, data) if self.fault is not None else None
+            if fault == "lose":
+                continue
+            if fault == "twice":
+                self.queue.appendleft((origin, subject, data))
             for node in self.nodes:
                 if node.name in self.cut:
                     continue

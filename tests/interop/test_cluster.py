@@ -1014,14 +1014,12 @@ def test_nats_server_killed_in_a_nats_cluster(
     answer is the right one, events arrive once and in order, and new registrations
     and calls across nodes work afterwards.
 
-    What core NATS cannot give: the messages that were inside the killed server (written
-    to it, or routed to it for its clients, and not yet passed on), and those published
-    for a node in the moment between the server's death and that node's subscriptions
-    reaching the surviving servers, are lost, and fastwamp does not resend node-to-node
-    messages.  So the calls in flight then may get no answer (here: the router's
-    ``wamp.error.timeout``, as each call sets one) and an acknowledged event may be
-    missing.  When that happens (about half of the runs), the test checks that the loss
-    is limited to that moment and reports it as an expected failure."""
+    Core NATS delivers at most once: what was inside the killed server (written to
+    it, or routed to it for its clients, and not yet passed on), and what was
+    published for a node before its subscriptions reached the surviving servers, is
+    lost there.  The node-to-node channel numbers those messages and sends them again
+    (``tests/cluster/test_channel.py``), so every call in flight gets its own result
+    and every acknowledged event arrives."""
     servers = _nats_cluster(3)
     urls = ", ".join(f'"{s.url}"' for s in servers)
     started: list[RouterProcess] = []
@@ -1036,7 +1034,6 @@ heartbeat_interval = 0.2
 node_timeout = 1.0
 """))
         a, b, c = started
-        lost: list[str] = []
 
         @async_test(25)
         async def run() -> None:
@@ -1099,33 +1096,24 @@ node_timeout = 1.0
             # every call answered once, with its own result, or (lost in the killed
             # server) by the caller's node's timer
             assert all(len(got) == 1 for got in answers.values()), answers
+            # ... with its result: what the dead server held is sent again between nodes
             failed = {i: got[0] for i, got in answers.items() if got != [i]}
-            assert set(failed.values()) <= {"wamp.error.timeout"}, failed
-            # ... only calls in flight when the server died (a call answered by the
-            # timer came back 2 s after it was made)
-            assert all(abs(answered_at[i] - 2.0 - killed) < 1.0 for i in failed), \
-                (killed, {i: answered_at[i] for i in failed})
+            assert not failed, (killed, failed, {i: answered_at[i] for i in failed})
             ok_after = [i for i, got in answers.items()
                         if got == [i] and answered_at[i] > killed + 0.5]
             assert len(ok_after) > 100, "calls did not go on after the server was killed"
-            # acknowledged events: once, in order, and any missing one is from the moment
-            # the server died
+            # acknowledged events: every one, once, in order
             with contextlib.suppress(AssertionError):
                 await sink.wait(len(acked), timeout=3)
             await barrier(subscriber)
             got = [args[0] for args, _ in sink.events]
             assert got == sorted(set(got)) and set(got) <= set(acked), got
             missing = sorted(set(acked) - set(got))
-            assert all(abs(acked_at[i] - killed) < 1.0 for i in missing), \
-                (killed, {i: acked_at[i] for i in missing})
+            assert not missing, (killed, {i: acked_at[i] for i in missing})
             assert [i for i in got if acked_at[i] > killed + 0.5], "no event after the kill"
             print(f"nodes on nats-servers {where}, killed {victim}; calls {len(answers)} "
                   f"(slowest answered {slowest[0] * 1000:.0f} ms), events {len(acked)}; "
                   f"lost calls {sorted(failed)}, lost events {missing}")
-            if failed:
-                lost.append(f"{len(failed)} call(s) in flight")
-            if missing:
-                lost.append(f"{len(missing)} acknowledged event(s) {missing}")
 
             # afterwards: a new registration on C, called from A and B
             await publisher.register(lambda x: x * 2, "com.ha.double")
@@ -1144,6 +1132,4 @@ node_timeout = 1.0
             node.stop()
         for server in servers:
             server.stop()
-    if lost:
-        pytest.xfail("core NATS lost what was inside the killed nats-server: "
-                     + ", ".join(lost))
+
