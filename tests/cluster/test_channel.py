@@ -28,6 +28,15 @@ def _faults(plan: dict[int, str], kind: int):
     return fault
 
 
+def _subscriber(c: Cluster):
+    """A subscriber of com.t on node 1, known to node 0."""
+    subscriber = c.peer(1)
+    subscriber.send([m.SUBSCRIBE, 1, {}, "com.t"])
+    subscriber.take()
+    c.settle()
+    return subscriber
+
+
 def _callee_and_caller(c: Cluster):
     callee = c.peer(1)
     callee.send([m.REGISTER, 1, {}, "com.p"])
@@ -69,10 +78,7 @@ def test_a_lost_answer_is_sent_again():
 
 def test_events_arrive_in_order_and_once_despite_a_loss_and_a_duplicate():
     c = Cluster(2)
-    subscriber = c.peer(1)
-    subscriber.send([m.SUBSCRIBE, 1, {}, "com.t"])
-    subscriber.take()
-    c.settle()
+    subscriber = _subscriber(c)
     publisher = c.peer(0)
     c.bus.fault = _faults({2: "lose", 4: "twice"}, wire.EVENT)
     for n in range(6):
@@ -85,10 +91,7 @@ def test_events_arrive_in_order_and_once_despite_a_loss_and_a_duplicate():
 def test_what_the_sender_no_longer_keeps_is_skipped(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(node_module, "RESEND_KEEP_BYTES", 1)  # keeps only the last
     c = Cluster(2)
-    subscriber = c.peer(1)
-    subscriber.send([m.SUBSCRIBE, 1, {}, "com.t"])
-    subscriber.take()
-    c.settle()
+    subscriber = _subscriber(c)
     publisher = c.peer(0)
     c.bus.fault = _faults({2: "lose"}, wire.EVENT)
     for n in range(4):
@@ -104,10 +107,7 @@ def test_what_the_sender_no_longer_keeps_is_skipped(monkeypatch: pytest.MonkeyPa
 
 def test_numbering_starts_over_when_a_node_is_dropped_and_returns():
     c = Cluster(2, RealmConfig("realm1"))
-    subscriber = c.peer(1)
-    subscriber.send([m.SUBSCRIBE, 1, {}, "com.t"])
-    subscriber.take()
-    c.settle()
+    subscriber = _subscriber(c)
     publisher = c.peer(0)
     publisher.send([m.PUBLISH, 1, {}, "com.t", ["before"]])
     c.bus.pump()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,7 +22,7 @@ from .test_auth import (
     USERS_FILE,
     _realm_config,
 )
-from .test_wampy import JS_DIR, NODE_TIMEOUT, _check_installed, _missing_js
+from .test_wampy import JS_DIR, NODE_TIMEOUT, node_with_modules
 
 pytestmark = pytest.mark.interop
 
@@ -35,14 +34,7 @@ def _hex(key: SigningKey) -> tuple[str, str]:
 def test_wampy_authentication() -> None:
     from .conftest import RouterProcess
 
-    node = shutil.which("node")
-    if node is None:
-        _missing_js("node is not on PATH")
-    assert node is not None
-    node_modules = JS_DIR / "node_modules"
-    if not node_modules.is_dir():
-        _missing_js(f"{node_modules} does not exist")
-    _check_installed(node_modules)
+    node = node_with_modules()
     with tempfile.TemporaryDirectory(prefix="fastwamp-auth-js-") as tmp:
         (Path(tmp) / "auth-users.toml").write_text(USERS_FILE, encoding="utf-8")
         rp = RouterProcess(Path(tmp), "auth-js", extra_config=_realm_config())

@@ -400,18 +400,11 @@ def test_wampy_guide_examples_across_three_nodes(
     """The guide's RPC and pub/sub examples in wampy.js (tests/interop/js/cluster) with
     callers and callees, publishers and subscribers, on different nodes of three."""
     import os
-    import shutil
     import subprocess
 
-    from .test_wampy import JS_DIR, NODE_TIMEOUT, _check_installed, _missing_js, _node_major
+    from .test_wampy import JS_DIR, NODE_TIMEOUT, _node_major, node_with_modules
 
-    node = shutil.which("node")
-    if node is None:
-        _missing_js("node is not on PATH")
-    assert node is not None
-    if not (JS_DIR / "node_modules").is_dir():
-        _missing_js(f"{JS_DIR / 'node_modules'} does not exist")
-    _check_installed(JS_DIR / "node_modules")
+    node = node_with_modules()
     started = nodes(3)
     urls = [rp.endpoints.ws_url for rp in started if rp.endpoints]
     assert len(urls) == 3

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import RouterEndpoints, RouterProcess
-from .test_wampy import JS_DIR, _check_installed, _missing_js
+from .test_wampy import JS_DIR, node_with_modules
 
 pytestmark = pytest.mark.interop
 
@@ -90,18 +90,11 @@ def _check_output(script: str, output: str) -> None:
 
 @pytest.mark.parametrize("script", [s for s in EXPECTED if s.endswith(".mjs")])
 def test_wampy_example(script: str, tmp_path: Path, example_router: RouterEndpoints) -> None:
-    node = shutil.which("node")
-    if node is None:
-        _missing_js("node is not on PATH")
-    assert node is not None
-    node_modules = JS_DIR / "node_modules"
-    if not node_modules.is_dir():
-        _missing_js(f"{node_modules} does not exist")
-    _check_installed(node_modules)
+    node = node_with_modules()
     for path in EXAMPLES.glob("*.mjs"):
         shutil.copy(path, tmp_path / path.name)
     shutil.copy(EXAMPLES / "package.json", tmp_path / "package.json")
-    (tmp_path / "node_modules").symlink_to(node_modules, target_is_directory=True)
+    (tmp_path / "node_modules").symlink_to(JS_DIR / "node_modules", target_is_directory=True)
     _check_output(script, _run([node, script], tmp_path, example_router))
 
 

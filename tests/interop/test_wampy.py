@@ -41,6 +41,21 @@ def _missing_js(reason: str) -> None:
     )
 
 
+def node_with_modules() -> str:
+    """The ``node`` executable, once the JavaScript test dependencies are checked to be
+    installed as package.json pins them (else the test fails, or skips with
+    FASTWAMP_ALLOW_SKIP_JS=1)."""
+    node = shutil.which("node")
+    if node is None:
+        _missing_js("node is not on PATH")
+    assert node is not None
+    node_modules = JS_DIR / "node_modules"
+    if not node_modules.is_dir():
+        _missing_js(f"{node_modules} does not exist")
+    _check_installed(node_modules)
+    return node
+
+
 def _check_installed(node_modules: Path) -> None:
     wanted = json.loads((JS_DIR / "package.json").read_text(encoding="utf-8"))["dependencies"]
     for name, version in wanted.items():
@@ -63,14 +78,7 @@ def _node_major(node: str) -> int:
 
 
 def test_wampy_node_suite(request: pytest.FixtureRequest) -> None:
-    node = shutil.which("node")
-    if node is None:
-        _missing_js("node is not on PATH")
-    assert node is not None
-    node_modules = JS_DIR / "node_modules"
-    if not node_modules.is_dir():
-        _missing_js(f"{node_modules} does not exist")
-    _check_installed(node_modules)
+    node = node_with_modules()
 
     # Explicit file list: Node 20 treats a directory argument as "search it",
     # Node 22+ treats arguments as globs.
