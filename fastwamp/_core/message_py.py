@@ -85,9 +85,9 @@ def message_problem(msg: object) -> str | None:
         if not ok:
             return f"element {i + 1} must be of type {KIND_NAMES[kind]}"
     at = nkinds + 1
-    if n == at + 1 and type(msg[at]) is RawPayload:
-        return None  # Arguments (and ArgumentsKw) as checked bytes: payload passthru
     if n > at and type(msg[at]) is not list:
+        if n == at + 1 and type(msg[at]) is RawPayload:
+            return None  # Arguments (and ArgumentsKw) as checked bytes: payload passthru
         return "Arguments must be a list"
     if n > at + 1 and type(msg[at + 1]) is not dict:
         return "ArgumentsKw must be a dict"
