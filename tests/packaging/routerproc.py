@@ -220,3 +220,19 @@ def route_one_call(host: str, port: int, procedure: str = "com.example.add2") ->
     finally:
         caller.close()
         callee.close()
+
+
+def serve_one_call(venv: Path, workdir: Path) -> RouterProcess:
+    """Run the ``fastwamp`` command that ``venv`` installed on :data:`CONFIG` (written to
+    ``workdir``), route one call through it and stop it; the stopped process (it must
+    have exited with status 0), for its output."""
+    (workdir / "router.toml").write_text(CONFIG, encoding="utf-8")
+    router = RouterProcess([str(venv_bin(venv, "fastwamp")), "--config", "router.toml"],
+                           workdir, env=child_env())
+    try:
+        router.wait_ready()
+        assert route_one_call(*router.rawsocket_address()) == 5
+    finally:
+        status = router.stop()
+    assert status == 0, router.output()
+    return router

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from routerproc import CONFIG, RouterProcess, child_env, copy_source, route_one_call, venv_bin
+from routerproc import child_env, copy_source, serve_one_call, venv_bin
 
 #: Seconds for creating the venv and installing into it.
 INSTALL_TIMEOUT = 420
@@ -45,15 +45,7 @@ def test_install_without_compiler_falls_back_and_routes(tmp_path: Path) -> None:
     assert package.is_relative_to(venv), installed.stdout + installed.stderr
     assert not [p for p in package.rglob("*") if p.suffix in (".so", ".pyd")]
 
-    (tmp_path / "router.toml").write_text(CONFIG, encoding="utf-8")
-    router = RouterProcess([str(venv_bin(venv, "fastwamp")), "--config", "router.toml"],
-                           tmp_path, env=child_env())
-    try:
-        router.wait_ready()
-        assert route_one_call(*router.rawsocket_address()) == 5
-    finally:
-        status = router.stop()
-    assert status == 0, router.output()
+    router = serve_one_call(venv, tmp_path)
     stderr = router.stderr()
     assert stderr.count("compiled core missing") == 1, router.output()
     assert "WARNING" in next(line for line in stderr.splitlines()
