@@ -478,6 +478,7 @@ def summarize(results: dict[Key, list[loadgen.Result]]) -> dict[Key, dict[str, A
             "rss_before": _median([r.extra.get("rss_before") for r in runs]),
             "rss_idle": _median([r.extra.get("rss_idle") for r in runs]),
             "rss_after": _median([r.extra.get("rss_after") for r in runs]),
+            "rss_released": _median([r.extra.get("rss_released") for r in runs]),
             "errors": sum(r.errors for r in runs),
             "runs": len(runs),
         }
@@ -541,7 +542,7 @@ def print_sessions_table(
         "router CPU µs/session",
         "sessions/s per core",
         "KiB per idle session",
-        "RSS MiB before / idle / after",
+        "RSS MiB before / idle / after / after 6 s",
     ]
     rows: list[list[str]] = []
     for scenario, wire in plan:
@@ -553,7 +554,7 @@ def print_sessions_table(
                 continue
             mib = [
                 _fmt(s[k] / 2**20 if s[k] is not None else None, 1)
-                for k in ("rss_before", "rss_idle", "rss_after")
+                for k in ("rss_before", "rss_idle", "rss_after", "rss_released")
             ]
             rows.append(
                 [

@@ -1478,14 +1478,16 @@ def run_sessions(
     setup_timeout: float = 120.0,
     procs: int = 2,
     concurrency: int = 64,
+    release_wait: float = 6.0,
 ) -> Result:
     """Open ``count`` idle sessions from ``procs`` processes, as fast as the
     router takes them (``concurrency`` handshakes in flight per process).
 
     Figures: sessions/s (wall clock, from "go" to the last WELCOME), router CPU
     per session established, and the router's RSS before, with all sessions
-    idle (``settle`` s after the last WELCOME), and ``2 * settle`` s after they
-    all closed.  Every process holds one warm session, opened before the
+    idle (``settle`` s after the last WELCOME), ``2 * settle`` s after they
+    all closed, and ``release_wait`` s after they closed (once fastwamp's
+    periodic memory check has run).  Every process holds one warm session, opened before the
     baseline, so first-use costs are not counted per session.
     """
     with _Workers(wire or Wire()) as workers:
@@ -1515,6 +1517,10 @@ def run_sessions(
         results = [_Workers.expect(c, "result", 60) for c in conns]
         time.sleep(2 * settle)
         rss2 = router_rss() if router_rss else None
+        # fastwamp checks every 5 s whether many connections closed, and if so
+        # hands their memory back (fastwamp.server.RELEASE_CHECK_INTERVAL).
+        time.sleep(max(0.0, release_wait - 2 * settle))
+        rss3 = router_rss() if router_rss else None
     opened = sum(r["sessions"] for r in results)
     cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
     extra: dict[str, Any] = {"sessions": opened, "elapsed_s": round(elapsed, 3)}
@@ -1523,6 +1529,7 @@ def run_sessions(
             rss_before=rss0,
             rss_idle=rss1,
             rss_after=rss2,
+            rss_released=rss3,
             kib_per_session=round((rss1 - rss0) / opened / 1024, 2) if opened else None,
         )
     busy_ticks, total_ticks = busy1[0] - busy0[0], busy1[1] - busy0[1]

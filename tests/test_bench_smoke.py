@@ -108,3 +108,14 @@ def test_router_twins_smoke() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "median: compiled" in proc.stdout
+
+
+def test_publish_cost_smoke() -> None:
+    """bench/publish_cost.py delivers every event it publishes (it raises otherwise)."""
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "publish_cost.py"), "--subscribers", "10,100",
+         "--count", "200", "--rounds", "1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("µs per event") == 2, proc.stdout

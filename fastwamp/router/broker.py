@@ -454,16 +454,20 @@ class Broker:
         may still deliver (TURN_EVENTS events, FANOUT_CHUNK distinct receivers); if so
         it is counted.  The room
         is restored on the next turn of the loop."""
+        if events > self._turn_events:
+            return False
         seen = self._turn_subs
         receivers = 0
         for sub in subs:
             if sub.id not in seen:
                 receivers += len(sub.subscribers)
-        if events > self._turn_events or receivers > self._turn_room:
+        if receivers > self._turn_room:
             return False
         self._turn_events -= events
-        self._turn_room -= receivers
-        seen.update(sub.id for sub in subs)
+        if receivers:
+            self._turn_room -= receivers
+            for sub in subs:
+                seen.add(sub.id)
         if not self._turn_reset_scheduled:
             if self._clock.call_later(0, self._new_turn) is None:  # bare core: no turns
                 self._new_turn()

@@ -245,12 +245,15 @@ def test_port_in_use_exits_1(tmp_path):
 def test_memory_released_after_many_connections_close(run, monkeypatch):
     """Once enough connections have closed since the peak, the server rebuilds its
     set of connections (a set keeps its largest table), calls the router's
-    release_memory() and malloc_trim; not before, and not again until as many
-    more have closed."""
+    release_memory(), a full garbage collection (closed sessions leave reference
+    cycles, which an idle process would keep) and malloc_trim; not before, and
+    not again until as many more have closed."""
     import fastwamp.server as server_module
 
     trims: list[int] = []
     monkeypatch.setattr(server_module, "_malloc_trim", trims.append)
+    collections: list[int] = []
+    monkeypatch.setattr(server_module.gc, "collect", lambda: collections.append(1))
 
     async def main():
         async with running(ListenerConfig("rawsocket", port=0)) as (server, router):
@@ -269,6 +272,7 @@ def test_memory_released_after_many_connections_close(run, monkeypatch):
                 writer.close()
             await wait_for(lambda: len(server.connections) == 8)
             assert server.release_memory_if_idle() and trims == [0] and released == [1]
+            assert collections == [1]
             assert len(server.connections) == 8 and server.connections.peak == 8
             assert not server.release_memory_if_idle()  # nothing more closed
             for _, writer in streams[12:]:
