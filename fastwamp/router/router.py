@@ -38,8 +38,11 @@ class Router:
         self.realms: dict[str, Realm] = {}
         #: Every session that has joined a realm, by id.
         self.sessions: dict[int, RouterSession] = {}
-        #: Members (sessions' routing records) with queued output, in the order they got it.
+        #: Members (sessions' routing records) with queued output, in the order they got it
+        #: (one list for the router's life: members append to it without a Python call).
         self.pending: list[Member] = []
+        #: ``queue_delivery(member)``: ``member`` has output (or a close) for the next flush.
+        self.queue_delivery: Callable[[Member], None] = self.pending.append
         self._anonymous_count = 0
         #: Draws a session id (a cluster node replaces it with its own partition).
         self.draw_session_id: Callable[[], int] = random_id
@@ -96,8 +99,9 @@ class Router:
         """
         pending = self.pending
         while pending:
-            self.pending = []
-            for member in pending:
+            batch = pending.copy()
+            pending.clear()
+            for member in batch:
                 session = member.owner
                 try:
                     session.deliver()
@@ -105,7 +109,6 @@ class Router:
                     log.exception("%s session %s: delivering output failed; closing it",
                                   session.peer, session.id)
                     session.delivery_failed()
-            pending = self.pending
 
     def reload(self, config: Config) -> None:
         """Apply a configuration read again (SIGHUP) without dropping sessions.
@@ -133,10 +136,6 @@ class Router:
         self.sessions = dict(self.sessions)
         for realm in self.realms.values():
             realm.sessions = dict(realm.sessions)
-
-    def queue_delivery(self, member: Member) -> None:
-        """``member`` has output (or a close) for the next flush."""
-        self.pending.append(member)
 
     def flush_soon(self) -> None:
         """Flush once the event loop has run the other callbacks of this iteration.
