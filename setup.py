@@ -40,6 +40,7 @@ COMPILED_MODULES = [
 COMPILED_ROUTER_MODULES = [
     "fastwamp.router.member",
     "fastwamp.router.dealer",
+    "fastwamp.router.broker",
 ]
 
 #: What a missing or broken compiler raises from ``build_ext``.

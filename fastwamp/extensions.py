@@ -21,7 +21,8 @@ CORE_MODULES = (
     "fastwamp._core.message",
     "fastwamp._core.msgpack_check",
 )
-ROUTER_TWIN_MODULES = ("fastwamp.router.member", "fastwamp.router.dealer")
+ROUTER_TWIN_MODULES = ("fastwamp.router.member", "fastwamp.router.dealer",
+                       "fastwamp.router.broker")
 
 
 def interpreted_modules() -> list[str]:

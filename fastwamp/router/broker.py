@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """The broker: subscriptions and the delivery of every publication.
 
 Topic matching runs in the compiled core (:class:`fastwamp._core.trie.UriTrie`);
@@ -411,8 +412,7 @@ class Broker:
         if not publication:
             publication = publication_id()
         for sub in subs:
-            receivers = sub.subscribers
-            n = len(receivers)
+            n = len(sub.subscribers)
             if not n:
                 continue
             details: dict[str, Any] = {}
@@ -444,7 +444,7 @@ class Broker:
             backlog.append([receivers, 0, event, disclosed, want, receiver_filter, size, None])
             self.backlog_bytes += size
         if source is not None and jobs:
-            backlog[-1][7] = source
+            backlog[len(backlog) - 1][7] = source  # (no negative index: compiled)
             self._pause_publisher(source)
         self._schedule_pump()
         return total
@@ -533,3 +533,8 @@ def filter_size(receiver_filter: ReceiverFilter, limit: int) -> int:
     return estimate_size([f.eligible, f.excluded, f.eligible_authid, f.excluded_authid,
                           f.eligible_authrole, f.excluded_authrole], limit)
 
+
+if __name__ == "fastwamp.router.broker":  # the interpreted module: use the compiled twin
+    from .twins import compiled_twin
+
+    globals().update(compiled_twin(__name__, ("Subscription", "RetainedEvent", "Broker")))

@@ -9,7 +9,7 @@ import pytest
 
 import fastwamp._core
 from fastwamp._core import callees, fanout, message, msgpack_check, trie, uri
-from fastwamp.router import dealer, member, twins
+from fastwamp.router import broker, dealer, member, twins
 
 NO_EXTENSIONS = bool(os.environ.get("FASTWAMP_NO_EXTENSIONS"))
 
@@ -36,13 +36,16 @@ def test_extensions_loaded(name: str) -> None:
 
 @pytest.mark.skipif(NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is set")
 def test_router_twins_loaded() -> None:
-    """The per-call path runs on the compiled dealer and routing record."""
-    from fastwamp.router import dealer_c, member_c  # type: ignore[attr-defined]
+    """The per-call and per-publication paths run on the compiled dealer, broker and
+    routing record."""
+    from fastwamp.router import broker_c, dealer_c, member_c  # type: ignore[attr-defined]
 
-    assert not dealer_c.__file__.endswith(".py") and not member_c.__file__.endswith(".py")
+    assert not any(twin.__file__.endswith(".py") for twin in (dealer_c, member_c, broker_c))
     assert dealer.Dealer is dealer_c.Dealer and dealer.Invocation is dealer_c.Invocation
     assert member.Member is member_c.Member
-    assert twins.IN_USE == {"fastwamp.router.member": True, "fastwamp.router.dealer": True}
+    assert broker.Broker is broker_c.Broker and broker.Subscription is broker_c.Subscription
+    assert twins.IN_USE == {"fastwamp.router.member": True, "fastwamp.router.dealer": True,
+                            "fastwamp.router.broker": True}
 
 
 @pytest.mark.skipif(not NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is not set")
@@ -57,4 +60,5 @@ def test_no_extensions_selects_pure_python() -> None:
     assert trie.UriTrieC is None and callees.CalleeGroupC is None
     assert not any(twins.IN_USE.values())
     assert dealer.Dealer.__module__ == "fastwamp.router.dealer"
+    assert broker.Broker.__module__ == "fastwamp.router.broker"
     assert member.Member.__module__ == "fastwamp.router.member"

@@ -38,3 +38,20 @@ def peer(router):
         return p
 
     return make
+
+
+@pytest.fixture
+def set_broker_constant(monkeypatch):
+    """Set a module constant of the broker in its interpreted and compiled builds
+    (the compiled twin reads its own module's globals)."""
+    import importlib
+
+    def set_constant(name: str, value: object) -> None:
+        for module_name in ("fastwamp.router.broker", "fastwamp.router.broker_c"):
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+            monkeypatch.setattr(module, name, value)
+
+    return set_constant

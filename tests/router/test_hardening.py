@@ -8,7 +8,6 @@ import logging
 import pytest
 
 from fastwamp.config import Config, RealmConfig, config_from_dict
-from fastwamp.router import broker as broker_module
 from fastwamp.testing import LinkedPeer, make_router
 from fastwamp.wamp import messages as m
 from fastwamp.wamp import uris
@@ -365,9 +364,9 @@ def test_history_is_bounded_in_bytes():
     assert all(kept) and sum(kept) < 100
 
 
-def test_fanout_beyond_a_turn_pauses_the_publisher(monkeypatch):
-    monkeypatch.setattr(broker_module, "FANOUT_CHUNK", 4)
-    monkeypatch.setattr(broker_module, "TURN_EVENTS", 4)
+def test_fanout_beyond_a_turn_pauses_the_publisher(set_broker_constant):
+    set_broker_constant("FANOUT_CHUNK", 4)
+    set_broker_constant("TURN_EVENTS", 4)
     router, clock, peer = make()
     subs = [peer() for _ in range(3)]
     for s in subs:

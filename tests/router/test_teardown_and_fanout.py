@@ -14,7 +14,6 @@ import logging
 import pytest
 
 from fastwamp.config import Config, RealmConfig
-from fastwamp.router import broker as broker_module
 from fastwamp.router.broker import TEARDOWN_AT_ONCE, TEARDOWN_SLICE
 from fastwamp.router.router import Router
 from fastwamp.testing import LinkedPeer, make_router
@@ -187,8 +186,8 @@ def test_leaving_by_goodbye_or_abort_is_sliced_too(how):
     assert not broker.subscriptions and holder.take() == []
 
 
-def test_a_fanout_turn_serves_at_most_one_chunk(monkeypatch):
-    monkeypatch.setattr(broker_module, "FANOUT_CHUNK", 3)
+def test_a_fanout_turn_serves_at_most_one_chunk(set_broker_constant):
+    set_broker_constant("FANOUT_CHUNK", 3)
     router, clock = make_router(Config(realms=[RealmConfig("realm1")]))
     subs = []
     for _ in range(7):
