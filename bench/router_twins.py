@@ -1,4 +1,4 @@
-"""What the compiled router twins (dealer_c, member_c) gain per call.
+"""What the compiled router twins (dealer_c, member_c, broker_c) gain per call.
 
 Runs one routed call at a time through the sans-I/O router (decode CALL, route,
 encode INVOCATION, decode YIELD, route, encode RESULT; MessagePack, no sockets)
