@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.fanout import ReceiverFilter, send_to
 from .._core.trie import UriTrie
-from .._core.uri import MATCH_EXACT, validate_uri
+from .._core.uri import MATCH_EXACT, uri_within_limits, validate_uri
 from ..logsafe import clip
 from ..wamp import messages as m
 from ..wamp import uris
@@ -30,7 +30,6 @@ from .options import (
     is_reserved,
     make_publish_filter,
     read_pattern,
-    uri_over_limits,
 )
 from .sizes import SLOT, estimate_size
 
@@ -321,7 +320,7 @@ class Broker:
         request, options, topic = msg[1], msg[2], msg[3]
         acknowledge = options.get("acknowledge") is True
         if (not validate_uri(topic, MATCH_EXACT, self._strict)
-                or uri_over_limits(topic, self._max_uri_length, self._max_uri_components)):
+                or not uri_within_limits(topic, self._max_uri_length, self._max_uri_components)):
             if acknowledge:
                 publisher.send_error(m.PUBLISH, request, uris.INVALID_URI,
                                      [f"invalid topic URI {clip(topic)!r}"])
@@ -341,8 +340,11 @@ class Broker:
                 publisher.send_error(m.PUBLISH, request, uris.OPTION_DISALLOWED_DISCLOSE_ME,
                                      ["publisher disclosure is disabled on this realm"])
             return
+        # The usual PUBLISH (no options): the publisher's own exclude_me filter, once made.
+        receiver_filter = publisher.exclude_me_filter if not options else None
         try:
-            receiver_filter = make_publish_filter(publisher, options, self._max_list)
+            if receiver_filter is None:
+                receiver_filter = make_publish_filter(publisher, options, self._max_list)
         except ValueError as exc:
             if acknowledge:
                 publisher.send_error(m.PUBLISH, request, uris.INVALID_ARGUMENT, [str(exc)])

@@ -50,7 +50,8 @@ cdef class Broker:
     cdef bint _turn_reset_scheduled
     cdef public dict retained
 
-    @cython.locals(acknowledge=bint, disclose=bint, publisher_details=object, payload=list)
+    @cython.locals(acknowledge=bint, disclose=bint, publisher_details=object, payload=list,
+                   options=dict)
     cpdef publish(self, MemberRecord publisher, list msg)
 
     @cython.locals(total=Py_ssize_t, n=Py_ssize_t, jobs=list, subs=list, sub=Subscription,
