@@ -25,6 +25,7 @@ from .events import RealmEvents
 from .history import pattern_matches
 from .ids import IdPool, publication_id
 from .options import (
+    RESERVED_INITIALS,
     RESERVED_PREFIXES,
     BrokerOptions,
     is_reserved,
@@ -328,7 +329,7 @@ class Broker:
                 publisher.log_bad_input("unacknowledged PUBLISH to invalid topic %s dropped",
                                         topic)
             return
-        if is_reserved(topic):
+        if topic and topic[0] in RESERVED_INITIALS and is_reserved(topic):
             if acknowledge:
                 publisher.send_error(m.PUBLISH, request, uris.NOT_AUTHORIZED,
                                      [f"the URI namespaces {' and '.join(RESERVED_PREFIXES)} "
@@ -409,7 +410,7 @@ class Broker:
         subs = self.trie.match_all(topic)
         if not subs:
             return 0
-        if topic.startswith(RESERVED_PREFIXES):
+        if topic and topic[0] in RESERVED_INITIALS and topic.startswith(RESERVED_PREFIXES):
             subs = [s for s in subs if s.match == MATCH_EXACT or is_reserved(s.uri)]
         if not publication:
             publication = publication_id()

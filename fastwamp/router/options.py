@@ -74,6 +74,8 @@ def uri_limits(realm: RealmConfig, config: Config) -> UriLimits:
 #: them, and patterns outside them never capture calls or events inside them.
 RESERVED_PREFIXES = ("wamp.", "fastwamp.")
 _RESERVED_NAMES = ("wamp", "fastwamp")
+#: The first characters of every reserved URI: a URI starting otherwise is not reserved.
+RESERVED_INITIALS = "".join(sorted({name[0] for name in RESERVED_PREFIXES + _RESERVED_NAMES}))
 
 
 def is_reserved(uri: str) -> bool:
