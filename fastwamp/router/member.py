@@ -89,7 +89,7 @@ class Member:
         "id", "authid", "authrole", "features", "is_service", "outbox", "closed", "owner",
         "on_output", "callee", "registrations", "subscriptions", "invocations", "calls",
         "last_invocation_id", "testaments", "testament_bytes", "exclude_me_filter",
-        "sent_counts",
+        "sent_counts", "sink",
     )
 
     def __init__(self, owner: Any, on_output: Any, is_service: bool = False) -> None:
@@ -122,6 +122,10 @@ class Member:
         #: Messages queued for sessions, by type code (shared by the router's sessions
         #: when metrics are on, see Router.sent_counts; None: not counted).
         self.sent_counts: MessageCounts | None = None
+        #: Where :meth:`deliver` hands the outbox at once (an object with
+        #: ``send_messages``); None: the owner's ``deliver()`` decides (a closing or
+        #: closed connection, a remote session).
+        self.sink: Any = None
 
     # -- output -------------------------------------------------------------
 
@@ -136,6 +140,17 @@ class Member:
         if not outbox:
             self.on_output(self)
         outbox.append(msg)
+
+    def deliver(self) -> None:
+        """Hand the outbox to the sink (called by the router's flush)."""
+        sink = self.sink
+        if sink is None:
+            self.owner.deliver()
+            return
+        out = self.outbox
+        if out:
+            self.outbox = []
+            sink.send_messages(out)
 
     def send_error(
         self,

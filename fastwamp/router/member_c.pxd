@@ -31,9 +31,13 @@ cdef class Member:
     cdef public Py_ssize_t testament_bytes
     cdef public object exclude_me_filter
     cdef public MessageCounts sent_counts
+    cdef public object sink
 
     @cython.locals(outbox=list, counts=MessageCounts)
     cpdef send(self, object msg)
+
+    @cython.locals(out=list)
+    cpdef deliver(self)
 
     cpdef send_error(self, object request_type, object request_id, str error,
                      object args=*, object kwargs=*)

@@ -102,10 +102,10 @@ class Router:
             batch = pending.copy()
             pending.clear()
             for member in batch:
-                session = member.owner
                 try:
-                    session.deliver()
+                    member.deliver()
                 except Exception:
+                    session = member.owner
                     log.exception("%s session %s: delivering output failed; closing it",
                                   session.peer, session.id)
                     session.delivery_failed()

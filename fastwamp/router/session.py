@@ -126,6 +126,11 @@ class RouterSession:
         self.authextra: dict[str, Any] = {}
         #: The routing record: identity, features, outbox, calls, registrations...
         self.member = Member(self, router.queue_delivery, self.is_service)
+        #: The member hands its output to the sink directly until the session closes
+        #: (or is asked to): then it goes through deliver() here, as it always does for
+        #: sessions that deliver otherwise (the router's own).
+        if type(self).deliver is RouterSession.deliver:
+            self.member.sink = sink
         if not self.is_service:  # the router's own sessions are not counted
             self.member.sent_counts = router.sent_counts
         self.close_requested = False
@@ -242,12 +247,14 @@ class RouterSession:
         """Close the connection once the output queued so far is delivered."""
         if not self.close_requested:
             self.close_requested = True
+            self.member.sink = None
             if not self.member.outbox:
                 self.router.queue_delivery(self.member)
 
     def delivery_failed(self) -> None:
         """Handing output to the sink raised (a bug): drop the output, leave, close."""
         self.member.outbox = []
+        self.member.sink = None
         if self.state is not CLOSED:
             self._leave(abnormal=True, why="delivering output failed")
             self._mark_closed()
@@ -259,7 +266,8 @@ class RouterSession:
                 log.exception("%s session %s: closing the connection failed", self.peer, self.id)
 
     def deliver(self) -> None:
-        """Hand queued output to the sink (called by Router.flush)."""
+        """Hand queued output to the sink, and close it once asked to (the router's flush
+        calls this through :meth:`Member.deliver` once the member has no sink of its own)."""
         member = self.member
         out = member.outbox
         if out:
@@ -334,6 +342,7 @@ class RouterSession:
                           "(%d calls, %d invocations in flight)", self.peer, self.id,
                           len(self.member.calls), len(self.member.invocations))
         self._sink_closed = True
+        self.member.sink = None
         self._leave(abnormal=True, why="connection lost")
         self._mark_closed()
 
