@@ -2,6 +2,10 @@
 cimport cython
 
 
+cdef class SharedMessage(list):
+    cdef public dict encoded
+
+
 @cython.final
 cdef class ReceiverFilter:
     cdef readonly object exclude_id

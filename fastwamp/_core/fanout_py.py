@@ -8,7 +8,7 @@ compiled (through ``fanout_c.pxd``).  Receivers are any objects with ``id``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Container
@@ -22,6 +22,19 @@ if TYPE_CHECKING:
         authrole: str
 
         def send(self, msg: list) -> None: ...
+
+
+class SharedMessage(list):
+    """A message sent unchanged to many sessions (an EVENT to every subscriber
+    of a subscription): each serializer encodes it once, whatever the fan-out,
+    and each transport frames it once (kept in ``encoded``)."""
+
+    __slots__ = ("encoded",)
+
+    def __init__(self, items: list) -> None:
+        list.__init__(self, items)
+        #: serializer name (or frame key) -> encoded bytes, or the error encoding raised
+        self.encoded: dict[str, Any] = {}
 
 
 class ReceiverFilter:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import cbor2
 import msgpack
 
+from .._core.fanout import SharedMessage
 from .._core.message import depth_exceeds, value_problem
 from .._core.msgpack_check import COMPILED as _PAYLOAD_CHECK_COMPILED
 from .._core.msgpack_check import payload_end
@@ -69,18 +70,6 @@ MAX_ENCODE_DEPTH = 1024
 
 class SerializationError(ValueError):
     """Bytes could not be decoded into a WAMP message, or a message encoded."""
-
-
-class SharedMessage(list):
-    """A message sent unchanged to many sessions (an EVENT to every subscriber
-    of a subscription): each serializer encodes it once, whatever the fan-out."""
-
-    __slots__ = ("encoded",)
-
-    def __init__(self, items: list) -> None:
-        super().__init__(items)
-        #: serializer name -> encoded bytes, or the error encoding raised
-        self.encoded: dict[str, bytes | SerializationError] = {}
 
 
 def _encode_once(name: str, encode):

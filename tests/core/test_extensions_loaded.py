@@ -28,6 +28,7 @@ def test_extensions_loaded(name: str) -> None:
     assert callees.CalleeGroup is callees.CalleeGroupC
     assert callees.Callee is callees.CalleeC
     assert fanout.send_to is fanout.send_to_c
+    assert fanout.SharedMessage is fanout.SharedMessageC
     assert message.message_problem is message.message_problem_c
     assert message.value_problem is message.value_problem_c
     assert message.depth_exceeds is message.depth_exceeds_c
