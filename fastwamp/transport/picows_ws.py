@@ -51,6 +51,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
+from http import HTTPStatus
 from typing import Any
 
 from picows import (
@@ -121,6 +122,44 @@ def _close_frame(code: int | None) -> bytes:
 
 # picows' stub declares WSCloseCode a plain Enum; at runtime it is an IntEnum.
 _CLOSE_NORMAL = _close_frame(int(WSCloseCode.OK))  # type: ignore[call-overload]
+
+
+class _Switching(WSUpgradeResponse):  # type: ignore[misc]
+    """The 101 response to an accepted upgrade, as picows' own would be written.
+
+    picows' ``WSUpgradeResponse`` keeps its headers in a multidict and formats
+    each one when written; here the bytes up to ``Sec-WebSocket-Accept`` (the
+    only header that differs between connections with one subprotocol) are
+    made once per subprotocol.  picows adds that header (or, for a request it
+    refuses, ``Connection: close``) before :meth:`to_bytes`.
+    """
+
+    __slots__ = ("_head",)
+
+    def __init__(self, subprotocol: str) -> None:
+        self.version = b"HTTP/1.1"
+        self.status = HTTPStatus.SWITCHING_PROTOCOLS
+        # A dict: picows only sets an item and to_bytes() reads them in order.
+        self.headers = {  # type: ignore[assignment]
+            "Sec-WebSocket-Protocol": subprotocol, "Connection": "upgrade", "Upgrade": "websocket"
+        }
+        self.body = None
+        head = _SWITCHING_HEADS.get(subprotocol)
+        if head is None:
+            head = _SWITCHING_HEADS[subprotocol] = bytes(super().to_bytes())[:-2]
+        self._head = head
+
+    def to_bytes(self) -> bytearray:
+        headers = self.headers
+        if len(headers) != 4 or "Sec-WebSocket-Accept" not in headers:
+            return super().to_bytes()  # type: ignore[no-any-return]
+        out = bytearray(self._head)
+        out += b"Sec-WebSocket-Accept: %s\r\n\r\n" % headers["Sec-WebSocket-Accept"].encode()
+        return out
+
+
+#: Subprotocol -> the start of its 101 response (see _Switching).
+_SWITCHING_HEADS: dict[str, bytes] = {}
 
 
 class _Listener(WSListener):
@@ -527,12 +566,12 @@ class PicowsConnection(BaseConnection):
                 403, b"Forbidden: origin not allowed\n"
             )
             return WSUpgradeResponseWithListener(response, None)
-        offered = [
-            name.strip()
-            for value in request.headers.getall("Sec-WebSocket-Protocol", ())
-            for name in value.split(",")
-            if name.strip()
-        ]
+        offered = []
+        for value in request.headers.getall("Sec-WebSocket-Protocol", ()):
+            for name in value.split(","):
+                name = name.strip()
+                if name:
+                    offered.append(name)
         # WAMP clients list subprotocols in their order of preference: the client's order wins.
         serializers = serializers_by_subprotocol(self._listener)
         chosen = next((name for name in offered if name in serializers), None)
@@ -551,15 +590,12 @@ class PicowsConnection(BaseConnection):
             "websocket_extensions": (),
         }
         # picows wants "Connection: upgrade" exactly; RFC 6455 allows a token list.
-        tokens = {
-            t.strip().lower()
-            for v in request.headers.getall("Connection", ())
-            for t in v.split(",")
-        }
-        if "upgrade" in tokens:
-            request.headers["Connection"] = "upgrade"
-        response = WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": chosen})
-        return WSUpgradeResponseWithListener(response, listener)
+        connection = request.headers.getall("Connection", ())
+        if len(connection) != 1 or connection[0].lower() != "upgrade":
+            tokens = {t.strip().lower() for v in connection for t in v.split(",")}
+            if "upgrade" in tokens:
+                request.headers["Connection"] = "upgrade"
+        return WSUpgradeResponseWithListener(_Switching(chosen), listener)
 
     def _refuse(self, status: int, reason: str) -> None:
         self._limits.log(
