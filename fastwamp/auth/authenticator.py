@@ -91,6 +91,8 @@ class RealmAuthenticator:
               anonymous_authid: Callable[[], str]) -> Outcome:
         """Decide a HELLO: the first of the client's ``authmethods`` the realm enables
         decides (an :class:`Identity`, a challenge, or a failure)."""
+        if self.allow_anonymous and len(authmethods) == 1 and authmethods[0] == ANONYMOUS:
+            return Identity(anonymous_authid(), self.anonymous_authrole, ANONYMOUS)  # the usual
         seen: set[str] = set()
         for name in authmethods[:MAX_AUTHMETHODS]:
             if type(name) is not str or name in seen:

@@ -278,7 +278,13 @@ def write_parts(transport: Any, parts: list[bytes], size: int, traffic: Traffic)
 def frame_key(serializer_name: str, framing: str) -> str:
     """The key of a message framed for ``framing`` in :attr:`SharedMessage.encoded`
     (one string object per pair, shared by the connections)."""
-    return sys.intern(f"{serializer_name}/{framing}")
+    key = _FRAME_KEYS.get((serializer_name, framing))
+    if key is None:
+        key = _FRAME_KEYS[(serializer_name, framing)] = sys.intern(f"{serializer_name}/{framing}")
+    return key
+
+
+_FRAME_KEYS: dict[tuple[str, str], str] = {}
 
 
 def format_peer(transport: asyncio.BaseTransport) -> str:
