@@ -162,6 +162,51 @@ class _Switching(WSUpgradeResponse):  # type: ignore[misc]
 _SWITCHING_HEADS: dict[str, bytes] = {}
 
 
+class _ParserTransport:
+    """The transport as picows' parser is given it (``WSProtocol.connection_made``).
+
+    picows reads the addresses and four socket options of each new connection
+    for its "New connection accepted" log line (which :class:`_Listener` keeps at
+    DEBUG): through uvloop, about 12 us of system calls per connection.  Given
+    this object, it gets no addresses, and this object as the socket: the
+    options picows sets reach the socket, the ones it reads back are not read.
+    Everything else is the connection's transport.
+    """
+
+    __slots__ = ("_transport", "_sock", "write", "get_write_buffer_size")
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self._sock: Any = None
+        # What picows keeps and calls: the transport's own bound methods.
+        self.write = transport.write
+        self.get_write_buffer_size = transport.get_write_buffer_size
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "socket":
+            if self._sock is None:
+                self._sock = self._transport.get_extra_info("socket")
+            return self
+        if name == "peername" or name == "sockname":
+            return default  # only logged, at DEBUG
+        return self._transport.get_extra_info(name, default)
+
+    def __getattr__(self, name: str) -> Any:  # close, abort, writelines, ...
+        return getattr(self._transport, name)
+
+    # The socket, as picows uses it.
+
+    def setsockopt(self, *args: Any) -> None:
+        if self._sock is not None:
+            self._sock.setsockopt(*args)
+
+    def getsockopt(self, *args: Any) -> int:
+        return 0  # only logged
+
+    def fileno(self) -> int:
+        return self._sock.fileno() if self._sock is not None else -1
+
+
 class _Listener(WSListener):
     """What picows calls back for one connection: its listener, its listener
     factory and its logger, in one slotted object.
@@ -310,7 +355,7 @@ class PicowsConnection(BaseConnection):
             extra_headers=None,
             read_buffer_init_size=READ_BUFFER_SIZE,
         )
-        parser.connection_made(transport)
+        parser.connection_made(_ParserTransport(transport))
 
     def data_received(self, data: bytes) -> None:
         self._last_read = now = _monotonic()
