@@ -510,7 +510,8 @@ class RouterSession:
             set_limits(rc.output_queue_bytes, rc.output_queue_messages, rc.overflow_policy,
                        None)
         realm.joined(self)
-        self._log_membership("joined", realm, handshake.agent)
+        if log.isEnabledFor(logging.INFO):
+            self._log_membership("joined", realm, handshake.agent)
 
     def output_overflow(self, dropped_messages: int, dropped_bytes: int,
                             disconnected: bool) -> None:
@@ -589,7 +590,8 @@ class RouterSession:
         if realm is not None:
             self.realm = None
             realm.leave(self, abnormal)
-            self._log_membership("left", realm, why=why)
+            if log.isEnabledFor(logging.INFO):
+                self._log_membership("left", realm, why=why)
 
     def _log_membership(self, event: str, realm: Realm, agent: object = None,
                         why: str = "") -> None:
