@@ -49,6 +49,7 @@ in ``_inbox`` for a later turn.
 from __future__ import annotations
 
 import logging
+import socket
 import struct
 from collections import deque
 from http import HTTPStatus
@@ -162,6 +163,9 @@ class _Switching(WSUpgradeResponse):  # type: ignore[misc]
 _SWITCHING_HEADS: dict[str, bytes] = {}
 
 
+_NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
 class _ParserTransport:
     """The transport as picows' parser is given it (``WSProtocol.connection_made``).
 
@@ -196,9 +200,10 @@ class _ParserTransport:
 
     # The socket, as picows uses it.
 
-    def setsockopt(self, *args: Any) -> None:
-        if self._sock is not None:
-            self._sock.setsockopt(*args)
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        # TCP_NODELAY is on already: uvloop and asyncio set it on every TCP transport.
+        if self._sock is not None and (level, option) != _NODELAY:
+            self._sock.setsockopt(level, option, value)
 
     def getsockopt(self, *args: Any) -> int:
         return 0  # only logged
@@ -251,7 +256,9 @@ class _Listener(WSListener):
         self.log(logging.DEBUG, msg, *args, **kwargs)
 
     def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        self.log(logging.INFO, msg, *args, **kwargs)
+        # Twice per connection ("New connection accepted", "Disconnected"): at DEBUG.
+        if wire_log.isEnabledFor(logging.DEBUG):
+            self.log(logging.INFO, msg, *args, **kwargs)
 
     def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
         self.log(logging.WARNING, msg, *args, **kwargs)
