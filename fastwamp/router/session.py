@@ -407,10 +407,14 @@ class RouterSession:
             return
         self.member.id = router.new_session_id()
         self._handshake = _Handshake(realm, features, authid or "", details.get("agent"))
-        request = HelloRequest(realm.name, authid, authrole, authextra, self.transport_info,
-                               self.member.id)
-        self._apply_auth(realm.authenticator.hello(authmethods, request,
-                                                   self.router.new_anonymous_authid))
+        authenticator = realm.authenticator
+        outcome: Outcome | None = authenticator.anonymous_only(authmethods,
+                                                              router.new_anonymous_authid)
+        if outcome is None:
+            request = HelloRequest(realm.name, authid, authrole, authextra, self.transport_info,
+                                   self.member.id)
+            outcome = authenticator.hello(authmethods, request, router.new_anonymous_authid)
+        self._apply_auth(outcome)
 
     def _on_authenticate(self, msg: list) -> None:
         handshake = self._handshake
