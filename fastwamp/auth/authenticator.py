@@ -87,10 +87,21 @@ class RealmAuthenticator:
                     assert isinstance(static, CryptosignMethod)
                     self.methods[name] = DynamicCryptosignMethod(dynamic, static)
 
+    def anonymous_only(self, authmethods: list[Any],
+                       anonymous_authid: Callable[[], str]) -> Identity | None:
+        """:meth:`hello`'s decision on the usual HELLO, which offers only "anonymous",
+        on a realm that allows it (no :class:`HelloRequest` needed); None for any other."""
+        if self.allow_anonymous and len(authmethods) == 1 and authmethods[0] == ANONYMOUS:
+            return Identity(anonymous_authid(), self.anonymous_authrole, ANONYMOUS)
+        return None
+
     def hello(self, authmethods: list[Any], request: HelloRequest,
               anonymous_authid: Callable[[], str]) -> Outcome:
         """Decide a HELLO: the first of the client's ``authmethods`` the realm enables
         decides (an :class:`Identity`, a challenge, or a failure)."""
+        identity = self.anonymous_only(authmethods, anonymous_authid)
+        if identity is not None:
+            return identity
         seen: set[str] = set()
         for name in authmethods[:MAX_AUTHMETHODS]:
             if type(name) is not str or name in seen:

@@ -234,7 +234,9 @@ class MetaApi:
             self._publish("wamp.session.on_join", [self._session_details(session)])
 
     def session_left(self, session: RouterSession) -> None:
-        self._publish("wamp.session.on_leave", [session.id, session.authid, session.authrole])
+        # Nothing to build without a subscriber here or another node (as on_join).
+        if self.forward_event is not None or self.realm.broker.subscriptions:
+            self._publish("wamp.session.on_leave", [session.id, session.authid, session.authrole])
 
     # Realm events (see fastwamp.router.events): the router's own registrations and
     # subscriptions to meta topics ("wamp.*") raise no meta events.

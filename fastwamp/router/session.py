@@ -23,7 +23,7 @@ from ..logsafe import LogBudget, clip
 from ..wamp import messages as m
 from ..wamp import uris
 from ..wamp.messages import ProtocolViolation, check_message
-from .member import FEATURE_BITS, Member, feature_flags
+from .member import FEATURE_BITS, Member
 
 if TYPE_CHECKING:
     from .realm import Realm
@@ -40,6 +40,15 @@ _LOST_LOG = LogBudget(20.0)
 _AUTH_LOG = LogBudget(20.0)
 
 CLIENT_ROLES = ("publisher", "subscriber", "caller", "callee")
+
+#: Role -> the ((feature, bit), ...) of FEATURE_BITS it may announce (empty: none routing
+#: acts on), for every role a client may announce.
+_ROLE_FEATURES: dict[str, tuple[tuple[str, int], ...]] = {
+    role: tuple((feature, bit) for (r, feature), bit in FEATURE_BITS.items() if r == role)
+    for role in CLIENT_ROLES
+}
+#: HELLO.Details.authmethods when the client gives none (shared, never changed).
+_ANONYMOUS_ONLY: list[str] = ["anonymous"]
 
 #: Seconds a peer has to answer the router's GOODBYE before its connection is closed.
 GOODBYE_REPLY_TIMEOUT = 5.0
@@ -69,14 +78,14 @@ CLOSED = SessionState.CLOSED
 class _Handshake:
     """A session's authentication in progress (HELLO until WELCOME or ABORT)."""
 
-    __slots__ = ("realm", "roles", "authid", "agent", "pending", "waiting")
+    __slots__ = ("realm", "features", "authid", "agent", "pending", "waiting")
 
-    def __init__(self, realm: Realm, roles: dict[str, dict[str, Any]], authid: str,
+    def __init__(self, realm: Realm, features: int, authid: str,
                  agent: object = None) -> None:
-        #: The realm HELLO asked for, the roles it announced, its authid ("" if none),
-        #: and the client's HELLO.Details.agent (for the join log line).
+        #: The realm HELLO asked for, the FEATURE_BITS its roles announced, its authid
+        #: ("" if none), and the client's HELLO.Details.agent (for the join log line).
         self.realm = realm
-        self.roles = roles
+        self.features = features
         self.authid = authid
         self.agent = agent
         #: The method's step that checks the next AUTHENTICATE (after a CHALLENGE).
@@ -337,7 +346,7 @@ class RouterSession:
         """The transport is gone: leave the realm and forget the session."""
         if self.state is CLOSED:
             return
-        if self.state is ESTABLISHED:
+        if self.state is ESTABLISHED and log.isEnabledFor(logging.INFO):
             _LOST_LOG.log(log, logging.INFO, "%s session %s: connection lost without GOODBYE "
                           "(%d calls, %d invocations in flight)", self.peer, self.id,
                           len(self.member.calls), len(self.member.invocations))
@@ -353,11 +362,17 @@ class RouterSession:
         roles = details.get("roles")
         if type(roles) is not dict or not roles:
             raise ProtocolViolation("HELLO.Details.roles must be a non-empty dict")
-        clean_roles: dict[str, dict[str, Any]] = {}
+        features = 0
         for role, info in roles.items():
-            if role not in CLIENT_ROLES:
+            role_features = _ROLE_FEATURES.get(role)
+            if role_features is None:
                 raise ProtocolViolation(f"HELLO.Details.roles has unknown role {role!r}")
-            clean_roles[role] = info if type(info) is dict else {}
+            if role_features and type(info) is dict:
+                announced = info.get("features")
+                if type(announced) is dict and announced:
+                    for feature, bit in role_features:
+                        if announced.get(feature) is True:
+                            features |= bit
         realm = self.router.realms.get(realm_name)
         if realm is None:
             self.log_bad_input("HELLO for unknown realm %s", realm_name)
@@ -372,8 +387,8 @@ class RouterSession:
             return
         authmethods = details.get("authmethods")
         if authmethods is None:
-            authmethods = ["anonymous"]
-        if type(authmethods) is not list:
+            authmethods = _ANONYMOUS_ONLY
+        elif type(authmethods) is not list:
             raise ProtocolViolation("HELLO.Details.authmethods must be a list")
         authid = details.get("authid")
         if authid is not None and type(authid) is not str:
@@ -387,7 +402,8 @@ class RouterSession:
         elif type(authextra) is not dict:
             raise ProtocolViolation("HELLO.Details.authextra must be a dict")
         router = self.router
-        if (any(method != "anonymous" for method in authmethods)
+        if (authmethods is not _ANONYMOUS_ONLY
+                and any(method != "anonymous" for method in authmethods)
                 and router.failed_authentications.blocked(client_address(self.peer),
                                                           router.clock.time())):
             router.stats["limits_hit"] += 1
@@ -399,11 +415,15 @@ class RouterSession:
                        "too many failed authentication attempts; try again later")
             return
         self.member.id = router.new_session_id()
-        self._handshake = _Handshake(realm, clean_roles, authid or "", details.get("agent"))
-        request = HelloRequest(realm.name, authid, authrole, authextra, self.transport_info,
-                               self.member.id)
-        self._apply_auth(realm.authenticator.hello(authmethods, request,
-                                                   self.router.new_anonymous_authid))
+        self._handshake = _Handshake(realm, features, authid or "", details.get("agent"))
+        authenticator = realm.authenticator
+        outcome: Outcome | None = authenticator.anonymous_only(authmethods,
+                                                              router.new_anonymous_authid)
+        if outcome is None:
+            request = HelloRequest(realm.name, authid, authrole, authextra, self.transport_info,
+                                   self.member.id)
+            outcome = authenticator.hello(authmethods, request, router.new_anonymous_authid)
+        self._apply_auth(outcome)
 
     def _on_authenticate(self, msg: list) -> None:
         handshake = self._handshake
@@ -477,7 +497,7 @@ class RouterSession:
         self.authextra = identity.authextra
         member.authid = identity.authid
         member.authrole = identity.authrole
-        member.features = feature_flags(handshake.roles)
+        member.features = handshake.features
         self.state = ESTABLISHED
         realm.join(self)
         self.send(
@@ -503,7 +523,8 @@ class RouterSession:
             set_limits(rc.output_queue_bytes, rc.output_queue_messages, rc.overflow_policy,
                        None)
         realm.joined(self)
-        self._log_membership("joined", realm, handshake.agent)
+        if log.isEnabledFor(logging.INFO):
+            self._log_membership("joined", realm, handshake.agent)
 
     def output_overflow(self, dropped_messages: int, dropped_bytes: int,
                             disconnected: bool) -> None:
@@ -582,7 +603,8 @@ class RouterSession:
         if realm is not None:
             self.realm = None
             realm.leave(self, abnormal)
-            self._log_membership("left", realm, why=why)
+            if log.isEnabledFor(logging.INFO):
+                self._log_membership("left", realm, why=why)
 
     def _log_membership(self, event: str, realm: Realm, agent: object = None,
                         why: str = "") -> None:

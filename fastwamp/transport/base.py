@@ -278,13 +278,22 @@ def write_parts(transport: Any, parts: list[bytes], size: int, traffic: Traffic)
 def frame_key(serializer_name: str, framing: str) -> str:
     """The key of a message framed for ``framing`` in :attr:`SharedMessage.encoded`
     (one string object per pair, shared by the connections)."""
-    return sys.intern(f"{serializer_name}/{framing}")
+    key = _FRAME_KEYS.get((serializer_name, framing))
+    if key is None:
+        key = _FRAME_KEYS[(serializer_name, framing)] = sys.intern(f"{serializer_name}/{framing}")
+    return key
+
+
+_FRAME_KEYS: dict[tuple[str, str], str] = {}
 
 
 def format_peer(transport: asyncio.BaseTransport) -> str:
     """Describe the remote end like Autobahn does: ``tcp4:127.0.0.1:54321``."""
-    peer = transport.get_extra_info("peername")
-    sock = transport.get_extra_info("socket")
+    return _format_peer(transport.get_extra_info("peername"), transport.get_extra_info("socket"))
+
+
+def _format_peer(peer: Any, sock: Any) -> str:
+    """:func:`format_peer` of a transport's ``peername`` and ``socket``."""
     family = getattr(sock, "family", None)
     if isinstance(peer, tuple) and len(peer) >= 2:
         kind = "tcp6" if family == socket.AF_INET6 or len(peer) == 4 else "tcp4"
@@ -296,7 +305,11 @@ def format_peer(transport: asyncio.BaseTransport) -> str:
 
 def peer_address(transport: asyncio.BaseTransport) -> str | None:
     """The client's IP address (what ``max_connections_per_address`` counts), if any."""
-    peer = transport.get_extra_info("peername")
+    return _peer_address(transport.get_extra_info("peername"))
+
+
+def _peer_address(peer: Any) -> str | None:
+    """:func:`peer_address` of a transport's ``peername``."""
     if isinstance(peer, tuple) and len(peer) >= 2 and isinstance(peer[0], str):
         return peer[0]
     return None
@@ -332,20 +345,34 @@ def keepalive_settings(interval: float, timeout: float) -> tuple[int, int, int]:
     return max(1, math.ceil(idle)), probe, KEEPALIVE_COUNT
 
 
-def enable_keepalive(sock: Any, interval: float, timeout: float) -> None:
-    """Turn on TCP keepalive on ``sock`` with :func:`keepalive_settings` (best effort)."""
-    idle, probe, count = keepalive_settings(interval, timeout)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+def keepalive_options(interval: float, timeout: float) -> tuple[tuple[int, int, int], ...]:
+    """The ``setsockopt`` arguments (level, option, value) that turn on TCP keepalive with
+    :func:`keepalive_settings` (made once per pair of settings)."""
+    found = _KEEPALIVE_OPTIONS.get((interval, timeout))
+    if found is None:
+        idle, probe, count = keepalive_settings(interval, timeout)
+        options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
         idle_opt = getattr(socket, "TCP_KEEPIDLE", None)
         if idle_opt is None:  # macOS names it TCP_KEEPALIVE
             idle_opt = getattr(socket, "TCP_KEEPALIVE", None)
         if idle_opt is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, idle_opt, idle)
+            options.append((socket.IPPROTO_TCP, idle_opt, idle))
         if hasattr(socket, "TCP_KEEPINTVL"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, probe)
+            options.append((socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, probe))
         if hasattr(socket, "TCP_KEEPCNT"):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count)
+            options.append((socket.IPPROTO_TCP, socket.TCP_KEEPCNT, count))
+        found = _KEEPALIVE_OPTIONS[(interval, timeout)] = tuple(options)
+    return found
+
+
+_KEEPALIVE_OPTIONS: dict[tuple[float, float], tuple[tuple[int, int, int], ...]] = {}
+
+
+def enable_keepalive(sock: Any, interval: float, timeout: float) -> None:
+    """Turn on TCP keepalive on ``sock`` with :func:`keepalive_settings` (best effort)."""
+    try:
+        for level, option, value in keepalive_options(interval, timeout):
+            sock.setsockopt(level, option, value)
     except (OSError, AttributeError, TypeError):
         pass  # not a TCP socket (Unix socket, test double): nothing to keep alive
 
@@ -758,12 +785,14 @@ class BaseConnection(asyncio.Protocol):
             return
         self._transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         self._loop = asyncio.get_running_loop()
-        self.peer = format_peer(transport)
+        peername = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("socket")
+        self.peer = _format_peer(peername, sock)
         self._opened_at = self._last_read = _monotonic()
         if self._connections is not None:
             self._connections.add(self)
         limits = self._limits
-        address = peer_address(transport)
+        address = _peer_address(peername)
         if address is not None:
             address = sys.intern(address)  # one string per client address, not per connection
             if limits.acquire(address):
@@ -780,7 +809,6 @@ class BaseConnection(asyncio.Protocol):
                     self.peer,
                     limits.per_address.get(address, 0),
                 )
-        sock = transport.get_extra_info("socket")
         if sock is not None:
             listener = self._listener
             if listener.tcp_keepalive:

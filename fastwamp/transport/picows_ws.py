@@ -49,8 +49,10 @@ in ``_inbox`` for a later turn.
 from __future__ import annotations
 
 import logging
+import socket
 import struct
 from collections import deque
+from http import HTTPStatus
 from typing import Any
 
 from picows import (
@@ -123,6 +125,93 @@ def _close_frame(code: int | None) -> bytes:
 _CLOSE_NORMAL = _close_frame(int(WSCloseCode.OK))  # type: ignore[call-overload]
 
 
+class _Switching(WSUpgradeResponse):  # type: ignore[misc]
+    """The 101 response to an accepted upgrade, as picows' own would be written.
+
+    picows' ``WSUpgradeResponse`` keeps its headers in a multidict and formats
+    each one when written; here the bytes up to ``Sec-WebSocket-Accept`` (the
+    only header that differs between connections with one subprotocol) are
+    made once per subprotocol.  picows adds that header (or, for a request it
+    refuses, ``Connection: close``) before :meth:`to_bytes`.
+    """
+
+    __slots__ = ("_head",)
+
+    def __init__(self, subprotocol: str) -> None:
+        self.version = b"HTTP/1.1"
+        self.status = HTTPStatus.SWITCHING_PROTOCOLS
+        # A dict: picows only sets an item and to_bytes() reads them in order.
+        self.headers = {  # type: ignore[assignment]
+            "Sec-WebSocket-Protocol": subprotocol, "Connection": "upgrade", "Upgrade": "websocket"
+        }
+        self.body = None
+        head = _SWITCHING_HEADS.get(subprotocol)
+        if head is None:
+            head = _SWITCHING_HEADS[subprotocol] = bytes(super().to_bytes())[:-2]
+        self._head = head
+
+    def to_bytes(self) -> bytearray:
+        headers = self.headers
+        if len(headers) != 4 or "Sec-WebSocket-Accept" not in headers:
+            return super().to_bytes()  # type: ignore[no-any-return]
+        out = bytearray(self._head)
+        out += b"Sec-WebSocket-Accept: %s\r\n\r\n" % headers["Sec-WebSocket-Accept"].encode()
+        return out
+
+
+#: Subprotocol -> the start of its 101 response (see _Switching).
+_SWITCHING_HEADS: dict[str, bytes] = {}
+
+
+_NODELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+class _ParserTransport:
+    """The transport as picows' parser is given it (``WSProtocol.connection_made``).
+
+    picows reads the addresses and four socket options of each new connection
+    for its "New connection accepted" log line (which :class:`_Listener` keeps at
+    DEBUG): through uvloop, about 12 us of system calls per connection.  Given
+    this object, it gets no addresses, and this object as the socket: the
+    options picows sets reach the socket, the ones it reads back are not read.
+    Everything else is the connection's transport.
+    """
+
+    __slots__ = ("_transport", "_sock", "write", "get_write_buffer_size")
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self._sock: Any = None
+        # What picows keeps and calls: the transport's own bound methods.
+        self.write = transport.write
+        self.get_write_buffer_size = transport.get_write_buffer_size
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "socket":
+            if self._sock is None:
+                self._sock = self._transport.get_extra_info("socket")
+            return self
+        if name == "peername" or name == "sockname":
+            return default  # only logged, at DEBUG
+        return self._transport.get_extra_info(name, default)
+
+    def __getattr__(self, name: str) -> Any:  # close, abort, writelines, ...
+        return getattr(self._transport, name)
+
+    # The socket, as picows uses it.
+
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        # TCP_NODELAY is on already: uvloop and asyncio set it on every TCP transport.
+        if self._sock is not None and (level, option) != _NODELAY:
+            self._sock.setsockopt(level, option, value)
+
+    def getsockopt(self, *args: Any) -> int:
+        return 0  # only logged
+
+    def fileno(self) -> int:
+        return self._sock.fileno() if self._sock is not None else -1
+
+
 class _Listener(WSListener):
     """What picows calls back for one connection: its listener, its listener
     factory and its logger, in one slotted object.
@@ -167,7 +256,9 @@ class _Listener(WSListener):
         self.log(logging.DEBUG, msg, *args, **kwargs)
 
     def info(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        self.log(logging.INFO, msg, *args, **kwargs)
+        # Twice per connection ("New connection accepted", "Disconnected"): at DEBUG.
+        if wire_log.isEnabledFor(logging.DEBUG):
+            self.log(logging.INFO, msg, *args, **kwargs)
 
     def warning(self, msg: Any, *args: Any, **kwargs: Any) -> None:
         self.log(logging.WARNING, msg, *args, **kwargs)
@@ -271,7 +362,7 @@ class PicowsConnection(BaseConnection):
             extra_headers=None,
             read_buffer_init_size=READ_BUFFER_SIZE,
         )
-        parser.connection_made(transport)
+        parser.connection_made(_ParserTransport(transport))
 
     def data_received(self, data: bytes) -> None:
         self._last_read = now = _monotonic()
@@ -527,12 +618,12 @@ class PicowsConnection(BaseConnection):
                 403, b"Forbidden: origin not allowed\n"
             )
             return WSUpgradeResponseWithListener(response, None)
-        offered = [
-            name.strip()
-            for value in request.headers.getall("Sec-WebSocket-Protocol", ())
-            for name in value.split(",")
-            if name.strip()
-        ]
+        offered = []
+        for value in request.headers.getall("Sec-WebSocket-Protocol", ()):
+            for name in value.split(","):
+                name = name.strip()
+                if name:
+                    offered.append(name)
         # WAMP clients list subprotocols in their order of preference: the client's order wins.
         serializers = serializers_by_subprotocol(self._listener)
         chosen = next((name for name in offered if name in serializers), None)
@@ -551,15 +642,12 @@ class PicowsConnection(BaseConnection):
             "websocket_extensions": (),
         }
         # picows wants "Connection: upgrade" exactly; RFC 6455 allows a token list.
-        tokens = {
-            t.strip().lower()
-            for v in request.headers.getall("Connection", ())
-            for t in v.split(",")
-        }
-        if "upgrade" in tokens:
-            request.headers["Connection"] = "upgrade"
-        response = WSUpgradeResponse.create_101_response({"Sec-WebSocket-Protocol": chosen})
-        return WSUpgradeResponseWithListener(response, listener)
+        connection = request.headers.getall("Connection", ())
+        if len(connection) != 1 or connection[0].lower() != "upgrade":
+            tokens = {t.strip().lower() for v in connection for t in v.split(",")}
+            if "upgrade" in tokens:
+                request.headers["Connection"] = "upgrade"
+        return WSUpgradeResponseWithListener(_Switching(chosen), listener)
 
     def _refuse(self, status: int, reason: str) -> None:
         self._limits.log(

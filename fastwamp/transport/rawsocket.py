@@ -75,7 +75,15 @@ def length_exponent(max_size: int) -> int:
 
 def handshake_reply(serializer_id: int, max_size: int) -> bytes:
     """The success reply announcing ``max_size`` (rounded down to a power of two)."""
-    return bytes((MAGIC, (length_exponent(max_size) << 4) | serializer_id, 0, 0))
+    reply = _REPLIES.get((serializer_id, max_size))
+    if reply is None:
+        reply = bytes((MAGIC, (length_exponent(max_size) << 4) | serializer_id, 0, 0))
+        if len(_REPLIES) < 64:  # a few listeners' settings
+            _REPLIES[(serializer_id, max_size)] = reply
+    return reply
+
+
+_REPLIES: dict[tuple[int, int], bytes] = {}
 
 
 def handshake_error(code: int) -> bytes:

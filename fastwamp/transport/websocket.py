@@ -197,13 +197,23 @@ def received_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     here is kept for the life of the session.
     """
     headers: dict[str, str] = {}
+    keys = _HEADER_KEYS
     for name, value in items:
-        key = name.lower()
-        if key in HANDSHAKE_ONLY_HEADERS:
+        key = keys.get(name)
+        if key is None:
+            key = name.lower()
+            key = "" if key in HANDSHAKE_ONLY_HEADERS else sys.intern(key)
+            if len(keys) < _HEADER_KEYS_MAX:  # names are the client's: a bounded cache
+                keys[name] = key
+        if not key:
             continue
-        key = sys.intern(key)
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return headers
+
+
+#: Header name as received -> its key in received_headers ("": left out).
+_HEADER_KEYS: dict[str, str] = {}
+_HEADER_KEYS_MAX = 512
 
 
 def origin_refused(
