@@ -49,6 +49,7 @@ import errno
 import gc
 import logging
 import signal
+import socket
 import ssl
 import sys
 import time
@@ -68,7 +69,13 @@ from fastwamp.config import (
 )
 from fastwamp.extensions import log_compiled_core_status
 from fastwamp.sdnotify import SystemdNotifier
-from fastwamp.transport.base import FD_HEADROOM, BaseConnection, ConnectionLimits, RouterLike
+from fastwamp.transport.base import (
+    FD_HEADROOM,
+    BaseConnection,
+    ConnectionLimits,
+    RouterLike,
+    keepalive_options,
+)
 from fastwamp.transport.loop import LoopScheduler, loop_factory
 from fastwamp.transport.rawsocket import RawSocketConnection
 from fastwamp.transport.tls import TLSSetupError, server_context
@@ -158,6 +165,10 @@ class ConnectionSet(set):  # type: ignore[type-arg]
         self.peak = len(self)
 
 
+#: Whether accepted TCP sockets inherit the keepalive options of their listening socket.
+KEEPALIVE_INHERITED = sys.platform.startswith("linux")
+
+
 @dataclass
 class Listener:
     """A started listener: its configuration, its socket server and its URL.
@@ -175,6 +186,31 @@ class Listener:
     tls: ssl.SSLContext | None = None
     #: The WebSocket engine ("" for RawSocket).
     engine: str = ""
+    #: TCP keepalive is set on the listening sockets, and accepted sockets inherit it.
+    keepalive_on_listen: bool = False
+
+    def apply_keepalive(self) -> None:
+        """Set (or clear) TCP keepalive on the listening sockets as ``config`` says, so
+        that accepted sockets inherit it (Linux copies socket options at accept; saves
+        four ``setsockopt`` calls per connection); elsewhere each connection sets it."""
+        self.keepalive_on_listen = False
+        if not KEEPALIVE_INHERITED or self.config.type == "http":
+            return
+        config = self.config
+        try:
+            for sock in getattr(self.server, "sockets", None) or ():
+                if sock.family not in (socket.AF_INET, socket.AF_INET6):
+                    return
+                if config.tcp_keepalive:
+                    for level, option, value in keepalive_options(config.auto_ping_interval,
+                                                                  config.auto_ping_timeout):
+                        sock.setsockopt(level, option, value)
+                else:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 0)
+        except OSError as exc:  # each connection sets it then
+            log.debug("%s: TCP keepalive on the listening socket: %s", self.url, exc)
+            return
+        self.keepalive_on_listen = config.tcp_keepalive
 
 
 def _url(config: ListenerConfig, port: int) -> str:
@@ -315,6 +351,7 @@ class Server:
             conn = cls(router, listener.config, connections, limits)  # type: ignore[call-arg]
             if listener.tls is not None:
                 conn._tls = listener.tls
+            conn.keepalive_inherited = listener.keepalive_on_listen
             return conn
 
         server = await loop.create_server(
@@ -325,6 +362,7 @@ class Server:
         if server.sockets:
             port = server.sockets[0].getsockname()[1]
         listener = Listener(config, server, _url(config, port), port, tls, engine)
+        listener.apply_keepalive()
         self.listeners.append(listener)
         log.debug("listening on %s", listener.url)
         return listener
@@ -373,6 +411,7 @@ class Server:
             new.port = listener.port  # port 0 stays the port the OS chose
             listener.config = new
             listener.tls = tls
+            listener.apply_keepalive()
             if tls is not None:
                 log.info("reload: %s: new connections use the certificate %s",
                          listener.url, new.tls_certificate)

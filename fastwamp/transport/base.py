@@ -665,6 +665,7 @@ class BaseConnection(asyncio.Protocol):
         "_address",
         "_refused",
         "_tls",
+        "keepalive_inherited",
     )
 
     #: ``transport_info["type"]`` for the router.
@@ -733,6 +734,9 @@ class BaseConnection(asyncio.Protocol):
         #: TLS: the listener's context until the handshake is done, then the
         #: session's ``transport_info["tls"]``; None on a plain listener.
         self._tls: ssl.SSLContext | dict[str, Any] | None = None
+        #: The accepted socket has TCP keepalive from its listening socket (Linux
+        #: copies the options at accept): nothing to set per connection.
+        self.keepalive_inherited = False
 
     # Sink methods called by the session.
 
@@ -811,7 +815,7 @@ class BaseConnection(asyncio.Protocol):
                 )
         if sock is not None:
             listener = self._listener
-            if listener.tcp_keepalive:
+            if listener.tcp_keepalive and not self.keepalive_inherited:
                 enable_keepalive(sock, listener.auto_ping_interval, listener.auto_ping_timeout)
             if limits.fd_alarm:
                 try:

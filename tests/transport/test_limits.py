@@ -401,6 +401,46 @@ def test_tcp_keepalive_on_accepted_sockets(run, enabled):
     run(main)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: inherited at accept")
+def test_keepalive_is_set_on_the_listening_socket_and_follows_a_reload(run):
+    """On Linux the listening socket carries the keepalive options (accepted sockets
+    inherit them, no setsockopt per connection); a reload sets the new ones, or clears
+    keepalive, for the connections accepted after it."""
+    import dataclasses
+
+    async def main():
+        listener = rs_listener(tcp_keepalive=True, auto_ping_interval=20.0,
+                               auto_ping_timeout=6.0)
+        async with running(listener) as (server, router):
+            (listening,) = server.listeners[0].server.sockets
+            assert listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 26
+
+            async def accepted_options() -> tuple[int, int]:
+                client = await RawSocketClient.connect(server.listeners[0].port)
+                await wait_for(lambda: len(server.connections) == 1)
+                (conn,) = server.connections
+                assert conn.keepalive_inherited is server.listeners[0].keepalive_on_listen
+                sock = conn._transport.get_extra_info("socket")
+                options = (sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                           sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE))
+                client.close()
+                await wait_for(lambda: not server.connections)
+                return options
+
+            assert await accepted_options() == (1, 26)
+            config = dataclasses.replace(server.config)
+            config.listeners = [dataclasses.replace(listener, auto_ping_interval=50.0)]
+            server.reload(config)
+            assert (await accepted_options())[1] == 56
+            config = dataclasses.replace(server.config)
+            config.listeners = [dataclasses.replace(server.listeners[0].config, tcp_keepalive=False)]
+            server.reload(config)
+            assert not listening.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+            assert (await accepted_options())[0] == 0
+
+    run(main)
+
+
 # Descriptors
 
 
