@@ -27,41 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "transport"))
 
-from call_cost import REALM, Transport, Wire  # noqa: E402
+from call_cost import Transport, in_memory_router  # noqa: E402
 
 TOPIC = "bench.publish_cost.topic"
 
 
 def one_round(kind: str, engine: str, subscribers: int, count: int) -> float:
     """Thread CPU µs per publication to ``subscribers`` receivers."""
-    from fastwamp.config import Config, ListenerConfig, RealmConfig
-    from fastwamp.router import Router
-    from fastwamp.server import Server
-    from fastwamp.transport.rawsocket import RawSocketConnection
-    from fastwamp.transport.websocket import websocket_connection_class
-
-    if kind == "rawsocket":
-        listener = ListenerConfig("rawsocket", port=0, serializers=["msgpack"])
-        cls: Any = RawSocketConnection
-    else:
-        listener = ListenerConfig("websocket", port=0, implementation=engine,
-                                  serializers=["msgpack"])
-        cls = websocket_connection_class(engine)
-    config = Config(realms=[RealmConfig(REALM)], listeners=[listener], log_level="warning")
-    config.max_connections_per_address = subscribers + 10
-    router = Router(config)
-    router.call_soon = None  # flush at once
-    server = Server(config, router)
-    wire = Wire(kind, "msgpack")
+    server, wire, join = in_memory_router(kind, engine, "msgpack", subscribers + 1)
 
     def connect() -> tuple[Any, Transport]:
-        conn = cls(router, listener, server.connections, server.limits)
-        transport = Transport()
-        conn.connection_made(transport)
-        conn.data_received(wire.opening())
-        conn.data_received(wire.frame(
-            [1, REALM, {"roles": {"publisher": {}, "subscriber": {}}}]))
-        return conn, transport
+        return join({"publisher": {}, "subscriber": {}})
 
     receivers = []
     for i in range(subscribers):

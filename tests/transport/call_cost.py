@@ -139,7 +139,11 @@ class Wire:
         return ws_frame(payload, self.serializer == "json")
 
 
-def setup(kind: str, engine: str, serializer: str, n: int, payload: int = 0) -> Any:
+def in_memory_router(kind: str, engine: str, serializer: str, connections: int = 0) -> Any:
+    """A real router and server without sockets, and ``connect(roles)``: a new
+    connection of ``kind`` on an in-memory transport, joined to the realm with
+    ``roles``; returns ``(connection, transport)``.  ``connections`` above the
+    per-address limit raises it (they all come from one address)."""
     from fastwamp.config import Config, ListenerConfig, RealmConfig
     from fastwamp.router import Router
     from fastwamp.server import Server
@@ -154,19 +158,30 @@ def setup(kind: str, engine: str, serializer: str, n: int, payload: int = 0) -> 
                                   serializers=[serializer])
         cls = websocket_connection_class(engine)
     config = Config(realms=[RealmConfig(REALM)], listeners=[listener], log_level="warning")
+    config.max_connections_per_address = max(config.max_connections_per_address,
+                                             connections + 10)
     router = Router(config)
     router.call_soon = None  # flush at once
     server = Server(config, router)
     wire = Wire(kind, serializer)
-    args = ["x" * payload] if payload else ARGS
 
-    def connect() -> tuple[Any, Transport]:
+    def connect(roles: dict[str, Any]) -> tuple[Any, Transport]:
         conn = cls(router, listener, server.connections, server.limits)
         transport = Transport()
         conn.connection_made(transport)
         conn.data_received(wire.opening())
-        conn.data_received(wire.frame([1, REALM, {"roles": {"caller": {}, "callee": {}}}]))
+        conn.data_received(wire.frame([1, REALM, {"roles": roles}]))
         return conn, transport
+
+    return server, wire, connect
+
+
+def setup(kind: str, engine: str, serializer: str, n: int, payload: int = 0) -> Any:
+    server, wire, join = in_memory_router(kind, engine, serializer)
+    args = ["x" * payload] if payload else ARGS
+
+    def connect() -> tuple[Any, Transport]:
+        return join({"caller": {}, "callee": {}})
 
     callee, callee_t = connect()
     caller, caller_t = connect()
