@@ -49,10 +49,16 @@ class Router:
         #: Failed authentications by client address (max_auth_failures_per_address).
         self.failed_authentications = FailedAuthentications(
             config.max_auth_failures_per_address, config.auth_failure_window)
-        #: ``loop.call_soon``, set by the server: lets transports defer the flush to the
-        #: end of the loop iteration, so each transport gets one write per iteration.
+        #: ``loop.call_soon``, set by the server: lets the router tell loop iterations
+        #: apart and defer a flush to the end of one (see :meth:`flush_soon`).
         self.call_soon: Callable[[Callable[[], None]], Any] | None = None
         self._flush_scheduled = False
+        #: Reads that asked for a flush while a deferred one was scheduled.
+        self._flushes_joined = 0
+        #: Flush at the end of a read (True) or of the loop iteration (False).
+        self._flush_at_once = True
+        #: An at-once flush ran in this loop iteration (reset by _end_of_turn).
+        self._flushed_this_turn = False
         #: Counters served by fastwamp.router.get_stats.
         self.stats: dict[str, int] = {
             "sessions_joined": 0,
@@ -138,23 +144,42 @@ class Router:
             realm.sessions = dict(realm.sessions)
 
     def flush_soon(self) -> None:
-        """Flush once the event loop has run the other callbacks of this iteration.
+        """Deliver the output of the read just fed, now or at the end of the loop
+        iteration.
 
-        Transports call this after feeding a read's messages: output for a session
-        produced by several connections' reads in one iteration leaves in one write.
-        Without ``call_soon`` (a bare core, tests) it flushes at once.
+        Transports call this after feeding a read's messages.  While reads come one
+        per iteration (light load) the output leaves at once, a turn of the loop
+        sooner.  When a second read asks in the same iteration (many peers busy,
+        several of them perhaps sending to one), flushes wait for the end of the
+        iteration, so the output for each peer leaves in one write; they go back to
+        at once after an iteration with one such read.  Without ``call_soon`` (a bare
+        core, tests) it flushes at once.
         """
         if self._flush_scheduled:
+            self._flushes_joined += 1
             return
         call_soon = self.call_soon
         if call_soon is None:
             self.flush()
             return
+        if self._flush_at_once:
+            if not self._flushed_this_turn:
+                self._flushed_this_turn = True
+                call_soon(self._end_of_turn)
+                self.flush()
+                return
+            self._flush_at_once = False  # a second read in this iteration
         self._flush_scheduled = True
         call_soon(self._scheduled_flush)
 
+    def _end_of_turn(self) -> None:
+        self._flushed_this_turn = False
+
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
+        # Other reads joined this flush: keep waiting for the end of the iteration.
+        self._flush_at_once = not self._flushes_joined
+        self._flushes_joined = 0
         self.flush()
 
     def shutdown(self) -> None:

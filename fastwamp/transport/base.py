@@ -4,8 +4,10 @@ detaching exactly once, flow control, the bounded output queue and timeouts.
 A connection is an :class:`asyncio.Protocol` and also the router's *sink*: the
 router calls :meth:`send_messages` and :meth:`close` on it during
 ``router.flush()``.  After feeding the messages of one read to the session, a
-connection calls ``router.flush_soon()``, so the replies produced for the same
-peer in one loop iteration leave in a single ``transport.write``.
+connection calls ``router.flush_soon()``: the replies leave at once while reads
+come one per loop iteration, and at the end of the iteration while several do,
+so the replies produced for the same peer in a busy iteration leave in a single
+``transport.write``.
 
 Output queue.  While the transport's buffer is above its high-water mark
 (between ``pause_writing`` and ``resume_writing``) nothing is written: each

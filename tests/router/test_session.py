@@ -156,17 +156,48 @@ def test_strict_request_ids(config):
     assert p.take_one()[2] == "wamp.error.protocol_violation"
 
 
-def test_flush_soon_coalesces_output_of_one_loop_iteration(router, peer):
-    callee, caller_a, caller_b = peer(), peer(), peer()
+def test_flush_soon_writes_at_once_until_reads_share_a_loop_iteration(router, peer):
+    callee, caller_a, caller_b, caller_c = peer(), peer(), peer(), peer()
     callee.send([m.REGISTER, 1, {}, "com.p"])
     callee.take()
     soon: list = []
     router.call_soon = soon.append
     batches: list = []
     callee.send_messages = batches.append  # the transport's one write per flush
-    for caller in (caller_a, caller_b):
-        caller.session.receive([m.CALL, 1, {}, "com.p"])
+    request_ids: dict = {}
+
+    def read(caller):  # a transport feeds one read's CALL, then asks for a flush
+        request_ids[caller] = request_ids.get(caller, 0) + 1
+        caller.session.receive([m.CALL, request_ids[caller], {}, "com.p"])
         router.flush_soon()
-    assert len(soon) == 1 and batches == []  # one flush scheduled for the iteration
-    soon.pop()()
-    assert [[msg[0] for msg in batch] for batch in batches] == [[m.INVOCATION, m.INVOCATION]]
+
+    def end_iteration():
+        callbacks = soon[:]
+        soon.clear()
+        for callback in callbacks:
+            callback()
+
+    def written():
+        return [[msg[0] for msg in batch] for batch in batches]
+
+    # A quiet loop: the output of a read leaves at once.
+    read(caller_a)
+    assert written() == [[m.INVOCATION]]
+    # Two more reads in the same iteration: their output waits for its end, one write.
+    read(caller_b)
+    read(caller_c)
+    assert len(batches) == 1
+    end_iteration()
+    assert written()[1:] == [[m.INVOCATION, m.INVOCATION]]
+    # Reads shared that iteration: the next one's output waits for its end as well.
+    read(caller_a)
+    assert len(batches) == 2
+    read(caller_b)
+    end_iteration()
+    assert written()[2:] == [[m.INVOCATION, m.INVOCATION]]
+    # An iteration with a single read: the next read's output leaves at once again.
+    read(caller_c)
+    end_iteration()
+    assert written()[3:] == [[m.INVOCATION]]
+    read(caller_a)
+    assert written()[4:] == [[m.INVOCATION]]
