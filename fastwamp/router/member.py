@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from .._core.fanout import SharedMessage
 from ..wamp import messages as m
 
 # Features a client announced in HELLO that routing acts on, as bits of Member.features.
@@ -89,7 +90,7 @@ class Member:
         "id", "authid", "authrole", "features", "is_service", "outbox", "closed", "owner",
         "on_output", "callee", "registrations", "subscriptions", "invocations", "calls",
         "last_invocation_id", "testaments", "testament_bytes", "exclude_me_filter",
-        "sent_counts", "sink",
+        "sent_counts", "sink", "frame_transport", "frame_key", "frame_limit", "frame_traffic",
     )
 
     def __init__(self, owner: Any, on_output: Any, is_service: bool = False) -> None:
@@ -126,6 +127,15 @@ class Member:
         #: ``send_messages``); None: the owner's ``deliver()`` decides (a closing or
         #: closed connection, a remote session).
         self.sink: Any = None
+        #: While the connection lets a fan-out EVENT's frame go out as it is (its
+        #: session established and open, writing not paused, none of its own output
+        #: waiting): its transport, the key of its frame in the EVENT's
+        #: ``encoded``, the largest frame it may write (header included) and the
+        #: traffic counter to add the bytes to; None otherwise (see :meth:`deliver`).
+        self.frame_transport: Any = None
+        self.frame_key: Any = None
+        self.frame_limit = 0
+        self.frame_traffic: Any = None
 
     # -- output -------------------------------------------------------------
 
@@ -142,15 +152,30 @@ class Member:
         outbox.append(msg)
 
     def deliver(self) -> None:
-        """Hand the outbox to the sink (called by the router's flush)."""
+        """Hand the outbox to the sink (called by the router's flush).
+
+        A lone fan-out EVENT whose frame another receiver on the same kind of
+        connection already made is written to :attr:`frame_transport` here, with no
+        call into the connection (the usual case of a publication to many)."""
         sink = self.sink
         if sink is None:
             self.owner.deliver()
             return
         out = self.outbox
-        if out:
-            self.outbox = []
-            sink.send_messages(out)
+        if not out:
+            return
+        transport = self.frame_transport
+        if transport is not None and len(out) == 1 and type(out[0]) is SharedMessage:
+            shared = out[0]
+            frame = shared.encoded.get(self.frame_key)
+            if frame is not None and len(frame) <= self.frame_limit and not transport.is_closing():
+                out.clear()
+                transport.write(frame)
+                traffic = self.frame_traffic
+                traffic.sent += len(frame)
+                return
+        self.outbox = []
+        sink.send_messages(out)
 
     def send_error(
         self,

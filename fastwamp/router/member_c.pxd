@@ -2,6 +2,8 @@
 # extension type, so the compiled dealer reads and writes its fields as C struct members.
 cimport cython
 
+from fastwamp._core.fanout_c cimport SharedMessage as SharedMessageC
+
 
 @cython.final
 cdef class MessageCounts:
@@ -32,11 +34,15 @@ cdef class Member:
     cdef public object exclude_me_filter
     cdef public MessageCounts sent_counts
     cdef public object sink
+    cdef public object frame_transport
+    cdef public object frame_key
+    cdef public Py_ssize_t frame_limit
+    cdef public object frame_traffic
 
     @cython.locals(outbox=list, counts=MessageCounts)
     cpdef send(self, object msg)
 
-    @cython.locals(out=list)
+    @cython.locals(out=list, shared=SharedMessageC)
     cpdef deliver(self)
 
     cpdef send_error(self, object request_type, object request_id, str error,

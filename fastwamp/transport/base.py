@@ -990,6 +990,7 @@ class BaseConnection(asyncio.Protocol):
         self._deferred = False
         self._closing = True
         self._reading = False
+        self._stop_frame_path()
         if self._address is not None:
             self._limits.release(self._address)
             self._address = None
@@ -1007,6 +1008,7 @@ class BaseConnection(asyncio.Protocol):
         # The peer reads slower than we write: hold further output (bounded by
         # the output limits) and stop reading its requests until it catches up.
         self._write_paused = True
+        self._stop_frame_path()
         self._sync_reading()
 
     def resume_writing(self) -> None:
@@ -1014,6 +1016,7 @@ class BaseConnection(asyncio.Protocol):
         self._write_mark = -1
         q = self._queue
         if q is None:
+            self._sync_frame_path()
             self._sync_reading()
             return
         if q.held:
@@ -1029,6 +1032,7 @@ class BaseConnection(asyncio.Protocol):
         if after is not None:
             self._cancel_timer()
             after()
+        self._sync_frame_path()
         self._sync_reading()
 
     # Output: to be provided by subclasses.
@@ -1335,6 +1339,43 @@ class BaseConnection(asyncio.Protocol):
             self._session.detach()
             self._router.flush()
 
+    #: Bytes of framing in front of a shared frame's payload, for connections whose
+    #: session's member may write fan-out frames straight to the transport (0: it
+    #: may not); with :attr:`_traffic`, the counter of the bytes it writes.
+    _direct_frame_header = 0
+    _traffic: Traffic | None = None
+
+    def _sync_frame_path(self) -> None:
+        """Let the session's member write fan-out EVENT frames straight to the
+        transport (see ``Member.deliver``) while nothing may come before them: the
+        session established, the connection open, writing not paused, no output of
+        the connection's own waiting; else stop it.  Called where one of these
+        changes."""
+        member = getattr(self._session, "member", None)
+        if member is None:
+            return
+        q = self._queue
+        if (self._direct_frame_header and self._established and not self._closing
+                and not self._write_paused and self._transport is not None
+                and (q is None or not q.held) and not self._own_output_waiting()):
+            member.frame_key = self._frame_key
+            member.frame_limit = self._max_out + self._direct_frame_header
+            member.frame_traffic = self._traffic
+            member.frame_transport = self._transport
+        else:
+            member.frame_transport = None
+
+    def _stop_frame_path(self) -> None:
+        """Output must go through :meth:`send_messages` from now on (see
+        :meth:`_sync_frame_path`)."""
+        member = getattr(self._session, "member", None)
+        if member is not None:
+            member.frame_transport = None
+
+    def _own_output_waiting(self) -> bool:
+        """Output of the connection's own (not the router's) waits to go first."""
+        return False
+
     def _check_backlog(self) -> bool:
         """Drop a peer that lets too much output pile up; True if it was dropped.
 
@@ -1362,6 +1403,7 @@ class BaseConnection(asyncio.Protocol):
     def _abort(self) -> None:
         self._closing = True
         self._reading = False
+        self._stop_frame_path()
         if self._queue is not None:
             self._queue.clear()
         if self._transport is not None:
@@ -1376,6 +1418,7 @@ class BaseConnection(asyncio.Protocol):
         """No more output: the connection must be gone within twice CLOSE_TIMEOUT."""
         if not self._closing:
             self._closing = True
+            self._stop_frame_path()
             self._closing_at = _monotonic()
             self._poke_watchdog(self._closing_at + 2 * CLOSE_TIMEOUT)
 
@@ -1550,6 +1593,7 @@ class BaseConnection(asyncio.Protocol):
                 self._established = True
                 self._opened_at = 0.0  # only the opening deadline needed it (a float less)
                 self._on_established()
+                self._sync_frame_path()
                 if self._listener.auto_ping_interval > 0:
                     self._poke_watchdog(self._last_read + self._listener.auto_ping_interval)
                 return

@@ -116,6 +116,8 @@ class RawSocketConnection(BaseConnection):
     """One WAMP-over-RawSocket client connection."""
 
     transport_type = "rawsocket"
+    _direct_frame_header = 4
+    _traffic = RAWSOCKET_TRAFFIC
 
     __slots__ = (
         "_supported",
@@ -239,6 +241,7 @@ class RawSocketConnection(BaseConnection):
             parts = []
         else:
             self._out = None
+            self._sync_frame_path()
         if self._write_paused:
             self._hold(parts, msgs)
             return
@@ -500,11 +503,17 @@ class RawSocketConnection(BaseConnection):
         """Queue ``parts`` for the end of this read (see ``_out``)."""
         if self._out is None:
             self._out = list(parts)
+            self._stop_frame_path()
         else:
             self._out.extend(parts)
 
+    def _own_output_waiting(self) -> bool:
+        return self._out is not None
+
     def _write_out(self) -> None:
         parts = self._out
-        if parts:
+        if parts is not None:
             self._out = None
-            self._write(parts)
+            if parts:
+                self._write(parts)
+            self._sync_frame_path()
