@@ -277,6 +277,10 @@ class PicowsConnection(BaseConnection):
     """One WAMP-over-WebSocket client connection (engine: picows)."""
 
     transport_type = "websocket"
+    # A shared frame's header is 2 bytes or more: a frame over max_out + 2 bytes takes
+    # send_messages, which checks its payload's exact length.
+    _direct_frame_header = 2
+    _traffic = WEBSOCKET_TRAFFIC
     #: Name under which :data:`WEBSOCKET_IMPLEMENTATIONS` lists this class.
     implementation = "picows"
 
@@ -508,6 +512,7 @@ class PicowsConnection(BaseConnection):
             parts = []
         else:
             self._pending = None
+            self._sync_frame_path()
         if self._write_paused:
             self._hold(parts, msgs)
             return
@@ -702,6 +707,7 @@ class PicowsConnection(BaseConnection):
             # picows failed the connection (a protocol error, a frame over the size
             # limit): it sent the CLOSE frame and closes the transport shortly.
             self._close_sent = self._failed = True
+            self._stop_frame_path()
             self._reading = False
             self._fragments = None
             if not self._logged:
@@ -744,6 +750,7 @@ class PicowsConnection(BaseConnection):
         if pending:
             self._pending = None
             self._write(pending)
+            self._sync_frame_path()
         if self._eof:
             self._eof = False
             self._start_closing()
@@ -850,8 +857,12 @@ class PicowsConnection(BaseConnection):
         """Queue a control frame for the next output."""
         if self._pending is None:
             self._pending = [frame]
+            self._stop_frame_path()
         else:
             self._pending.append(frame)
+
+    def _own_output_waiting(self) -> bool:
+        return self._pending is not None or self._close_sent or not self._open
 
     def _close_transport(self) -> None:
         self._cancel_timer()

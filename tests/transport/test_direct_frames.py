@@ -1,9 +1,9 @@
 """A fan-out EVENT's frame written by the receiver's routing record (``Member.deliver``)
-straight to its RawSocket transport, and every case where it must not be: before
-WELCOME, while writing is paused, while the connection's own output (a PONG) waits,
-once the connection closes, and when the frame exceeds the receiver's limit.
+straight to its RawSocket or picows transport, and every case where it must not be:
+before WELCOME, while writing is paused, while the connection's own output (a PONG)
+waits, once the connection closes, and when the frame exceeds the receiver's limit.
 
-A real router and real RawSocket connections on in-memory transports."""
+A real router and real connections on in-memory transports."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ import struct
 from typing import Any
 
 import pytest
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
 
 from fastwamp.config import ListenerConfig
 from fastwamp.router import Router
-from fastwamp.transport import base
+from fastwamp.transport.picows_ws import PicowsConnection
 from fastwamp.transport.rawsocket import RawSocketConnection
 
 from .conftest import FakeTransport, make_config, rs_frame
@@ -29,21 +32,38 @@ class Client:
 
     def __init__(self, router: Router, listener: ListenerConfig, length_bits: int = 15) -> None:
         self.transport = FakeTransport()
-        self.conn = RawSocketConnection(router, listener)
+        self.conn: Any = RawSocketConnection(router, listener)
         self.conn.connection_made(self.transport)
         self.conn.data_received(bytes((0x7F, (length_bits << 4) | 1, 0, 0)))
         self.transport.writes.clear()  # the handshake reply
+        self.join()
+
+    def join(self) -> None:
         self.send([1, "realm1", {"roles": {"subscriber": {}, "publisher": {}}}])
         assert self.messages()[0][0] == 2  # WELCOME
         self.send([SUBSCRIBE, 1, {}, TOPIC])
         assert self.messages()[0][0] == SUBSCRIBED
+
+    #: Kinds of frame (see :meth:`frames`): a PONG, a message.
+    PONG, MESSAGE = 2, 0
+
+    def small(self, router: Router) -> Client:
+        """Another client that accepts messages of 1 KiB at most."""
+        return Client(router, self.conn._listener, length_bits=1)
+
+    def ping(self, payload: bytes) -> bytes:
+        """The bytes of a PING."""
+        return rs_frame(payload, 1)
+
+    def encoded(self, *msgs: Any) -> bytes:
+        return b"".join(rs_frame(json.dumps(msg).encode()) for msg in msgs)
 
     @property
     def member(self) -> Any:
         return self.conn._session.member
 
     def send(self, *msgs: Any) -> None:
-        self.conn.data_received(b"".join(rs_frame(json.dumps(msg).encode()) for msg in msgs))
+        self.conn.data_received(self.encoded(*msgs))
 
     def frames(self) -> list[tuple[int, bytes]]:
         """(frame type, payload) of everything written since the last call."""
@@ -61,16 +81,67 @@ class Client:
         return [json.loads(payload) for kind, payload in self.frames() if kind == 0]
 
 
-@pytest.fixture
-def clients() -> Any:
+class WebSocketClient(Client):
+    """The same over WebSocket (picows), with a websockets client reading the output."""
+
+    def __init__(self, router: Router, listener: ListenerConfig) -> None:
+        self.transport = FakeTransport()
+        self.conn = PicowsConnection(router, listener)
+        self.conn.connection_made(self.transport)
+        self.client = ClientProtocol(parse_uri("ws://127.0.0.1/ws"),
+                                     subprotocols=["wamp.2.json"])
+        self.client.send_request(self.client.connect())
+        self.conn.data_received(b"".join(self.client.data_to_send()))
+        self.client.receive_data(self.transport.data)
+        self.transport.writes.clear()
+        assert self.client.state.name == "OPEN"
+        self.client.events_received()
+        self.join()
+
+    PONG, MESSAGE = int(Opcode.PONG), int(Opcode.TEXT)
+
+    def small(self, router: Router) -> Client:
+        listener = ListenerConfig("websocket", port=0, implementation="picows",
+                                  serializers=["json"], max_message_size=1024)
+        return WebSocketClient(router, listener)
+
+    def ping(self, payload: bytes) -> bytes:
+        self.client.send_ping(payload)
+        return b"".join(self.client.data_to_send())
+
+    def encoded(self, *msgs: Any) -> bytes:
+        for msg in msgs:
+            self.client.send_text(json.dumps(msg).encode())
+        return b"".join(self.client.data_to_send())
+
+    def frames(self) -> list[tuple[int, bytes]]:
+        """(opcode, payload) of the frames written since the last call."""
+        self.client.receive_data(self.transport.data)
+        self.transport.writes.clear()
+        return [(int(f.opcode), f.data) for f in self.client.events_received()
+                if isinstance(f, Frame)]
+
+    def messages(self) -> list[Any]:
+        return [json.loads(payload) for kind, payload in self.frames()
+                if kind == Opcode.TEXT]
+
+
+@pytest.fixture(params=["rawsocket", "picows"])
+def clients(request: pytest.FixtureRequest) -> Any:
     """``clients(n)``: n joined subscribers of TOPIC on one real router (flushing at
-    once), with the router."""
+    once), over RawSocket or picows, with the router."""
 
     def make(n: int, **keys: Any) -> tuple[Router, list[Client]]:
-        listener = ListenerConfig("rawsocket", port=0, serializers=["json"])
+        if request.param == "rawsocket":
+            listener = ListenerConfig("rawsocket", port=0, serializers=["json"])
+            make_client: Any = Client
+        else:
+            listener = ListenerConfig("websocket", port=0, implementation="picows",
+                                      serializers=["json"])
+            make_client = WebSocketClient
         router = Router(make_config(listener, **keys))
         router.call_soon = None
-        return router, [Client(router, listener) for _ in range(n)]
+        return router, [make_client(router, listener) for _ in range(n)]
 
     return make
 
@@ -80,7 +151,8 @@ def test_established_connection_lets_its_member_write_frames(run, clients):
         router, (a, b) = clients(2)
         for client in (a, b):
             assert client.member.frame_transport is client.transport
-            assert client.member.frame_limit == client.conn._max_out + 4
+            assert client.member.frame_limit == (
+                client.conn._max_out + client.conn._direct_frame_header)
 
     run(main)
 
@@ -90,22 +162,28 @@ def test_event_frame_written_by_the_member_for_every_receiver_but_the_first(
     async def main() -> None:
         router, (a, b, c, publisher) = clients(4)
         calls: list[Any] = []
-        send_messages = RawSocketConnection.send_messages
+        cls = type(a.conn)
+        send_messages = cls.send_messages
 
         def counting(self: Any, msgs: list) -> None:
             calls.append(self)
             send_messages(self, msgs)
 
-        monkeypatch.setattr(RawSocketConnection, "send_messages", counting)
-        sent = base.RAWSOCKET_TRAFFIC.sent
+        monkeypatch.setattr(cls, "send_messages", counting)
+        traffic = cls._traffic
+        sent = traffic.sent
+        raw = a.transport.writes
         publisher.send([PUBLISH, 2, {}, TOPIC, ["hello"]])
+        assert len(raw) == 1
+        written = raw[0]
+        assert b.transport.writes == [written] and c.transport.writes == [written]
         got = [x.frames() for x in (a, b, c)]
         assert all(len(frames) == 1 for frames in got)
         assert got[0] == got[1] == got[2]
         assert json.loads(got[0][0][1])[:1] == [EVENT]
         # The first receiver's connection framed it; the others' members wrote that frame.
         assert calls == [a.conn]
-        assert base.RAWSOCKET_TRAFFIC.sent - sent == 3 * (4 + len(got[0][0][1]))
+        assert traffic.sent - sent == 3 * len(written)
 
     run(main)
 
@@ -133,11 +211,10 @@ def test_pong_of_the_same_read_goes_before_the_event(run, clients):
         router, (a, b) = clients(2)
         # One read of b: a PING, then a publication b receives too (exclude_me off).
         b.conn.data_received(
-            rs_frame(b"ping", 1)
-            + rs_frame(json.dumps([PUBLISH, 2, {"exclude_me": False}, TOPIC, ["x"]]).encode())
+            b.ping(b"ping") + b.encoded([PUBLISH, 2, {"exclude_me": False}, TOPIC, ["x"]])
         )
         frames = b.frames()
-        assert [kind for kind, _ in frames] == [2, 0]  # PONG, then the EVENT
+        assert [kind for kind, _ in frames] == [b.PONG, b.MESSAGE]  # then the EVENT
         assert frames[0][1] == b"ping"
         assert json.loads(frames[1][1])[0] == EVENT
         assert b.member.frame_transport is b.transport  # open again after the read
@@ -163,10 +240,8 @@ def test_closed_connection_gets_nothing_more(run, clients):
 
 def test_frame_over_a_receivers_limit_is_reported_not_written(run, clients):
     async def main() -> None:
-        listener = ListenerConfig("rawsocket", port=0, serializers=["json"])
-        router, (a, b) = clients(2)
-        small = Client(router, listener, length_bits=1)  # accepts 1 KiB at most
-        publisher = Client(router, listener)
+        router, (a, b, publisher) = clients(3)
+        small = a.small(router)
         before = router.stats["undeliverable_events"]
         publisher.send([PUBLISH, 2, {}, TOPIC, ["x" * 1200]])
         assert len(a.messages()) == len(b.messages()) == 1
