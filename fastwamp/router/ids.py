@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 
 MAX_ID = 2**53
 
@@ -13,10 +14,13 @@ _fast = random.Random(os.urandom(16))
 _bits = _fast.getrandbits
 
 #: Session, registration and subscription ids come from the OS's randomness, read
-#: 8 KiB at a time (one os.urandom call per 1,024 ids instead of one per id).
-_POOL_BYTES = 8192
-_pool = b""
-_pool_at = _POOL_BYTES
+#: 8 KiB at a time (one os.urandom call per 1,024 ids instead of one per id) and
+#: turned into ids all at once; random_id() takes the next one.
+_POOL_IDS = 1024
+_unpack_pool = struct.Struct(f"<{_POOL_IDS}Q").unpack
+_ids: list[int] = []
+if hasattr(os, "register_at_fork"):  # a forked child must not hand out its parent's ids
+    os.register_at_fork(after_in_child=_ids.clear)
 #: A seeded generator set by :func:`use_generator` (tests that replay a run), or None.
 _rng: random.Random | None = None
 
@@ -33,15 +37,11 @@ def use_generator(rng: random.Random | None) -> random.Random | None:
 def random_id() -> int:
     """A global-scope id, drawn uniformly from [1, 2**53] with the OS's randomness
     (session, registration and subscription ids)."""
-    global _pool, _pool_at
     if _rng is not None:
         return _rng.randint(1, MAX_ID)
-    at = _pool_at
-    if at >= _POOL_BYTES:
-        _pool = os.urandom(_POOL_BYTES)
-        at = 0
-    _pool_at = at + 8
-    return (int.from_bytes(_pool[at:at + 8], "little") >> 11) + 1
+    if not _ids:
+        _ids.extend([(word >> 11) + 1 for word in _unpack_pool(os.urandom(8 * _POOL_IDS))])
+    return _ids.pop()
 
 
 def publication_id() -> int:
