@@ -654,6 +654,7 @@ class BaseConnection(asyncio.Protocol):
         "_on_overflow",
         "_watch_at",
         "_established",
+        "_direct_member",
         "_opened_at",
         "_last_read",
         "_ping_sent",
@@ -717,6 +718,8 @@ class BaseConnection(asyncio.Protocol):
         # kept by the server's Watchdogs (one timer for every connection).
         self._watch_at = _INF  # when the watchdog fires next
         self._established = False  # WELCOME was sent
+        #: The session's member while it may write frames itself (_sync_frame_path).
+        self._direct_member: Any = None
         self._opened_at = 0.0
         #: When bytes last arrived from the peer (set by the engines on every read).
         self._last_read = 0.0
@@ -990,7 +993,8 @@ class BaseConnection(asyncio.Protocol):
         self._deferred = False
         self._closing = True
         self._reading = False
-        self._stop_frame_path()
+        if self._direct_member is not None:
+            self._stop_frame_path()
         if self._address is not None:
             self._limits.release(self._address)
             self._address = None
@@ -1008,7 +1012,8 @@ class BaseConnection(asyncio.Protocol):
         # The peer reads slower than we write: hold further output (bounded by
         # the output limits) and stop reading its requests until it catches up.
         self._write_paused = True
-        self._stop_frame_path()
+        if self._direct_member is not None:
+            self._stop_frame_path()
         self._sync_reading()
 
     def resume_writing(self) -> None:
@@ -1351,26 +1356,27 @@ class BaseConnection(asyncio.Protocol):
         session established, the connection open, writing not paused, no output of
         the connection's own waiting; else stop it.  Called where one of these
         changes."""
-        member = getattr(self._session, "member", None)
-        if member is None:
-            return
         q = self._queue
         if (self._direct_frame_header and self._established and not self._closing
                 and not self._write_paused and self._transport is not None
                 and (q is None or not q.held) and not self._own_output_waiting()):
-            member.frame_key = self._frame_key
-            member.frame_limit = self._max_out + self._direct_frame_header
-            member.frame_traffic = self._traffic
-            member.frame_transport = self._transport
+            member = getattr(self._session, "member", None)
+            if member is not None:
+                member.frame_key = self._frame_key
+                member.frame_limit = self._max_out + self._direct_frame_header
+                member.frame_traffic = self._traffic
+                member.frame_transport = self._transport
+                self._direct_member = member
         else:
-            member.frame_transport = None
+            self._stop_frame_path()
 
     def _stop_frame_path(self) -> None:
         """Output must go through :meth:`send_messages` from now on (see
         :meth:`_sync_frame_path`)."""
-        member = getattr(self._session, "member", None)
+        member = self._direct_member
         if member is not None:
             member.frame_transport = None
+            self._direct_member = None
 
     def _own_output_waiting(self) -> bool:
         """Output of the connection's own (not the router's) waits to go first."""
@@ -1403,7 +1409,8 @@ class BaseConnection(asyncio.Protocol):
     def _abort(self) -> None:
         self._closing = True
         self._reading = False
-        self._stop_frame_path()
+        if self._direct_member is not None:
+            self._stop_frame_path()
         if self._queue is not None:
             self._queue.clear()
         if self._transport is not None:
@@ -1418,7 +1425,8 @@ class BaseConnection(asyncio.Protocol):
         """No more output: the connection must be gone within twice CLOSE_TIMEOUT."""
         if not self._closing:
             self._closing = True
-            self._stop_frame_path()
+            if self._direct_member is not None:
+                self._stop_frame_path()
             self._closing_at = _monotonic()
             self._poke_watchdog(self._closing_at + 2 * CLOSE_TIMEOUT)
 
