@@ -993,8 +993,7 @@ class BaseConnection(asyncio.Protocol):
         self._deferred = False
         self._closing = True
         self._reading = False
-        if self._direct_member is not None:
-            self._stop_frame_path()
+        self._stop_frame_path()
         if self._address is not None:
             self._limits.release(self._address)
             self._address = None
@@ -1012,8 +1011,7 @@ class BaseConnection(asyncio.Protocol):
         # The peer reads slower than we write: hold further output (bounded by
         # the output limits) and stop reading its requests until it catches up.
         self._write_paused = True
-        if self._direct_member is not None:
-            self._stop_frame_path()
+        self._stop_frame_path()
         self._sync_reading()
 
     def resume_writing(self) -> None:
@@ -1409,8 +1407,7 @@ class BaseConnection(asyncio.Protocol):
     def _abort(self) -> None:
         self._closing = True
         self._reading = False
-        if self._direct_member is not None:
-            self._stop_frame_path()
+        self._stop_frame_path()
         if self._queue is not None:
             self._queue.clear()
         if self._transport is not None:
@@ -1425,8 +1422,7 @@ class BaseConnection(asyncio.Protocol):
         """No more output: the connection must be gone within twice CLOSE_TIMEOUT."""
         if not self._closing:
             self._closing = True
-            if self._direct_member is not None:
-                self._stop_frame_path()
+            self._stop_frame_path()
             self._closing_at = _monotonic()
             self._poke_watchdog(self._closing_at + 2 * CLOSE_TIMEOUT)
 

@@ -512,8 +512,7 @@ class PicowsConnection(BaseConnection):
             parts = []
         else:
             self._pending = None
-            if self._established:
-                self._sync_frame_path()
+            self._sync_frame_path()
         if self._write_paused:
             self._hold(parts, msgs)
             return
@@ -708,8 +707,7 @@ class PicowsConnection(BaseConnection):
             # picows failed the connection (a protocol error, a frame over the size
             # limit): it sent the CLOSE frame and closes the transport shortly.
             self._close_sent = self._failed = True
-            if self._direct_member is not None:
-                self._stop_frame_path()
+            self._stop_frame_path()
             self._reading = False
             self._fragments = None
             if not self._logged:
@@ -752,8 +750,7 @@ class PicowsConnection(BaseConnection):
         if pending:
             self._pending = None
             self._write(pending)
-            if self._established:
-                self._sync_frame_path()
+            self._sync_frame_path()
         if self._eof:
             self._eof = False
             self._start_closing()
@@ -860,8 +857,7 @@ class PicowsConnection(BaseConnection):
         """Queue a control frame for the next output."""
         if self._pending is None:
             self._pending = [frame]
-            if self._direct_member is not None:
-                self._stop_frame_path()
+            self._stop_frame_path()
         else:
             self._pending.append(frame)
 

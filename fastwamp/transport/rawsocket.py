@@ -241,8 +241,7 @@ class RawSocketConnection(BaseConnection):
             parts = []
         else:
             self._out = None
-            if self._established:
-                self._sync_frame_path()
+            self._sync_frame_path()
         if self._write_paused:
             self._hold(parts, msgs)
             return
@@ -504,8 +503,7 @@ class RawSocketConnection(BaseConnection):
         """Queue ``parts`` for the end of this read (see ``_out``)."""
         if self._out is None:
             self._out = list(parts)
-            if self._direct_member is not None:
-                self._stop_frame_path()
+            self._stop_frame_path()
         else:
             self._out.extend(parts)
 
@@ -518,5 +516,4 @@ class RawSocketConnection(BaseConnection):
             self._out = None
             if parts:
                 self._write(parts)
-            if self._established:
-                self._sync_frame_path()
+            self._sync_frame_path()
