@@ -227,16 +227,9 @@ class RawSocketConnection(BaseConnection):
             if len(msgs) == 1 and not self._write_paused:
                 msg = msgs[0]
                 if type(msg) is SharedMessage:  # fan-out: one EVENT per receiver
-                    # Inline for the frame another receiver already made (the
-                    # usual case); _write_shared makes it and reports failures.
-                    made: Any = msg.encoded.get(self._frame_key)  # type: ignore[arg-type]
-                    transport = self._transport
-                    if (made is None or len(made) - 4 > self._max_out
-                            or transport is None or transport.is_closing()):
-                        self._write_shared(msg)
-                        return
-                    transport.write(made)
-                    RAWSOCKET_TRAFFIC.sent += len(made)
+                    # A frame another receiver made usually goes out through the
+                    # member (Member.deliver); here the first receiver makes it.
+                    self._write_shared(msg)
                     return
             parts = []
         else:
