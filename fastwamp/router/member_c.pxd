@@ -45,5 +45,9 @@ cdef class Member:
     @cython.locals(out=list, shared=SharedMessageC)
     cpdef deliver(self)
 
+    @cython.locals(frames=list, shared=SharedMessageC, size=Py_ssize_t, length=Py_ssize_t,
+                   limit=Py_ssize_t)
+    cdef bint _write_frames(self, list out, object transport) except -1
+
     cpdef send_error(self, object request_type, object request_id, str error,
                      object args=*, object kwargs=*)

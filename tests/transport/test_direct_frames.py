@@ -1,7 +1,8 @@
 """A fan-out EVENT's frame written by the receiver's routing record (``Member.deliver``)
-straight to its RawSocket or picows transport, and every case where it must not be:
-before WELCOME, while writing is paused, while the connection's own output (a PONG)
-waits, once the connection closes, and when the frame exceeds the receiver's limit.
+straight to its RawSocket or picows transport (a burst of them in one write), and every
+case where it must not be: before WELCOME, while writing is paused, while the
+connection's own output (a PONG) waits, once the connection closes, when the frame
+exceeds the receiver's limit, and when the burst holds another message or is large.
 
 A real router and real connections on in-memory transports."""
 
@@ -249,5 +250,82 @@ def test_frame_over_a_receivers_limit_is_reported_not_written(run, clients):
         assert router.stats["undeliverable_events"] == before + 1
         publisher.send([PUBLISH, 3, {}, TOPIC, ["short"]])
         assert [msg[4] for msg in small.messages()] == [["short"]]
+
+    run(main)
+
+
+def _counting_send_messages(monkeypatch: Any, cls: type) -> list[Any]:
+    """The connections whose ``send_messages`` is called from now on, in order."""
+    calls: list[Any] = []
+    send_messages = cls.send_messages
+
+    def counting(self: Any, msgs: list) -> None:
+        calls.append(self)
+        send_messages(self, msgs)
+
+    monkeypatch.setattr(cls, "send_messages", counting)
+    return calls
+
+
+def test_burst_of_events_written_by_the_member_in_one_write(run, clients, monkeypatch):
+    async def main() -> None:
+        router, (a, b, c, publisher) = clients(4)
+        calls = _counting_send_messages(monkeypatch, type(a.conn))
+        traffic = type(a.conn)._traffic
+        sent = traffic.sent
+        # One read of the publisher: five publications, flushed together.
+        publisher.send(*[[PUBLISH, 2 + i, {}, TOPIC, [i]] for i in range(5)])
+        assert len(b.transport.writes) == 1 and b.transport.writes == c.transport.writes
+        written = b.transport.writes[0]
+        assert written == a.transport.data
+        for client in (a, b, c):
+            assert [msg[4] for msg in client.messages()] == [[i] for i in range(5)]
+        assert calls == [a.conn]  # the first receiver framed them; the others joined frames
+        assert traffic.sent - sent == 3 * len(written)
+
+    run(main)
+
+
+def test_burst_with_a_message_of_its_own_goes_through_the_connection(
+        run, clients, monkeypatch):
+    async def main() -> None:
+        router, (a, b, publisher) = clients(3)
+        calls = _counting_send_messages(monkeypatch, type(a.conn))
+        # b publishes too, acknowledged: its PUBLISHED is not a shared frame.
+        b.conn.data_received(b.encoded([PUBLISH, 7, {"acknowledge": True}, TOPIC, ["own"]]))
+        publisher.send(*[[PUBLISH, 2 + i, {}, TOPIC, [i]] for i in range(3)])
+        assert [msg[4] for msg in a.messages()] == [["own"], [0], [1], [2]]
+        got = b.messages()
+        assert [msg[0] for msg in got] == [17] + [EVENT] * 3  # PUBLISHED, then the events
+        assert [msg[4] for msg in got[1:]] == [[0], [1], [2]]
+        assert b.conn in calls
+
+    run(main)
+
+
+def test_large_burst_goes_through_the_connection(run, clients, monkeypatch):
+    async def main() -> None:
+        router, (a, b, publisher) = clients(3)
+        calls = _counting_send_messages(monkeypatch, type(a.conn))
+        payload = "y" * 900
+        count = 30  # about 27 KiB of frames: more than one joined write takes
+        publisher.send(*[[PUBLISH, 2 + i, {}, TOPIC, [i, payload]] for i in range(count)])
+        for client in (a, b):
+            assert [msg[4][0] for msg in client.messages()] == list(range(count))
+        assert calls == [a.conn, b.conn]
+
+    run(main)
+
+
+def test_burst_to_a_paused_receiver_is_held(run, clients):
+    async def main() -> None:
+        router, (a, b, publisher) = clients(3)
+        publisher.send(*[[PUBLISH, 2 + i, {}, TOPIC, [i]] for i in range(3)])
+        b.conn.pause_writing()
+        publisher.send(*[[PUBLISH, 5 + i, {}, TOPIC, [i + 3]] for i in range(3)])
+        assert [msg[4] for msg in a.messages()] == [[i] for i in range(6)]
+        assert [msg[4] for msg in b.messages()] == [[0], [1], [2]]
+        b.conn.resume_writing()
+        assert [msg[4] for msg in b.messages()] == [[3], [4], [5]]
 
     run(main)
