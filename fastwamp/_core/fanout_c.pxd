@@ -20,8 +20,3 @@ cdef class ReceiverFilter:
     @cython.locals(sid=object, authid=object, authrole=object)
     cpdef bint admits(self, object receiver) except -1
 
-
-@cython.locals(sent=Py_ssize_t, i=Py_ssize_t, flt=ReceiverFilter, receiver=object)
-cpdef Py_ssize_t send_to(list receivers, Py_ssize_t start, Py_ssize_t stop,
-                         object event, object disclosed, object want_disclosure,
-                         object receiver_filter) except -1

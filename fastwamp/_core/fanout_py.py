@@ -1,9 +1,11 @@
 # cython: annotation_typing=False
-"""Event fan-out: send one EVENT to a run of receivers, applying the publish filters.
+"""Event fan-out: the EVENT shared by every receiver, and the publish filters.
 
-This is the loop that runs once per receiver of every publication, so it is
-compiled (through ``fanout_c.pxd``).  Receivers are any objects with ``id``,
-``authid``, ``authrole`` and ``send(msg)``; the core knows nothing of sessions.
+A publication's :class:`SharedMessage` is encoded and framed once whatever the
+number of receivers; :class:`ReceiverFilter` is checked once per receiver, so both
+are compiled (through ``fanout_c.pxd``).  Receivers are any objects with ``id``,
+``authid`` and ``authrole``; the core knows nothing of sessions (the loop over a
+subscription's members is ``fastwamp.router.member.send_to``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Container
     from typing import Protocol
 
     class Receiver(Protocol):
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
         authid: str
         authrole: str
 
-        def send(self, msg: list) -> None: ...
 
 
 class SharedMessage(list):
@@ -84,25 +84,3 @@ class ReceiverFilter:
                 return False
         return True
 
-
-def send_to(receivers: list[Receiver], start: int, stop: int, event: list,
-            disclosed: list | None, want_disclosure: Container[int],
-            receiver_filter: ReceiverFilter | None) -> int:
-    """Send ``event`` to ``receivers[start:stop]`` that pass ``receiver_filter``.
-
-    Receivers whose id is in ``want_disclosure`` get ``disclosed`` instead (the
-    same EVENT with the publisher's identity), when ``disclosed`` is not None.
-    Returns how many receivers were sent the event.
-    """
-    sent = 0
-    flt = receiver_filter
-    for i in range(start, stop):
-        receiver = receivers[i]
-        if flt is not None and not flt.admits(receiver):
-            continue
-        if disclosed is not None and receiver.id in want_disclosure:
-            receiver.send(disclosed)
-        else:
-            receiver.send(event)
-        sent += 1
-    return sent

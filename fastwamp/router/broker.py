@@ -13,7 +13,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .._core.fanout import ReceiverFilter, send_to
+from .._core.fanout import ReceiverFilter
 from .._core.trie import UriTrie
 from .._core.uri import MATCH_EXACT, uri_within_limits, validate_uri
 from ..logsafe import clip
@@ -24,6 +24,7 @@ from .clock import Clock, utcnow_iso
 from .events import RealmEvents
 from .history import pattern_matches
 from .ids import IdPool, publication_id
+from .member import send_to
 from .options import (
     RESERVED_INITIALS,
     RESERVED_PREFIXES,

@@ -16,10 +16,13 @@ its session (logging a refusal, pausing its input) goes through ``owner``.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .._core.fanout import SharedMessage
+from .._core.fanout import ReceiverFilter, SharedMessage
 from ..wamp import messages as m
+
+if TYPE_CHECKING:
+    from collections.abc import Container
 
 #: Bytes of already-made fan-out frames :meth:`Member.deliver` joins into one write;
 #: larger bursts go through the connection, which writes big ones vectored.
@@ -252,7 +255,36 @@ class Member:
         return f"<Member {self.id} {self.authid!r}>"
 
 
+def send_to(receivers: list[Member], start: int, stop: int, event: list,
+            disclosed: list | None, want_disclosure: Container[int],
+            receiver_filter: ReceiverFilter | None) -> int:
+    """Send ``event`` to the members ``receivers[start:stop]`` that pass
+    ``receiver_filter`` (the fan-out of one publication to one subscription).
+
+    Members whose id is in ``want_disclosure`` get ``disclosed`` instead (the same
+    EVENT with the publisher's identity), when ``disclosed`` is not None.  Returns
+    how many members were sent the event.  Compiled, each member is a typed record
+    whose ``send`` is a C call.
+    """
+    sent = 0
+    flt = receiver_filter
+    for i in range(start, stop):
+        member = receivers[i]
+        if flt is not None:
+            if flt.has_lists:
+                if not flt.admits(member):
+                    continue
+            elif member.id == flt.exclude_id:
+                continue
+        if disclosed is not None and member.id in want_disclosure:
+            member.send(disclosed)
+        else:
+            member.send(event)
+        sent += 1
+    return sent
+
+
 if __name__ == "fastwamp.router.member":  # the interpreted module: use the compiled twin
     from .twins import compiled_twin
 
-    globals().update(compiled_twin(__name__, ("MessageCounts", "Member")))
+    globals().update(compiled_twin(__name__, ("MessageCounts", "Member", "send_to")))

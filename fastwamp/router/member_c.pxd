@@ -2,6 +2,7 @@
 # extension type, so the compiled dealer reads and writes its fields as C struct members.
 cimport cython
 
+from fastwamp._core.fanout_c cimport ReceiverFilter as ReceiverFilterC
 from fastwamp._core.fanout_c cimport SharedMessage as SharedMessageC
 
 
@@ -51,3 +52,9 @@ cdef class Member:
 
     cpdef send_error(self, object request_type, object request_id, str error,
                      object args=*, object kwargs=*)
+
+
+@cython.locals(sent=Py_ssize_t, i=Py_ssize_t, flt=ReceiverFilterC, member=Member)
+cpdef Py_ssize_t send_to(list receivers, Py_ssize_t start, Py_ssize_t stop,
+                         object event, object disclosed, object want_disclosure,
+                         object receiver_filter) except -1

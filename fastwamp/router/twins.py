@@ -12,7 +12,10 @@ compiled ones when they are built and not disabled with
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import sys
+from types import ModuleType
 from typing import Any
 
 #: Router modules with a compiled twin -> True when the twin is in use.
@@ -32,3 +35,21 @@ def compiled_twin(module: str, names: tuple[str, ...]) -> dict[str, Any]:
             found = {name: getattr(twin, name) for name in names}
     IN_USE[module] = bool(found)
     return found
+
+
+def interpreted_module(module: str) -> ModuleType:
+    """A fresh copy of ``module`` run from its source under the name ``module +
+    "_source"`` (so it keeps its Python classes), for comparing the two builds in
+    one process (tests, benchmarks)."""
+    name = module + "_source"
+    found = sys.modules.get(name)
+    if found is not None:
+        return found
+    origin = importlib.util.find_spec(module)
+    assert origin is not None and origin.origin is not None
+    spec = importlib.util.spec_from_file_location(name, origin.origin)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[name] = loaded
+    spec.loader.exec_module(loaded)
+    return loaded

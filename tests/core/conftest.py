@@ -21,7 +21,6 @@ class Impl:
     validate_uri: Any
     uri_within_limits: Any
     ReceiverFilter: Any
-    send_to: Any
     message_problem: Any
     value_problem: Any
     depth_exceeds: Any
@@ -30,11 +29,11 @@ class Impl:
 
 IMPLS = {
     "py": Impl("py", trie.UriTriePy, callees.CalleePy, callees.CalleeGroupPy, uri.validate_uri_py,
-               uri.uri_within_limits_py, fanout.ReceiverFilterPy, fanout.send_to_py,
+               uri.uri_within_limits_py, fanout.ReceiverFilterPy,
                message.message_problem_py, message.value_problem_py, message.depth_exceeds_py,
                msgpack_check.payload_end_py),
     "c": Impl("c", trie.UriTrieC, callees.CalleeC, callees.CalleeGroupC, uri.validate_uri_c,
-              uri.uri_within_limits_c, fanout.ReceiverFilterC, fanout.send_to_c,
+              uri.uri_within_limits_c, fanout.ReceiverFilterC,
               message.message_problem_c, message.value_problem_c, message.depth_exceeds_c,
               msgpack_check.payload_end_c),
 }

@@ -27,7 +27,7 @@ def test_extensions_loaded(name: str) -> None:
     assert trie.UriTrie is trie.UriTrieC
     assert callees.CalleeGroup is callees.CalleeGroupC
     assert callees.Callee is callees.CalleeC
-    assert fanout.send_to is fanout.send_to_c
+    assert fanout.ReceiverFilter is fanout.ReceiverFilterC
     assert fanout.SharedMessage is fanout.SharedMessageC
     assert message.message_problem is message.message_problem_c
     assert message.value_problem is message.value_problem_c
@@ -43,7 +43,7 @@ def test_router_twins_loaded() -> None:
 
     assert not any(twin.__file__.endswith(".py") for twin in (dealer_c, member_c, broker_c))
     assert dealer.Dealer is dealer_c.Dealer and dealer.Invocation is dealer_c.Invocation
-    assert member.Member is member_c.Member
+    assert member.Member is member_c.Member and member.send_to is member_c.send_to
     assert broker.Broker is broker_c.Broker and broker.Subscription is broker_c.Subscription
     assert twins.IN_USE == {"fastwamp.router.member": True, "fastwamp.router.dealer": True,
                             "fastwamp.router.broker": True}
