@@ -32,7 +32,7 @@ class SharedMessage(list):
     __slots__ = ("encoded",)
 
     def __init__(self, items: list) -> None:
-        list.__init__(self, items)
+        self.extend(items)
         #: serializer name (or frame key) -> encoded bytes, or the error encoding raised
         self.encoded: dict[str, Any] = {}
 
