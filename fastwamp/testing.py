@@ -76,6 +76,10 @@ class FakeScheduler:
         heapq.heappush(self._timers, (timer.when, next(self._seq), timer))
         return timer
 
+    def call_soon(self, callback: Callable[[], None]) -> _Timer:
+        """Run ``callback`` on the next turn (:meth:`step`, or :meth:`advance` by any time)."""
+        return self.call_later(0.0, callback)
+
     def step(self) -> bool:
         """Run the earliest timer that is due now (one turn of the loop); False if none."""
         while self._timers and self._timers[0][0] <= self.now:

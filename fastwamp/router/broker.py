@@ -473,9 +473,11 @@ class Broker:
             for sub in subs:
                 seen.add(sub.id)
         if not self._turn_reset_scheduled:
-            if self._clock.call_later(0, self._new_turn) is None:  # bare core: no turns
+            scheduler = self._clock.scheduler
+            if scheduler is None:  # bare core: no turns
                 self._new_turn()
                 return True
+            scheduler.call_soon(self._new_turn)
             self._turn_reset_scheduled = True
         return True
 

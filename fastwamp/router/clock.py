@@ -28,6 +28,11 @@ class Scheduler(Protocol):
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle: ...
 
+    def call_soon(self, callback: Callable[[], None]) -> Any:
+        """Run ``callback`` on the next turn of the loop, as it is: for bookkeeping that
+        cannot fail and produces no output (no error logging, no flush after it)."""
+        ...
+
 
 class Clock:
     """The scheduler the routing core runs its timers on, once one is set."""

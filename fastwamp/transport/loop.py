@@ -37,12 +37,15 @@ class LoopScheduler:
     ``time()`` is the loop's monotonic clock (seconds).  ``call_later(delay, fn)``
     runs ``fn()`` after ``delay`` seconds and then calls ``router.flush()``, so
     the output a timer produces (a call timeout's ERROR, say) is delivered at once.
-    The returned handle has ``cancel()``.
+    The returned handle has ``cancel()``.  ``call_soon(fn)`` is the loop's, as it is.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, router: Any) -> None:
         self._loop = loop
         self._router = router
+        #: ``call_soon(fn)``: the loop's own, for bookkeeping that cannot fail and
+        #: produces no output (see :class:`~fastwamp.router.clock.Scheduler`).
+        self.call_soon = loop.call_soon
 
     def time(self) -> float:
         return self._loop.time()
