@@ -18,3 +18,9 @@ cdef unsigned long long _uint(const unsigned char[:] data, Py_ssize_t pos,
                stack=cython.longlong[:])
 cpdef Py_ssize_t payload_end(const unsigned char[:] data, Py_ssize_t pos,
                              Py_ssize_t items, int depth, int max_depth)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.locals(raw=bytes, n=Py_ssize_t, i=Py_ssize_t, b=cython.uchar)
+cpdef bint plain_small(object data, Py_ssize_t max_depth) except -1

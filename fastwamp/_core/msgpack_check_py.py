@@ -5,6 +5,9 @@ Reference implementation; ``msgpack_check_c.pxd`` types it and the same source
 is compiled as ``fastwamp._core.msgpack_check_c``. Import through
 ``fastwamp._core.msgpack_check``.
 
+:func:`plain_small` tells, from the bytes alone, that a short message needs no
+check after decoding (see there).
+
 :func:`payload_end` walks ``items`` consecutive values in ``data`` and returns
 where they end when each is one that ``MsgpackSerializer.decode`` would accept
 and decode to itself: nil, booleans, integers, floats, binary, UTF-8 strings,
@@ -18,6 +21,7 @@ walk is iterative (an explicit stack): no input makes it recurse.
 from __future__ import annotations
 
 from array import array
+from typing import Any
 
 
 def _utf8_valid(data: bytes, pos: int, end: int) -> bool:
@@ -198,3 +202,29 @@ def payload_end(data: bytes, pos: int, items: int, depth: int, max_depth: int) -
         if pos > n:
             return -1
     return pos
+
+
+def plain_small(data: Any, max_depth: int) -> bool:
+    """Whether ``data`` is ``bytes`` of at most ``max_depth`` bytes with none of the
+    bytes that start a binary (0xc4-0xc6) or an extension value (0xc7-0xc9,
+    0xd4-0xd8) anywhere in it.
+
+    Whatever MessagePack value such bytes hold then decodes (``raw=False``,
+    ``strict_map_key=True``) to nil, booleans, integers in [-2**63, 2**64 - 1],
+    floats, strings, arrays and string-keyed maps, nested at most ``max_depth``
+    deep (each level takes a byte at least): exactly what
+    ``value_problem`` accepts, so the decoder need not walk the value. A marker
+    byte may well sit inside a string or a number; False then only means: check
+    the decoded value as usual.
+    """
+    if type(data) is not bytes:
+        return False
+    raw = data
+    n = len(raw)
+    if n > max_depth:
+        return False
+    for i in range(n):
+        b = raw[i]
+        if 0xC4 <= b <= 0xC9 or 0xD4 <= b <= 0xD8:
+            return False
+    return True

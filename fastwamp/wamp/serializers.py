@@ -49,7 +49,7 @@ import msgpack
 from .._core.fanout import SharedMessage
 from .._core.message import depth_exceeds, value_problem
 from .._core.msgpack_check import COMPILED as _PAYLOAD_CHECK_COMPILED
-from .._core.msgpack_check import payload_end
+from .._core.msgpack_check import payload_end, plain_small
 from .payload import PASSTHRU_MIN_BYTES, RawPayload, expand
 
 if TYPE_CHECKING:  # a declared dependency: check against it; None is runtime-only
@@ -354,6 +354,8 @@ class MsgpackSerializer(Serializer):
             value = _unpackb(data, raw=False, strict_map_key=True, ext_hook=_msgpack_ext_hook)
         except Exception as exc:  # msgpack raises several unrelated types
             raise SerializationError(f"invalid MessagePack: {exc}") from exc
+        if plain_small(data, MAX_DEPTH):  # the bytes prove the value routable
+            return value
         problem = value_problem(value, MAX_DEPTH, None)
         if problem is not None:
             raise SerializationError(problem)

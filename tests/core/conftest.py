@@ -25,17 +25,18 @@ class Impl:
     value_problem: Any
     depth_exceeds: Any
     payload_end: Any
+    plain_small: Any
 
 
 IMPLS = {
     "py": Impl("py", trie.UriTriePy, callees.CalleePy, callees.CalleeGroupPy, uri.validate_uri_py,
                uri.uri_within_limits_py, fanout.ReceiverFilterPy,
                message.message_problem_py, message.value_problem_py, message.depth_exceeds_py,
-               msgpack_check.payload_end_py),
+               msgpack_check.payload_end_py, msgpack_check.plain_small_py),
     "c": Impl("c", trie.UriTrieC, callees.CalleeC, callees.CalleeGroupC, uri.validate_uri_c,
               uri.uri_within_limits_c, fanout.ReceiverFilterC,
               message.message_problem_c, message.value_problem_c, message.depth_exceeds_c,
-              msgpack_check.payload_end_c),
+              msgpack_check.payload_end_c, msgpack_check.plain_small_c),
 }
 
 

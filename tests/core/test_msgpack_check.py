@@ -1,6 +1,7 @@
 """payload_end: the MessagePack check of payload passthru, held against a model made
 of the router's own decoder rules (``msgpack.unpackb`` as the serializer calls it,
-then ``value_problem``), on both builds."""
+then ``value_problem``), on both builds; and plain_small, the byte scan that lets the
+decoder skip ``value_problem``, held to never skip a value it would refuse."""
 
 from __future__ import annotations
 
@@ -122,3 +123,62 @@ def test_accepted_values(impl, value) -> None:
     data = msgpack.packb(value, use_bin_type=True)
     assert impl.payload_end(data, 0, 1, 1, MAX_DEPTH) == len(data)
     assert impl.payload_end(data + b"\x01", 0, 1, 1, MAX_DEPTH) == len(data)
+
+
+def _damaged(data: bytes, cuts: st.DataObject) -> bytes:
+    out = bytearray(data)
+    for _ in range(cuts.draw(st.integers(0, 3))):
+        at = cuts.draw(st.integers(0, max(len(out) - 1, 0)))
+        if out and cuts.draw(st.booleans()):
+            out[at] = cuts.draw(st.integers(0, 255))
+        else:
+            out[at:at] = cuts.draw(st.binary(min_size=1, max_size=4))
+    return bytes(out)
+
+
+@settings(max_examples=600, deadline=None)
+@given(value=values, cuts=st.data(), max_depth=st.sampled_from([1, 3, 8, MAX_DEPTH]))
+def test_plain_small_never_skips_a_value_the_check_refuses(impl, value, cuts, max_depth):
+    data = _damaged(_pack([value]), cuts)
+    if not impl.plain_small(data, max_depth):
+        return
+    assert len(data) <= max_depth
+    try:
+        decoded = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_refuse_ext)
+    except Exception:  # noqa: BLE001 - refused by the decoder: nothing to check
+        return
+    assert impl.value_problem(decoded, max_depth, None) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=40), max_depth=st.sampled_from([2, 16, MAX_DEPTH]))
+def test_plain_small_on_random_bytes(impl, raw, max_depth):
+    markers = set(range(0xC4, 0xCA)) | set(range(0xD4, 0xD9))
+    expected = len(raw) <= max_depth and not markers & set(raw)
+    assert impl.plain_small(raw, max_depth) == expected
+    if expected:
+        try:
+            decoded = msgpack.unpackb(raw, raw=False, strict_map_key=True,
+                                      ext_hook=_refuse_ext)
+        except Exception:  # noqa: BLE001
+            return
+        assert impl.value_problem(decoded, max_depth, None) is None
+
+
+def test_plain_small_cases(impl):
+    call = msgpack.packb([48, 7, {"timeout": 1000}, "com.example.add", [1, 2], {"k": "v"}])
+    assert impl.plain_small(call, MAX_DEPTH)
+    assert not impl.plain_small(bytearray(call), MAX_DEPTH)  # bytes only
+    assert not impl.plain_small(call, len(call) - 1)  # longer than the depth bound
+    assert not impl.plain_small(msgpack.packb([48, 7, {}, "p", [b"x"]]), MAX_DEPTH)  # bin
+    assert not impl.plain_small(msgpack.packb([1, msgpack.ExtType(1, b"")]), MAX_DEPTH)
+    assert not impl.plain_small(msgpack.packb({b"k": 1}), MAX_DEPTH)  # a bytes key
+    nested = msgpack.packb(_nest(MAX_DEPTH + 1))
+    assert not impl.plain_small(nested, MAX_DEPTH)  # too deep is too long as well
+
+
+def _nest(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
