@@ -10,6 +10,7 @@ locks anywhere.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,13 @@ from .realm import Realm
 from .session import RouterSession, Sink
 
 log = logging.getLogger("fastwamp.router")
+
+#: Seconds between the end of a flush and the next read below which the router
+#: counts as busy, and :meth:`Router.flush_soon` joins flushes per loop iteration.
+#: Reads in one iteration, or in iterations that find input waiting, come a few
+#: microseconds apart (a ``read`` system call and the loop's bookkeeping); a
+#: reply from another process takes tens.
+BUSY_GAP = 5e-6
 
 
 class Router:
@@ -49,16 +57,18 @@ class Router:
         #: Failed authentications by client address (max_auth_failures_per_address).
         self.failed_authentications = FailedAuthentications(
             config.max_auth_failures_per_address, config.auth_failure_window)
-        #: ``loop.call_soon``, set by the server: lets the router tell loop iterations
-        #: apart and defer a flush to the end of one (see :meth:`flush_soon`).
+        #: ``loop.call_soon``, set by the server: lets the router defer a flush to the
+        #: end of a loop iteration (see :meth:`flush_soon`).
         self.call_soon: Callable[[Callable[[], None]], Any] | None = None
+        #: The clock of :meth:`flush_soon` (``time.monotonic``; tests replace it).
+        self.monotonic: Callable[[], float] = time.monotonic
         self._flush_scheduled = False
         #: Reads that asked for a flush while a deferred one was scheduled.
         self._flushes_joined = 0
         #: Flush at the end of a read (True) or of the loop iteration (False).
         self._flush_at_once = True
-        #: An at-once flush ran in this loop iteration (reset by _end_of_turn).
-        self._flushed_this_turn = False
+        #: When the last flush of :meth:`flush_soon` ended (``monotonic``).
+        self._flushed_at = 0.0
         #: Counters served by fastwamp.router.get_stats.
         self.stats: dict[str, int] = {
             "sessions_joined": 0,
@@ -143,17 +153,18 @@ class Router:
         for realm in self.realms.values():
             realm.sessions = dict(realm.sessions)
 
-    def flush_soon(self) -> None:
+    def flush_soon(self, read_at: float | None = None) -> None:
         """Deliver the output of the read just fed, now or at the end of the loop
         iteration.
 
-        Transports call this after feeding a read's messages.  While reads come one
-        per iteration (light load) the output leaves at once, a turn of the loop
-        sooner.  When a second read asks in the same iteration (many peers busy,
-        several of them perhaps sending to one), flushes wait for the end of the
-        iteration, so the output for each peer leaves in one write; they go back to
-        at once after an iteration with one such read.  Without ``call_soon`` (a bare
-        core, tests) it flushes at once.
+        Transports call this after feeding a read's messages, with the
+        ``monotonic()`` time the read arrived.  While the router is quiet (the read
+        arrived :data:`BUSY_GAP` or more after the last flush ended) the output
+        leaves at once, a turn of the loop sooner.  When reads come back to back
+        (several in one loop iteration, or each iteration starting with one), flushes
+        wait for the end of the iteration, so the output for each peer leaves in one
+        write; they go back to at once after an iteration with one such read.
+        Without ``call_soon`` (a bare core, tests) it flushes at once.
         """
         if self._flush_scheduled:
             self._flushes_joined += 1
@@ -163,17 +174,15 @@ class Router:
             self.flush()
             return
         if self._flush_at_once:
-            if not self._flushed_this_turn:
-                self._flushed_this_turn = True
-                call_soon(self._end_of_turn)
+            if read_at is None:
+                read_at = self.monotonic()
+            if read_at - self._flushed_at >= BUSY_GAP:
                 self.flush()
+                self._flushed_at = self.monotonic()
                 return
-            self._flush_at_once = False  # a second read in this iteration
+            self._flush_at_once = False  # back to back with the last flush
         self._flush_scheduled = True
         call_soon(self._scheduled_flush)
-
-    def _end_of_turn(self) -> None:
-        self._flushed_this_turn = False
 
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
@@ -181,6 +190,7 @@ class Router:
         self._flush_at_once = not self._flushes_joined
         self._flushes_joined = 0
         self.flush()
+        self._flushed_at = self.monotonic()
 
     def shutdown(self) -> None:
         """Say GOODBYE (``wamp.close.system_shutdown``) to every session, then flush."""

@@ -4,10 +4,10 @@ detaching exactly once, flow control, the bounded output queue and timeouts.
 A connection is an :class:`asyncio.Protocol` and also the router's *sink*: the
 router calls :meth:`send_messages` and :meth:`close` on it during
 ``router.flush()``.  After feeding the messages of one read to the session, a
-connection calls ``router.flush_soon()``: the replies leave at once while reads
-come one per loop iteration, and at the end of the iteration while several do,
-so the replies produced for the same peer in a busy iteration leave in a single
-``transport.write``.
+connection calls ``router.flush_soon(read_at)``: the replies leave at once while
+the router is quiet, and at the end of the loop iteration while reads come back
+to back, so the replies produced for the same peer in a busy iteration leave in
+a single ``transport.write``.
 
 Output queue.  While the transport's buffer is above its high-water mark
 (between ``pause_writing`` and ``resume_writing``) nothing is written: each
@@ -223,7 +223,7 @@ class RouterLike(Protocol):
 
     def attach(self, sink: Any, transport_info: dict[str, Any]) -> Session: ...
     def flush(self) -> None: ...
-    def flush_soon(self) -> None: ...
+    def flush_soon(self, read_at: float | None = None) -> None: ...
 
 
 class Traffic:
@@ -613,8 +613,8 @@ class BaseConnection(asyncio.Protocol):
     transport's own handshake succeeded, feed messages with ``self._session.receive``
     (at most ``messages_per_turn`` per turn, and none while ``self._input_paused``:
     what is left waits, see :meth:`_defer_input` and :meth:`_feed_deferred`) and
-    then call ``self._router.flush_soon()``.  Each read starts by setting
-    ``self._last_read``.  For the output queue they provide :meth:`_frame` and
+    then call ``self._router.flush_soon(self._last_read)``.  Each read starts by
+    setting ``self._last_read``.  For the output queue they provide :meth:`_frame` and
     :meth:`_write_now`, call :meth:`_hold` from ``send_messages`` while
     ``self._write_paused``, and report messages they cannot send with
     :meth:`_unencodable` / :meth:`_too_large`.  They also provide

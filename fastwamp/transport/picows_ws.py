@@ -745,7 +745,7 @@ class PicowsConnection(BaseConnection):
         """Flush what the messages fed produced; write pending control frames; close."""
         if self._fed:
             self._fed = False
-            self._router.flush_soon()
+            self._router.flush_soon(self._last_read)
         pending = self._pending
         if pending:
             self._pending = None

@@ -463,7 +463,7 @@ class RawSocketConnection(BaseConnection):
                 else:
                     self._output(frame_header(MSG_PONG, length), bytes(payload))
         if fed:
-            self._router.flush_soon()
+            self._router.flush_soon(self._last_read)
         return pos
 
     def _refuse(self, code: int, reason: str) -> None:

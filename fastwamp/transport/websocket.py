@@ -418,7 +418,7 @@ class WebSocketConnection(BaseConnection):
                 self._handshake(event)
             pos += 1
         if fed:
-            self._router.flush_soon()
+            self._router.flush_soon(self._last_read)
         if pos < end:
             self._events, self._events_pos = events, pos
             return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fastwamp.router.router import BUSY_GAP
 from fastwamp.testing import LinkedPeer
 from fastwamp.wamp import messages as m
 
@@ -156,20 +157,26 @@ def test_strict_request_ids(config):
     assert p.take_one()[2] == "wamp.error.protocol_violation"
 
 
-def test_flush_soon_writes_at_once_until_reads_share_a_loop_iteration(router, peer):
+def test_flush_soon_writes_at_once_while_quiet_and_joins_back_to_back_reads(router, peer):
     callee, caller_a, caller_b, caller_c = peer(), peer(), peer(), peer()
     callee.send([m.REGISTER, 1, {}, "com.p"])
     callee.take()
     soon: list = []
     router.call_soon = soon.append
+    clock = [1000.0]  # the router's monotonic clock, moved by the test
+    router.monotonic = lambda: clock[0]
     batches: list = []
     callee.send_messages = batches.append  # the transport's one write per flush
     request_ids: dict = {}
+    gap = BUSY_GAP / 5  # reads back to back: a read system call apart
 
-    def read(caller):  # a transport feeds one read's CALL, then asks for a flush
+    def read(caller, after: float, pass_time: bool = True):
+        """A transport feeds one read's CALL, arrived ``after`` s after the clock's
+        time, then asks for a flush."""
+        clock[0] += after
         request_ids[caller] = request_ids.get(caller, 0) + 1
         caller.session.receive([m.CALL, request_ids[caller], {}, "com.p"])
-        router.flush_soon()
+        router.flush_soon(clock[0] if pass_time else None)
 
     def end_iteration():
         callbacks = soon[:]
@@ -180,24 +187,33 @@ def test_flush_soon_writes_at_once_until_reads_share_a_loop_iteration(router, pe
     def written():
         return [[msg[0] for msg in batch] for batch in batches]
 
-    # A quiet loop: the output of a read leaves at once.
-    read(caller_a)
-    assert written() == [[m.INVOCATION]]
-    # Two more reads in the same iteration: their output waits for its end, one write.
-    read(caller_b)
-    read(caller_c)
+    # A quiet router: the output of a read leaves at once, nothing is scheduled.
+    read(caller_a, 1.0)
+    assert written() == [[m.INVOCATION]] and not soon
+    # Two more reads back to back: their output waits for the end of the iteration,
+    # one write.
+    read(caller_b, gap)
+    read(caller_c, gap)
     assert len(batches) == 1
     end_iteration()
     assert written()[1:] == [[m.INVOCATION, m.INVOCATION]]
     # Reads shared that iteration: the next one's output waits for its end as well.
-    read(caller_a)
+    read(caller_a, gap)
     assert len(batches) == 2
-    read(caller_b)
+    read(caller_b, gap)
     end_iteration()
     assert written()[2:] == [[m.INVOCATION, m.INVOCATION]]
-    # An iteration with a single read: the next read's output leaves at once again.
-    read(caller_c)
+    # An iteration with a single read: the next read's output leaves at once again,
+    # unless it comes back to back with that flush.
+    read(caller_c, gap)
     end_iteration()
     assert written()[3:] == [[m.INVOCATION]]
-    read(caller_a)
-    assert written()[4:] == [[m.INVOCATION]]
+    read(caller_a, 2 * BUSY_GAP)
+    assert written()[4:] == [[m.INVOCATION]] and not soon
+    read(caller_b, gap)
+    assert len(batches) == 5 and len(soon) == 1
+    end_iteration()
+    assert written()[5:] == [[m.INVOCATION]]
+    # Without the read's time (a cluster link's input) the router's clock says.
+    read(caller_c, 1.0, pass_time=False)
+    assert written()[6:] == [[m.INVOCATION]] and not soon

@@ -152,7 +152,7 @@ class StubRouter:
             for session in pending:
                 session.deliver()
 
-    def flush_soon(self) -> None:
+    def flush_soon(self, read_at: float | None = None) -> None:
         self.flush()
 
     def shutdown(self) -> None:
