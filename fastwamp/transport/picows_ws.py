@@ -508,7 +508,9 @@ class PicowsConnection(BaseConnection):
                 msg = msgs[0]
                 if type(msg) is SharedMessage:  # fan-out: one EVENT per receiver
                     self._write_shared(msg)
-                    return
+                else:
+                    self._write_one(msg)
+                return
             parts = []
         else:
             self._pending = None
@@ -552,6 +554,26 @@ class PicowsConnection(BaseConnection):
             write_parts(transport, parts, size, WEBSOCKET_TRAFFIC)
         if self._write_paused:
             self._check_backlog()
+
+    def _write_one(self, msg: list) -> None:
+        """:meth:`send_messages` of a single message, writing allowed and nothing of
+        the connection's own waiting: one frame, one write."""
+        try:
+            data = self._serializer.encode(msg)
+        except Exception as exc:  # any encoder failure: not representable
+            self._unencodable(msg, exc)
+            return
+        n = len(data)
+        if n > self._listener.max_message_size:
+            self._too_large(msg, n)
+            return
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            frame = _frame_header(self._opcode, n) + data
+            transport.write(frame)
+            WEBSOCKET_TRAFFIC.sent += len(frame)
+            if self._write_paused:  # the write filled the transport's buffer
+                self._check_backlog()
 
     # Output queue hooks (see BaseConnection).
 
@@ -737,9 +759,10 @@ class PicowsConnection(BaseConnection):
         if self._inbox and self._reading:
             self._defer_input()
         elif self._open and self._reading and not self._deferred:
-            self._note_partial(
-                self._unparsed > 0 or self._fragments is not None, self._frames_in_read, now
-            )
+            if self._unparsed > 0 or self._fragments is not None:
+                self._note_partial(True, self._frames_in_read, now)
+            else:
+                self._partial_since = 0.0  # _note_partial's usual case, without a call
 
     def _finish_input(self) -> None:
         """Flush what the messages fed produced; write pending control frames; close."""

@@ -190,7 +190,10 @@ class RawSocketConnection(BaseConnection):
         if self._stalled:
             self._defer_input()
         elif self._reading:
-            self._note_partial(buf is not None, consumed > 0, now)
+            if buf is None:
+                self._partial_since = 0.0  # _note_partial's usual case, without a call
+            else:
+                self._note_partial(True, consumed > 0, now)
 
     def eof_received(self) -> bool:
         return False  # let the transport close itself
@@ -230,7 +233,9 @@ class RawSocketConnection(BaseConnection):
                     # A frame another receiver made usually goes out through the
                     # member (Member.deliver); here the first receiver makes it.
                     self._write_shared(msg)
-                    return
+                else:
+                    self._write_one(msg)
+                return
             parts = []
         else:
             self._out = None
@@ -274,6 +279,26 @@ class RawSocketConnection(BaseConnection):
             write_parts(transport, parts, size, RAWSOCKET_TRAFFIC)
         if self._write_paused:
             self._check_backlog()
+
+    def _write_one(self, msg: list) -> None:
+        """:meth:`send_messages` of a single message, writing allowed and nothing of
+        the connection's own waiting: one frame, one write."""
+        try:
+            data = self._encode(msg)  # type: ignore[misc]
+        except Exception as exc:  # any encoder failure: not representable
+            self._unencodable(msg, exc)
+            return
+        length = len(data)
+        if length > self._max_out:
+            self._too_large(msg, length)
+            return
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            frame = (_pack_word(length) if length < MAX_LENGTH else frame_header(0, length)) + data
+            transport.write(frame)
+            RAWSOCKET_TRAFFIC.sent += len(frame)
+            if self._write_paused:  # the write filled the transport's buffer
+                self._check_backlog()
 
     def _frame_payload_length(self, frame: bytes) -> int:
         return len(frame) - 4

@@ -212,6 +212,51 @@ def test_every_engine_reports_what_it_cannot_send(run, engine, held):
     run(main)
 
 
+@pytest.mark.parametrize("engine", ["rawsocket", "websockets", "picows"])
+def test_messages_sent_alone_are_reported_written_and_held_alike(run, engine):
+    """One message per flush (the usual reply) takes each engine's one-frame path:
+    what it cannot send is reported as in a batch, what it can leaves in one write,
+    and once a write fills the transport's buffer the next one is held."""
+    if engine == "picows":
+        pytest.importorskip("picows")
+
+    async def main():
+        conn, transport, router = _open(engine)
+        (session,) = router.sessions
+        for msg in (
+            [50, 1, {}, [{b"bytes-key": 1}]],
+            [50, 2, {}, [Exploding()]],
+            [50, 3, {}, [nested(300)]],
+            [50, 4, {}, ["x" * 2000]],  # over max_message_size
+        ):
+            conn.send_messages([msg])
+        reported = [(msg[1], error) for msg, error, _ in session.undeliverable_msgs]
+        assert reported == [
+            (1, uris.UNENCODABLE),
+            (2, uris.UNENCODABLE),
+            (3, uris.UNENCODABLE),
+            (4, uris.PAYLOAD_SIZE_EXCEEDED),
+        ]
+        assert transport.writes == []
+        write = transport.write
+
+        def write_and_fill(data: bytes) -> None:  # the buffer crosses its high-water mark
+            write(data)
+            conn.pause_writing()
+
+        transport.write = write_and_fill  # type: ignore[method-assign]
+        conn.send_messages([[50, 5, {}, ["first"]]])
+        assert len(transport.writes) == 1 and b'"first"' in transport.writes[0]
+        transport.write = write  # type: ignore[method-assign]
+        conn.send_messages([[50, 6, {}, ["second"]]])
+        assert len(transport.writes) == 1  # held while writing is paused
+        conn.resume_writing()
+        await wait_for(lambda: any(b'"second"' in w for w in transport.writes))
+        assert not transport.closed
+
+    run(main)
+
+
 def test_hold_path_reports_in_order_with_the_queue(run):
     """While held, an unencodable message takes no place in the output queue."""
 
