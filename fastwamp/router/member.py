@@ -16,6 +16,7 @@ its session (logging a refusal, pausing its input) goes through ``owner``.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._core.fanout import ReceiverFilter, SharedMessage
@@ -23,6 +24,8 @@ from ..wamp import messages as m
 
 if TYPE_CHECKING:
     from collections.abc import Container
+
+log = logging.getLogger("fastwamp.router")
 
 #: Bytes of already-made fan-out frames :meth:`Member.deliver` joins into one write;
 #: larger bursts go through the connection, which writes big ones vectored.
@@ -286,7 +289,30 @@ def send_to(receivers: list[Member], start: int, stop: int, event: list,
     return sent
 
 
+def deliver_all(pending: list[Member]) -> None:
+    """Deliver the queued output of the members in ``pending`` (the router's list of
+    members with output, which delivering may add to) until it stays empty.
+
+    Never raises: a member whose delivery fails is logged and its session told
+    (``delivery_failed``: it leaves and its connection closes); the others are
+    served all the same.  Compiled, each ``deliver`` is a C call.
+    """
+    while pending:
+        batch = pending.copy()
+        pending.clear()
+        for member in batch:
+            try:
+                member.deliver()
+            except Exception:
+                session = member.owner
+                log.exception("%s session %s: delivering output failed; closing it",
+                              session.peer, session.id)
+                session.delivery_failed()
+
+
 if __name__ == "fastwamp.router.member":  # the interpreted module: use the compiled twin
     from .twins import compiled_twin
 
-    globals().update(compiled_twin(__name__, ("MessageCounts", "Member", "send_to")))
+    globals().update(
+        compiled_twin(__name__, ("MessageCounts", "Member", "send_to", "deliver_all"))
+    )

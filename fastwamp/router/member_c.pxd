@@ -58,3 +58,7 @@ cdef class Member:
 cpdef Py_ssize_t send_to(list receivers, Py_ssize_t start, Py_ssize_t stop,
                          object event, object disclosed, object want_disclosure,
                          object receiver_filter) except -1
+
+
+@cython.locals(batch=list, member=Member)
+cpdef deliver_all(list pending)

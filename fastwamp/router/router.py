@@ -20,7 +20,7 @@ from ..config import Config
 from ..wamp import uris
 from .clock import Clock, Scheduler
 from .ids import random_id
-from .member import Member, MessageCounts
+from .member import Member, MessageCounts, deliver_all
 from .realm import Realm
 from .session import RouterSession, Sink
 
@@ -113,18 +113,7 @@ class Router:
         Never raises: a failure while delivering to one session is logged and ends
         that session's connection; the other sessions are served all the same.
         """
-        pending = self.pending
-        while pending:
-            batch = pending.copy()
-            pending.clear()
-            for member in batch:
-                try:
-                    member.deliver()
-                except Exception:
-                    session = member.owner
-                    log.exception("%s session %s: delivering output failed; closing it",
-                                  session.peer, session.id)
-                    session.delivery_failed()
+        deliver_all(self.pending)
 
     def reload(self, config: Config) -> None:
         """Apply a configuration read again (SIGHUP) without dropping sessions.
@@ -177,7 +166,7 @@ class Router:
             if read_at is None:
                 read_at = self.monotonic()
             if read_at - self._flushed_at >= BUSY_GAP:
-                self.flush()
+                deliver_all(self.pending)  # self.flush(), without its frame
                 self._flushed_at = self.monotonic()
                 return
             self._flush_at_once = False  # back to back with the last flush
@@ -189,7 +178,7 @@ class Router:
         # Other reads joined this flush: keep waiting for the end of the iteration.
         self._flush_at_once = not self._flushes_joined
         self._flushes_joined = 0
-        self.flush()
+        deliver_all(self.pending)
         self._flushed_at = self.monotonic()
 
     def shutdown(self) -> None:

@@ -114,3 +114,56 @@ def test_compiled_send_to_takes_only_members(impl):
     module = member_module(impl)
     with pytest.raises(TypeError):
         module.send_to([object()], 0, 1, ["e"], None, frozenset(), None)
+
+
+class _Sink:
+    def __init__(self, written: list, fail: bool = False) -> None:
+        self.written, self.fail = written, fail
+
+    def send_messages(self, msgs: list) -> None:
+        if self.fail:
+            raise RuntimeError("a bug in a transport")
+        self.written.extend(msgs)
+
+
+class _Owner:
+    peer = "tcp4:127.0.0.1:1"
+
+    def __init__(self, session_id: int, failed: list) -> None:
+        self.id, self._failed = session_id, failed
+
+    def delivery_failed(self) -> None:
+        self._failed.append(self.id)
+
+
+def test_deliver_all_serves_every_member_when_one_fails(impl, caplog):
+    """The router's flush (``member.deliver_all``): each member with output gets it,
+    also what delivering queues meanwhile; one whose delivery raises is logged and
+    its session told, and the others are served all the same."""
+    module = member_module(impl)
+    pending: list[Any] = []
+    written: list = []
+    failed: list = []
+    records = []
+    for i in range(3):
+        record = module.Member(_Owner(i + 1, failed), pending.append)
+        record.id = i + 1
+        record.sink = _Sink(written, fail=i == 1)
+        records.append(record)
+    later = module.Member(_Owner(4, failed), pending.append)
+    later.id = 4
+    later.sink = _Sink(written)
+
+    class Chained(_Sink):  # delivering to the first queues output for another
+        def send_messages(self, msgs: list) -> None:
+            super().send_messages(msgs)
+            later.send(["later"])
+
+    records[0].sink = Chained(written)
+    for i, record in enumerate(records):
+        record.send([f"m{i}"])
+    with caplog.at_level("ERROR", logger="fastwamp.router"):
+        module.deliver_all(pending)
+    assert written == [["m0"], ["m2"], ["later"]]
+    assert failed == [2] and pending == []
+    assert "session 2: delivering output failed" in caplog.text
