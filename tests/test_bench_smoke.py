@@ -119,3 +119,21 @@ def test_publish_cost_smoke() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("µs per event") == 2, proc.stdout
+
+
+@pytest.mark.timeout(300)
+def test_call_instructions_smoke() -> None:
+    """``bench/call_instructions.py`` with a few calls: both routers start under
+    callgrind, serve the calls and report a count (never compared to anything)."""
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "call_instructions.py"),
+         "--transports", "rawsocket", "--calls", "5,15"],
+        capture_output=True, text=True, timeout=280, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fastwamp  rawsocket" in result.stdout and "relay     rawsocket" in result.stdout
+    assert "fastwamp / relay" in result.stdout
