@@ -176,6 +176,25 @@ class Exploding:
         return "<Exploding>"
 
 
+def unsendable() -> list[list]:
+    """RESULTs that no engine can send to a JSON peer taking 1 KiB (request ids 1-4);
+    :data:`UNSENDABLE_REPORTS` says what each is reported as."""
+    return [
+        [50, 1, {}, [{b"bytes-key": 1}]],
+        [50, 2, {}, [Exploding()]],
+        [50, 3, {}, [nested(300)]],
+        [50, 4, {}, ["x" * 2000]],  # over max_message_size
+    ]
+
+
+UNSENDABLE_REPORTS = [
+    (1, uris.UNENCODABLE),
+    (2, uris.UNENCODABLE),
+    (3, uris.UNENCODABLE),
+    (4, uris.PAYLOAD_SIZE_EXCEEDED),
+]
+
+
 @pytest.mark.parametrize("held", [False, True], ids=["writing", "held"])
 @pytest.mark.parametrize("engine", ["rawsocket", "websockets", "picows"])
 def test_every_engine_reports_what_it_cannot_send(run, engine, held):
@@ -187,22 +206,9 @@ def test_every_engine_reports_what_it_cannot_send(run, engine, held):
         (session,) = router.sessions
         if held:
             conn.pause_writing()
-        conn.send_messages(
-            [
-                [50, 1, {}, [{b"bytes-key": 1}]],
-                [50, 2, {}, [Exploding()]],
-                [50, 3, {}, [nested(300)]],
-                [50, 4, {}, ["x" * 2000]],  # over max_message_size
-                [50, 5, {}, ["fine"]],
-            ]
-        )
+        conn.send_messages([*unsendable(), [50, 5, {}, ["fine"]]])
         reported = [(msg[1], error) for msg, error, _ in session.undeliverable_msgs]
-        assert reported == [
-            (1, uris.UNENCODABLE),
-            (2, uris.UNENCODABLE),
-            (3, uris.UNENCODABLE),
-            (4, uris.PAYLOAD_SIZE_EXCEEDED),
-        ]
+        assert reported == UNSENDABLE_REPORTS
         if held:
             assert transport.writes == []
             conn.resume_writing()
@@ -223,20 +229,10 @@ def test_messages_sent_alone_are_reported_written_and_held_alike(run, engine):
     async def main():
         conn, transport, router = _open(engine)
         (session,) = router.sessions
-        for msg in (
-            [50, 1, {}, [{b"bytes-key": 1}]],
-            [50, 2, {}, [Exploding()]],
-            [50, 3, {}, [nested(300)]],
-            [50, 4, {}, ["x" * 2000]],  # over max_message_size
-        ):
+        for msg in unsendable():
             conn.send_messages([msg])
         reported = [(msg[1], error) for msg, error, _ in session.undeliverable_msgs]
-        assert reported == [
-            (1, uris.UNENCODABLE),
-            (2, uris.UNENCODABLE),
-            (3, uris.UNENCODABLE),
-            (4, uris.PAYLOAD_SIZE_EXCEEDED),
-        ]
+        assert reported == UNSENDABLE_REPORTS
         assert transport.writes == []
         write = transport.write
 
