@@ -137,3 +137,16 @@ def test_call_instructions_smoke() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "fastwamp  rawsocket" in result.stdout and "relay     rawsocket" in result.stdout
     assert "fastwamp / relay" in result.stdout
+
+
+def test_call_bytecodes_smoke() -> None:
+    """``bench/call_bytecodes.py`` counts the bytecodes of a few calls on each wire and
+    names the router functions that ran them (never compared to anything)."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "call_bytecodes.py"),
+         "--transports", "rawsocket,websocket/picows", "--calls", "5"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("bytecodes per call") == 2, result.stdout
+    assert "session.py:receive" in result.stdout, result.stdout
