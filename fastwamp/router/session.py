@@ -75,6 +75,9 @@ ESTABLISHED = SessionState.ESTABLISHED
 CLOSING = SessionState.CLOSING
 CLOSED = SessionState.CLOSED
 
+#: What an established session handles itself; every other message is routed.
+_SESSION_CODES = frozenset((m.HELLO, m.AUTHENTICATE, m.GOODBYE, m.ABORT))
+
 
 class _Handshake:
     """A session's authentication in progress (HELLO until WELCOME or ABORT)."""
@@ -301,16 +304,15 @@ class RouterSession:
             else:
                 code = check_message(msg)  # raises ProtocolViolation, saying what is wrong
             if state is ESTABLISHED:
-                if code == m.GOODBYE:
+                if code not in _SESSION_CODES:  # one test on the way of every routed message
+                    self.realm.dispatch(self.member, code, msg)  # type: ignore[union-attr]
+                elif code == m.GOODBYE:
                     self._on_goodbye(msg)
-                elif code == m.HELLO:
-                    raise ProtocolViolation("HELLO received on an established session")
-                elif code == m.AUTHENTICATE:
-                    raise ProtocolViolation("AUTHENTICATE received on an established session")
                 elif code == m.ABORT:
                     self._on_abort(msg)
                 else:
-                    self.realm.dispatch(self.member, code, msg)  # type: ignore[union-attr]
+                    raise ProtocolViolation(
+                        f"{m.MESSAGE_NAMES[code]} received on an established session")
             elif state is HANDSHAKE:
                 if code == m.HELLO:
                     self._on_hello(msg)

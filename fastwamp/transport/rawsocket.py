@@ -159,7 +159,7 @@ class RawSocketConnection(BaseConnection):
     # asyncio.Protocol callbacks.
 
     def data_received(self, data: bytes) -> None:
-        self._last_read = now = _monotonic()
+        self._last_read = _monotonic()
         RAWSOCKET_TRAFFIC.received += len(data)
         if not self._reading:
             return
@@ -193,7 +193,7 @@ class RawSocketConnection(BaseConnection):
             if buf is None:
                 self._partial_since = 0.0  # _note_partial's usual case, without a call
             else:
-                self._note_partial(True, consumed > 0, now)
+                self._note_partial(True, consumed > 0, self._last_read)
 
     def eof_received(self) -> bool:
         return False  # let the transport close itself
@@ -416,15 +416,12 @@ class RawSocketConnection(BaseConnection):
         """
         pos = 0
         end_of_data = len(buf)
-        session = self._session
-        assert session is not None
-        decode = self._decode
-        assert decode is not None
-        receive = session.receive
-        max_in = self._max_in
         fed = False
         left = self._limits.messages_per_turn
         self._stalled = False
+        # One frame per read is the usual case (a client writes each message as it
+        # makes it): the session's methods and limits are read where used, not first
+        # copied to locals, and a regular frame's header needs one test.
         while end_of_data - pos >= 4:
             if not left or self._input_paused:
                 self._stalled = self._reading
@@ -432,21 +429,25 @@ class RawSocketConnection(BaseConnection):
             if not self._reading:
                 break
             (word,) = _unpack_word(buf, pos)
-            head = word >> 24
-            length = word & 0xFFFFFF
-            msg_type = head & 0x07
-            if head & 0xF0 or msg_type > MSG_PONG:
-                self._fail(f"RawSocket frame with reserved bits or type (0x{head:02x})")
-                break
-            if head & 0x08:
-                if length:
-                    self._fail("RawSocket frame length over 2**24")
+            if word >> 24:  # not a regular frame under 2**24 bytes: flags or type set
+                head = word >> 24
+                length = word & 0xFFFFFF
+                msg_type = head & 0x07
+                if head & 0xF0 or msg_type > MSG_PONG:
+                    self._fail(f"RawSocket frame with reserved bits or type (0x{head:02x})")
                     break
-                length = MAX_LENGTH
-            if length > max_in:
+                if head & 0x08:
+                    if length:
+                        self._fail("RawSocket frame length over 2**24")
+                        break
+                    length = MAX_LENGTH
+            else:
+                length = word
+                msg_type = MSG_REGULAR
+            if length > self._max_in:
                 self._limits.count("oversize_frames")
                 self._fail(
-                    f"RawSocket frame of {length} bytes exceeds the {max_in} limit"
+                    f"RawSocket frame of {length} bytes exceeds the {self._max_in} limit"
                     + ("" if self._established else " before the session is established")
                 )
                 break
@@ -458,17 +459,17 @@ class RawSocketConnection(BaseConnection):
             left -= 1
             if msg_type == MSG_REGULAR:
                 try:
-                    msg = decode(payload)
+                    msg = self._decode(payload)  # type: ignore[misc]
                 except SerializationError as exc:
                     # The router logs the protocol violation (one line per bad input).
                     log.debug(
                         "%s: undecodable %s message: %s", self.peer, self._serializer.name, exc
                     )
                     self._reading = False  # the router aborts the session; read no more
-                    session.receive_invalid(str(exc))
+                    self._session.receive_invalid(str(exc))  # type: ignore[union-attr]
                     fed = True
                     break
-                receive(msg)
+                self._session.receive(msg)  # type: ignore[union-attr]
                 fed = True
             else:  # PING or PONG: the peer speaks them, it can be pinged
                 if not self._pingable:
