@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .._core.fanout import ReceiverFilter, SharedMessage
 from ..wamp import messages as m
+from ..wamp.payload import RawPayload
 
 if TYPE_CHECKING:
     from collections.abc import Container
@@ -30,6 +31,10 @@ log = logging.getLogger("fastwamp.router")
 #: Bytes of already-made fan-out frames :meth:`Member.deliver` joins into one write;
 #: larger bursts go through the connection, which writes big ones vectored.
 JOINED_FRAMES_MAX = 16 * 1024
+
+#: RawSocket frames of this many bytes or more need the length flag: the connection
+#: frames them.
+RAWSOCKET_LENGTH_LIMIT = 1 << 24
 
 # Features a client announced in HELLO that routing acts on, as bits of Member.features.
 CALLER_PROGRESSIVE_CALL_INVOCATIONS = 1
@@ -101,6 +106,7 @@ class Member:
         "on_output", "callee", "registrations", "subscriptions", "invocations", "calls",
         "last_invocation_id", "testaments", "testament_bytes", "exclude_me_filter",
         "sent_counts", "sink", "frame_transport", "frame_key", "frame_limit", "frame_traffic",
+        "frame_encode", "frame_pack", "frame_opcode", "frame_payload_limit",
     )
 
     def __init__(self, owner: Any, on_output: Any, is_service: bool = False) -> None:
@@ -137,15 +143,23 @@ class Member:
         #: ``send_messages``); None: the owner's ``deliver()`` decides (a closing or
         #: closed connection, a remote session).
         self.sink: Any = None
-        #: While the connection lets a fan-out EVENT's frame go out as it is (its
-        #: session established and open, writing not paused, none of its own output
-        #: waiting): its transport, the key of its frame in the EVENT's
-        #: ``encoded``, the largest frame it may write (header included) and the
-        #: traffic counter to add the bytes to; None otherwise (see :meth:`deliver`).
+        #: While the connection lets its output go out straight (its session
+        #: established and open, writing not paused, none of its own output
+        #: waiting): its transport, the key of its frame in a fan-out EVENT's
+        #: ``encoded``, the largest such frame it may write (header included) and
+        #: the traffic counter to add the bytes to; None otherwise (see
+        #: :meth:`deliver`).  With them, how the member frames a message of its
+        #: own: the connection's encoder (and its serializer's ``encode_plain``, if
+        #: any), 0 for a RawSocket frame or the WebSocket opcode, and the largest
+        #: payload the peer accepts.
         self.frame_transport: Any = None
         self.frame_key: Any = None
         self.frame_limit = 0
         self.frame_traffic: Any = None
+        self.frame_encode: Any = None
+        self.frame_pack: Any = None
+        self.frame_opcode = 0
+        self.frame_payload_limit = 0
 
     # -- output -------------------------------------------------------------
 
@@ -164,9 +178,14 @@ class Member:
     def deliver(self) -> None:
         """Hand the outbox to the sink (called by the router's flush).
 
-        A lone fan-out EVENT whose frame another receiver on the same kind of
-        connection already made is written to :attr:`frame_transport` here, with no
-        call into the connection (the usual case of a publication to many)."""
+        While :attr:`frame_transport` is set, the member writes its output there
+        itself, with no call into the connection: a lone fan-out EVENT whose frame
+        another receiver on the same kind of connection already made (the usual
+        case of a publication to many), a lone message of its own (the usual reply)
+        encoded and framed here, or a burst of either kind in one write.  What it
+        cannot write that way (a message that does not encode, or exceeds the
+        peer's limit, or an EVENT not framed yet) goes through the connection,
+        with the rest of the outbox, in order."""
         sink = self.sink
         if sink is None:
             self.owner.deliver()
@@ -175,50 +194,103 @@ class Member:
         if not out:
             return
         transport = self.frame_transport
-        if transport is not None and type(out[0]) is SharedMessage:
-            # A lone EVENT (the usual case at light load) on its own path: going
-            # through _write_frames costs it 4.5 % more per event (its list and loop).
+        if transport is not None:
             if len(out) == 1:
-                shared = out[0]
-                frame = shared.encoded.get(self.frame_key)
-                if (frame is not None and len(frame) <= self.frame_limit
-                        and not transport.is_closing()):
-                    out.clear()
-                    transport.write(frame)
-                    traffic = self.frame_traffic
-                    traffic.sent += len(frame)
-                    return
+                item = out[0]
+                if type(item) is SharedMessage:
+                    # A lone EVENT (the usual case at light load) on its own path:
+                    # going through _write_frames costs it 4.5 % more per event.
+                    shared = item
+                    frame = shared.encoded.get(self.frame_key)
+                    if (frame is not None and len(frame) <= self.frame_limit
+                            and not transport.is_closing()):
+                        out.clear()
+                        transport.write(frame)
+                        traffic = self.frame_traffic
+                        traffic.sent += len(frame)
+                        return
+                else:
+                    frame = self._frame_own(item)
+                    if frame is not None and not transport.is_closing():
+                        out.clear()
+                        self._write_own(transport, frame)
+                        return
             elif self._write_frames(out, transport):
                 return
         self.outbox = []
         sink.send_messages(out)
 
+    def _frame_own(self, msg: Any) -> Any:
+        """``msg`` (not a fan-out EVENT) encoded and framed for :attr:`frame_transport`,
+        or None when the connection must handle it (it does not encode, it exceeds
+        the peer's limit, or no encoder is set): the connection then reports it."""
+        encode = self.frame_encode
+        if encode is None:
+            return None
+        pack = self.frame_pack
+        last = len(msg) - 1  # compiled without wraparound: no msg[-1]
+        try:
+            if pack is not None and last >= 0 and type(msg[last]) is not RawPayload:
+                data = pack(msg)
+            else:
+                data = encode(msg)
+        except Exception:  # noqa: BLE001 - the connection encodes it again and reports it
+            return None
+        length = len(data)
+        if length > self.frame_payload_limit:
+            return None
+        opcode = self.frame_opcode
+        if opcode == 0:  # RawSocket: a regular message, its length in 3 bytes
+            if length >= RAWSOCKET_LENGTH_LIMIT:
+                return None
+            return length.to_bytes(4, "big") + data
+        if length < 126:  # WebSocket: final, unmasked, uncompressed (RFC 6455 §5.2)
+            return bytes((0x80 | opcode, length)) + data
+        if length < 65536:
+            return bytes((0x80 | opcode, 126, length >> 8, length & 0xFF)) + data
+        return bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big") + data
+
+    def _write_own(self, transport: Any, frame: Any) -> None:
+        """Write ``frame`` of the member's own output; if the write filled the
+        transport's buffer (the connection stopped the direct path), let the
+        connection see whether the peer reads at all."""
+        transport.write(frame)
+        traffic = self.frame_traffic
+        traffic.sent += len(frame)
+        if self.frame_transport is None:
+            self.sink.after_direct_write()
+
     def _write_frames(self, out: list, transport: Any) -> bool:
-        """Write several fan-out EVENTs at once (a publisher's burst, read together),
-        if each is a SharedMessage whose frame another receiver already made and the
-        whole fits in :data:`JOINED_FRAMES_MAX`; False (nothing written) otherwise."""
+        """Write several messages at once (a publisher's burst read together, the
+        replies to pipelined calls), if each is a fan-out EVENT whose frame another
+        receiver already made or a message :meth:`_frame_own` frames, and the whole
+        fits in :data:`JOINED_FRAMES_MAX`; False (nothing written) otherwise."""
         key = self.frame_key
         limit = self.frame_limit
         frames = []
         size = 0
         for item in out:
-            if type(item) is not SharedMessage:
-                return False
-            shared = item
-            frame = shared.encoded.get(key)
-            if frame is None:
-                return False
-            length = len(frame)
-            if length > limit:
-                return False
+            if type(item) is SharedMessage:
+                shared = item
+                frame = shared.encoded.get(key)
+                if frame is None:
+                    return False
+                length = len(frame)
+                if length > limit:
+                    return False
+            else:
+                frame = self._frame_own(item)
+                if frame is None:
+                    return False
+                length = len(frame)
             size += length
+            if size > JOINED_FRAMES_MAX:
+                return False
             frames.append(frame)
-        if size > JOINED_FRAMES_MAX or transport.is_closing():
+        if transport.is_closing():
             return False
         out.clear()
-        transport.write(b"".join(frames))
-        traffic = self.frame_traffic
-        traffic.sent += size
+        self._write_own(transport, b"".join(frames))
         return True
 
     def send_error(

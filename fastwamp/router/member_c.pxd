@@ -39,6 +39,10 @@ cdef class Member:
     cdef public object frame_key
     cdef public Py_ssize_t frame_limit
     cdef public object frame_traffic
+    cdef public object frame_encode
+    cdef public object frame_pack
+    cdef public long frame_opcode
+    cdef public Py_ssize_t frame_payload_limit
 
     @cython.locals(outbox=list, counts=MessageCounts)
     cpdef send(self, object msg)
@@ -49,6 +53,11 @@ cdef class Member:
     @cython.locals(frames=list, shared=SharedMessageC, size=Py_ssize_t, length=Py_ssize_t,
                    limit=Py_ssize_t)
     cdef bint _write_frames(self, list out, object transport) except -1
+
+    @cython.locals(length=Py_ssize_t, opcode=long, last=Py_ssize_t)
+    cdef object _frame_own(self, object msg)
+
+    cdef _write_own(self, object transport, object frame)
 
     cpdef send_error(self, object request_type, object request_id, str error,
                      object args=*, object kwargs=*)

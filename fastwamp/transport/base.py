@@ -1363,6 +1363,10 @@ class BaseConnection(asyncio.Protocol):
                 member.frame_key = self._frame_key
                 member.frame_limit = self._max_out + self._direct_frame_header
                 member.frame_traffic = self._traffic
+                member.frame_encode = self._encode
+                member.frame_pack = getattr(self._serializer, "encode_plain", None)
+                member.frame_opcode = self._direct_frame_opcode()
+                member.frame_payload_limit = self._max_out
                 member.frame_transport = self._transport
                 self._direct_member = member
         else:
@@ -1375,6 +1379,18 @@ class BaseConnection(asyncio.Protocol):
         if member is not None:
             member.frame_transport = None
             self._direct_member = None
+
+    def _direct_frame_opcode(self) -> int:
+        """How the member frames a message it writes itself: 0 for a RawSocket
+        frame, else the WebSocket opcode (see :meth:`_sync_frame_path`)."""
+        return 0
+
+    def after_direct_write(self) -> None:
+        """The member wrote output straight to the transport and the write filled its
+        buffer (writing is paused now): drop the peer if too much piles up, as a
+        write of the connection's own would."""
+        if self._write_paused:
+            self._check_backlog()
 
     def _own_output_waiting(self) -> bool:
         """Output of the connection's own (not the router's) waits to go first."""

@@ -584,6 +584,9 @@ class PicowsConnection(BaseConnection):
     def _frame_shared(self, msg: SharedMessage) -> bytes | None:
         return frame_shared(self, msg, self._opcode)
 
+    def _direct_frame_opcode(self) -> int:
+        return self._opcode
+
     def _frame_payload_length(self, frame: bytes) -> int:
         return server_frame_length(frame)
 

@@ -184,6 +184,10 @@ class Serializer:
     binary = True
     #: Serializer id in the RawSocket handshake.
     rawsocket_id = 0
+    #: A faster ``encode`` for a message that is a plain list whose last element is
+    #: no :class:`RawPayload` (None: there is none).  It raises what its encoder
+    #: raises, and leaves nothing behind when it does.
+    encode_plain: Any = None
 
     def __init__(self) -> None:
         self.encode = _encode_once(self.name, self._encode)
@@ -318,6 +322,7 @@ class MsgpackSerializer(Serializer):
         self._packer = packer = msgpack.Packer(use_bin_type=True)
         super().__init__()
         pack, reset, shared_encode = packer.pack, packer.reset, self.encode
+        self.encode_plain = pack  # msgpack >= 1.0 empties its buffer when a pack fails
 
         def encode(msg: list) -> bytes:
             if type(msg) is SharedMessage:

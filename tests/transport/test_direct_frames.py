@@ -1,8 +1,9 @@
-"""A fan-out EVENT's frame written by the receiver's routing record (``Member.deliver``)
-straight to its RawSocket or picows transport (a burst of them in one write), and every
-case where it must not be: before WELCOME, while writing is paused, while the
-connection's own output (a PONG) waits, once the connection closes, when the frame
-exceeds the receiver's limit, and when the burst holds another message or is large.
+"""A fan-out EVENT's frame, and a message of the session's own, written by the
+receiver's routing record (``Member.deliver``) straight to its RawSocket or picows
+transport (a burst of them in one write), and every case where it must not be:
+before WELCOME, while writing is paused, while the connection's own output (a PONG)
+waits, once the connection closes, when the frame exceeds the receiver's limit or
+does not encode, and when the burst is large.
 
 A real router and real connections on in-memory transports."""
 
@@ -286,19 +287,99 @@ def test_burst_of_events_written_by_the_member_in_one_write(run, clients, monkey
     run(main)
 
 
-def test_burst_with_a_message_of_its_own_goes_through_the_connection(
-        run, clients, monkeypatch):
+def test_own_messages_and_events_written_by_the_member_in_order(run, clients, monkeypatch):
     async def main() -> None:
         router, (a, b, publisher) = clients(3)
         calls = _counting_send_messages(monkeypatch, type(a.conn))
-        # b publishes too, acknowledged: its PUBLISHED is not a shared frame.
-        b.conn.data_received(b.encoded([PUBLISH, 7, {"acknowledge": True}, TOPIC, ["own"]]))
+        # Each receiver has a message of its own waiting when the burst of EVENTs
+        # comes: a's (delivered first) goes through its connection, which frames the
+        # EVENTs; b's member frames its own message and joins the EVENTs' frames.
+        for client, text in ((a, "a"), (b, "b")):
+            client.member.send([EVENT, 99, 1, {}, [text]])
         publisher.send(*[[PUBLISH, 2 + i, {}, TOPIC, [i]] for i in range(3)])
-        assert [msg[4] for msg in a.messages()] == [["own"], [0], [1], [2]]
-        got = b.messages()
-        assert [msg[0] for msg in got] == [17] + [EVENT] * 3  # PUBLISHED, then the events
-        assert [msg[4] for msg in got[1:]] == [[0], [1], [2]]
-        assert b.conn in calls
+        assert len(b.transport.writes) == 1
+        assert [msg[4] for msg in a.messages()] == [["a"], [0], [1], [2]]
+        assert [msg[4] for msg in b.messages()] == [["b"], [0], [1], [2]]
+        assert calls == [a.conn]
+
+    run(main)
+
+
+def test_own_message_framed_by_the_member_as_the_connection_frames_it(
+        run, clients, monkeypatch):
+    async def main() -> None:
+        router, (a, b) = clients(2)
+        b.member.frame_transport = None  # b's connection writes its own output
+        calls = _counting_send_messages(monkeypatch, type(a.conn))
+        traffic = type(a.conn)._traffic
+        # Around the WebSocket header's sizes: 7-bit, 16-bit and 64-bit lengths.
+        for size in (0, 100, 200, 70_000):
+            msg = [EVENT, 99, size, {}, ["z" * size]]
+            sent = traffic.sent
+            a.member.send(list(msg))
+            router.flush()
+            assert len(a.transport.writes) == 1
+            direct = a.transport.writes[0]
+            assert traffic.sent - sent == len(direct)
+            b.member.send(list(msg))
+            router.flush()
+            assert b.transport.writes == [direct]
+            assert a.messages() == [msg] and b.messages() == [msg]
+        assert calls == [b.conn] * 4
+
+    run(main)
+
+
+def test_own_message_the_member_cannot_write_goes_through_the_connection(
+        run, clients, monkeypatch):
+    async def main() -> None:
+        router, (a,) = clients(1)
+        small = a.small(router)
+        calls = _counting_send_messages(monkeypatch, type(a.conn))
+        # Over the peer's limit: the connection reports it, nothing is written.
+        small.member.send([EVENT, 99, 1, {}, ["z" * 2000]])
+        router.flush()
+        assert calls == [small.conn] and small.transport.writes == []
+        # Not encodable: the same.
+        a.member.send([EVENT, 99, 2, {}, [object()]])
+        a.member.send([EVENT, 99, 3, {}, ["after"]])
+        router.flush()
+        assert calls == [small.conn, a.conn]
+        assert [msg[2] for msg in a.messages()] == [3]
+        # The direct path stays on for what follows.
+        assert a.member.frame_transport is a.transport
+        a.member.send([EVENT, 99, 4, {}, []])
+        router.flush()
+        assert calls == [small.conn, a.conn]
+        assert [msg[2] for msg in a.messages()] == [4]
+
+    run(main)
+
+
+def test_direct_write_that_fills_the_buffer_checks_the_backlog(run, clients, monkeypatch):
+    async def main() -> None:
+        router, (a,) = clients(1)
+        checked: list[bool] = []
+        conn = a.conn
+
+        class PausingTransport(type(a.transport)):  # type: ignore[misc]
+            def write(self, data: bytes) -> None:
+                super().write(data)
+                conn.pause_writing()  # the buffer is full after this write
+
+        a.transport.__class__ = PausingTransport
+        check_backlog = type(conn)._check_backlog
+
+        def counting(self: Any) -> bool:
+            checked.append(True)
+            return check_backlog(self)
+
+        monkeypatch.setattr(type(conn), "_check_backlog", counting)
+        a.member.send([EVENT, 99, 1, {}, ["x"]])
+        router.flush()
+        assert checked == [True]
+        assert a.member.frame_transport is None
+        assert [msg[2] for msg in a.messages()] == [1]
 
     run(main)
 
