@@ -179,13 +179,13 @@ class Member:
         """Hand the outbox to the sink (called by the router's flush).
 
         While :attr:`frame_transport` is set, the member writes its output there
-        itself, with no call into the connection: a lone fan-out EVENT whose frame
-        another receiver on the same kind of connection already made (the usual
-        case of a publication to many), a lone message of its own (the usual reply)
-        encoded and framed here, or a burst of either kind in one write.  What it
-        cannot write that way (a message that does not encode, or exceeds the
-        peer's limit, or an EVENT not framed yet) goes through the connection,
-        with the rest of the outbox, in order."""
+        itself, with no call into the connection: a lone fan-out EVENT (its frame
+        made by the first receiver on the same kind of connection and kept in it
+        for the others: the usual case of a publication to many), a lone message
+        of its own (the usual reply), or a burst of either kind in one write.  What
+        it cannot write that way (a message that does not encode or exceeds the
+        peer's limit) goes through the connection, with the rest of the outbox, in
+        order, and the connection reports it."""
         sink = self.sink
         if sink is None:
             self.owner.deliver()
@@ -202,6 +202,8 @@ class Member:
                     # going through _write_frames costs it 4.5 % more per event.
                     shared = item
                     frame = shared.encoded.get(self.frame_key)
+                    if frame is None:
+                        frame = self._frame_shared(shared)
                     if (frame is not None and len(frame) <= self.frame_limit
                             and not transport.is_closing()):
                         out.clear()
@@ -236,9 +238,32 @@ class Member:
                 data = encode(msg)
         except Exception:  # noqa: BLE001 - the connection encodes it again and reports it
             return None
-        length = len(data)
-        if length > self.frame_payload_limit:
+        if len(data) > self.frame_payload_limit:
             return None
+        return self._framed(data)
+
+    def _frame_shared(self, shared: Any) -> Any:
+        """Fan-out EVENT ``shared`` (no receiver on this kind of connection framed it
+        yet) encoded and framed, and kept in it for the other receivers; None when
+        the connection must handle it (it does not encode, or no encoder is set):
+        the connection then reports it."""
+        encode = self.frame_encode
+        if encode is None:
+            return None
+        try:
+            data = encode(shared)  # encoded once per serializer, kept in ``shared``
+        except Exception:  # noqa: BLE001 - the connection encodes it again and reports it
+            return None
+        frame = self._framed(data)
+        if frame is not None:
+            shared.encoded[self.frame_key] = frame
+        return frame
+
+    def _framed(self, data: Any) -> Any:
+        """``data`` with the header of its frame for :attr:`frame_transport` before
+        it; None for a RawSocket message of 16 MiB or more (the connection frames
+        it)."""
+        length = len(data)
         opcode = self.frame_opcode
         if opcode == 0:  # RawSocket: a regular message, its length in 3 bytes
             if length >= RAWSOCKET_LENGTH_LIMIT:
@@ -262,9 +287,9 @@ class Member:
 
     def _write_frames(self, out: list, transport: Any) -> bool:
         """Write several messages at once (a publisher's burst read together, the
-        replies to pipelined calls), if each is a fan-out EVENT whose frame another
-        receiver already made or a message :meth:`_frame_own` frames, and the whole
-        fits in :data:`JOINED_FRAMES_MAX`; False (nothing written) otherwise."""
+        replies to pipelined calls), if each is a fan-out EVENT or a message of the
+        session's own that the member frames, and the whole fits in
+        :data:`JOINED_FRAMES_MAX`; False (nothing written) otherwise."""
         key = self.frame_key
         limit = self.frame_limit
         frames = []
@@ -274,7 +299,9 @@ class Member:
                 shared = item
                 frame = shared.encoded.get(key)
                 if frame is None:
-                    return False
+                    frame = self._frame_shared(shared)
+                    if frame is None:
+                        return False
                 length = len(frame)
                 if length > limit:
                     return False

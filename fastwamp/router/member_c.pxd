@@ -54,8 +54,13 @@ cdef class Member:
                    limit=Py_ssize_t)
     cdef bint _write_frames(self, list out, object transport) except -1
 
-    @cython.locals(length=Py_ssize_t, opcode=long, last=Py_ssize_t)
+    @cython.locals(last=Py_ssize_t)
     cdef object _frame_own(self, object msg)
+
+    cdef object _frame_shared(self, SharedMessageC shared)
+
+    @cython.locals(length=Py_ssize_t, opcode=long)
+    cdef object _framed(self, object data)
 
     cdef _write_own(self, object transport, object frame)
 

@@ -159,8 +159,7 @@ def test_established_connection_lets_its_member_write_frames(run, clients):
     run(main)
 
 
-def test_event_frame_written_by_the_member_for_every_receiver_but_the_first(
-        run, clients, monkeypatch):
+def test_event_frame_made_once_and_written_by_every_member(run, clients, monkeypatch):
     async def main() -> None:
         router, (a, b, c, publisher) = clients(4)
         calls: list[Any] = []
@@ -183,8 +182,8 @@ def test_event_frame_written_by_the_member_for_every_receiver_but_the_first(
         assert all(len(frames) == 1 for frames in got)
         assert got[0] == got[1] == got[2]
         assert json.loads(got[0][0][1])[:1] == [EVENT]
-        # The first receiver's connection framed it; the others' members wrote that frame.
-        assert calls == [a.conn]
+        # The first receiver's member framed it; the others' members wrote that frame.
+        assert calls == []
         assert traffic.sent - sent == 3 * len(written)
 
     run(main)
@@ -281,7 +280,7 @@ def test_burst_of_events_written_by_the_member_in_one_write(run, clients, monkey
         assert written == a.transport.data
         for client in (a, b, c):
             assert [msg[4] for msg in client.messages()] == [[i] for i in range(5)]
-        assert calls == [a.conn]  # the first receiver framed them; the others joined frames
+        assert calls == []  # the first receiver's member framed them; the others joined them
         assert traffic.sent - sent == 3 * len(written)
 
     run(main)
@@ -292,15 +291,15 @@ def test_own_messages_and_events_written_by_the_member_in_order(run, clients, mo
         router, (a, b, publisher) = clients(3)
         calls = _counting_send_messages(monkeypatch, type(a.conn))
         # Each receiver has a message of its own waiting when the burst of EVENTs
-        # comes: a's (delivered first) goes through its connection, which frames the
-        # EVENTs; b's member frames its own message and joins the EVENTs' frames.
+        # comes: a's member (delivered first) frames its message and the EVENTs, b's
+        # frames its message and joins the EVENTs' frames; each in one write.
         for client, text in ((a, "a"), (b, "b")):
             client.member.send([EVENT, 99, 1, {}, [text]])
         publisher.send(*[[PUBLISH, 2 + i, {}, TOPIC, [i]] for i in range(3)])
-        assert len(b.transport.writes) == 1
+        assert len(a.transport.writes) == 1 and len(b.transport.writes) == 1
         assert [msg[4] for msg in a.messages()] == [["a"], [0], [1], [2]]
         assert [msg[4] for msg in b.messages()] == [["b"], [0], [1], [2]]
-        assert calls == [a.conn]
+        assert calls == []
 
     run(main)
 
