@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fastwamp.router")
 
-#: Bytes of already-made fan-out frames :meth:`Member.deliver` joins into one write;
-#: larger bursts go through the connection, which writes big ones vectored.
+#: Bytes of frames :meth:`Member.deliver` joins into one write; what follows a
+#: larger burst goes through the connection, which writes big output vectored.
 JOINED_FRAMES_MAX = 16 * 1024
 
 #: RawSocket frames of this many bytes or more need the length flag: the connection
@@ -217,8 +217,13 @@ class Member:
                         out.clear()
                         self._write_own(transport, frame)
                         return
-            elif self._write_frames(out, transport):
-                return
+            else:
+                written = self._write_frames(out, transport)
+                if written:
+                    if written == len(out):
+                        out.clear()
+                        return
+                    del out[:written]
         self.outbox = []
         sink.send_messages(out)
 
@@ -285,14 +290,16 @@ class Member:
         if self.frame_transport is None:
             self.sink.after_direct_write()
 
-    def _write_frames(self, out: list, transport: Any) -> bool:
-        """Write several messages at once (a publisher's burst read together, the
-        replies to pipelined calls), if each is a fan-out EVENT or a message of the
-        session's own that the member frames, and the whole fits in
-        :data:`JOINED_FRAMES_MAX`; False (nothing written) otherwise."""
+    def _write_frames(self, out: list, transport: Any) -> int:
+        """Write the leading messages of ``out`` (a publisher's burst read together,
+        the replies to pipelined calls) in one write: as many fan-out EVENTs and
+        messages of the session's own as the member frames, up to
+        :data:`JOINED_FRAMES_MAX` bytes (at least one); return how many it wrote.
+        The rest goes through the connection: what is framed is written once,
+        and at most one message is encoded twice."""
         key = self.frame_key
         limit = self.frame_limit
-        frames = []
+        frames: list[Any] = []
         size = 0
         for item in out:
             if type(item) is SharedMessage:
@@ -301,24 +308,24 @@ class Member:
                 if frame is None:
                     frame = self._frame_shared(shared)
                     if frame is None:
-                        return False
+                        break
                 length = len(frame)
                 if length > limit:
-                    return False
+                    break
             else:
                 frame = self._frame_own(item)
                 if frame is None:
-                    return False
+                    break
                 length = len(frame)
+            if frames and size + length > JOINED_FRAMES_MAX:
+                break
             size += length
-            if size > JOINED_FRAMES_MAX:
-                return False
             frames.append(frame)
-        if transport.is_closing():
-            return False
-        out.clear()
-        self._write_own(transport, b"".join(frames))
-        return True
+        count = len(frames)
+        if not count or transport.is_closing():
+            return 0
+        self._write_own(transport, frames[0] if count == 1 else b"".join(frames))
+        return count
 
     def send_error(
         self,

@@ -47,12 +47,12 @@ cdef class Member:
     @cython.locals(outbox=list, counts=MessageCounts)
     cpdef send(self, object msg)
 
-    @cython.locals(out=list, shared=SharedMessageC)
+    @cython.locals(out=list, shared=SharedMessageC, written=Py_ssize_t)
     cpdef deliver(self)
 
     @cython.locals(frames=list, shared=SharedMessageC, size=Py_ssize_t, length=Py_ssize_t,
-                   limit=Py_ssize_t)
-    cdef bint _write_frames(self, list out, object transport) except -1
+                   limit=Py_ssize_t, count=Py_ssize_t)
+    cdef Py_ssize_t _write_frames(self, list out, object transport) except -1
 
     @cython.locals(last=Py_ssize_t)
     cdef object _frame_own(self, object msg)

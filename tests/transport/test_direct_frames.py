@@ -397,6 +397,42 @@ def test_large_burst_goes_through_the_connection(run, clients, monkeypatch):
     run(main)
 
 
+def test_large_burst_of_own_messages_is_encoded_once(run, clients, monkeypatch):
+    async def main() -> None:
+        router, (a,) = clients(1)
+        calls = _counting_send_messages(monkeypatch, type(a.conn))
+        by_member: list[Any] = []
+        by_connection: list[Any] = []
+        encode = a.conn._encode
+
+        def counting(into: list[Any]) -> Any:
+            def counted(msg: Any) -> bytes:
+                into.append(msg[2])
+                return encode(msg)  # type: ignore[no-any-return]
+            return counted
+
+        a.member.frame_encode = counting(by_member)
+        # The connection's encoder: its own copy (RawSocket) or its serializer's (picows).
+        a.conn._encode = counting(by_connection)
+        monkeypatch.setattr(a.conn._serializer, "encode", a.conn._encode)
+        payload = "y" * 900
+        count = 30  # about 27 KiB: more than one joined write takes
+        for i in range(count):
+            a.member.send([EVENT, 99, i, {}, [payload]])
+        router.flush()
+        # The member wrote the first 16 KiB in one write, the connection the rest.
+        assert len(a.transport.writes) == 2
+        assert len(a.transport.writes[0]) <= 16 * 1024
+        assert calls == [a.conn]
+        assert [msg[2] for msg in a.messages()] == list(range(count))
+        # Each message encoded once, but the first that did not fit (encoded again).
+        assert 0 < len(by_member) < count
+        assert by_member + by_connection[1:] == list(range(count))
+        assert by_connection[0] == by_member[-1]
+
+    run(main)
+
+
 def test_burst_to_a_paused_receiver_is_held(run, clients):
     async def main() -> None:
         router, (a, b, publisher) = clients(3)
