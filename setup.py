@@ -35,12 +35,13 @@ COMPILED_MODULES = [
     "fastwamp._core.message",
     "fastwamp._core.msgpack_check",
 ]
-#: Router modules compiled as they are (``X.py`` → ``X_c``, typed by ``X_c.pxd``); the
+#: Modules compiled as they are (``X.py`` → ``X_c``, typed by ``X_c.pxd``); the
 #: interpreted ``X`` picks the compiled twin of its classes at import (see member.py).
 COMPILED_ROUTER_MODULES = [
     "fastwamp.router.member",
     "fastwamp.router.dealer",
     "fastwamp.router.broker",
+    "fastwamp.transport.rawsocket_reader",
 ]
 
 #: What a missing or broken compiler raises from ``build_ext``.

@@ -22,7 +22,7 @@ CORE_MODULES = (
     "fastwamp._core.msgpack_check",
 )
 ROUTER_TWIN_MODULES = ("fastwamp.router.member", "fastwamp.router.dealer",
-                       "fastwamp.router.broker")
+                       "fastwamp.router.broker", "fastwamp.transport.rawsocket_reader")
 
 
 def interpreted_modules() -> list[str]:

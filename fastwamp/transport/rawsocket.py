@@ -47,6 +47,7 @@ from fastwamp.transport.base import (
     frame_key,
     write_parts,
 )
+from fastwamp.transport.rawsocket_reader import FrameReader
 from fastwamp.transport.tls import is_tls_client_hello
 from fastwamp.wamp.serializers import SerializationError, SharedMessage, make_serializer
 
@@ -128,6 +129,7 @@ class RawSocketConnection(BaseConnection):
         "_stalled",
         "_pings",
         "_out",
+        "_reader",
     )
 
     def __init__(
@@ -155,10 +157,22 @@ class RawSocketConnection(BaseConnection):
         #: Output produced while reading (handshake reply, PONGs), written at the
         #: end of the read together with the router's replies (None: nothing).
         self._out: list[bytes] | None = None
+        #: What the event loop calls with each read (see ``data_received``).
+        self._reader = FrameReader(self)
 
     # asyncio.Protocol callbacks.
 
-    def data_received(self, data: bytes) -> None:
+    @property
+    def data_received(self) -> FrameReader:  # type: ignore[override]
+        """The read callback: the connection's compiled :class:`FrameReader`, which
+        takes a read of one whole frame on an established session itself and hands
+        every other read to :meth:`read_data`. (The event loop looks it up once,
+        when the connection starts; a property costs no bound method per connection.)"""
+        return self._reader
+
+    def read_data(self, data: bytes) -> None:
+        """Handle one read of the socket: the general path (handshake, partial and
+        joined frames, PING/PONG, limits, buffered or paused input)."""
         self._last_read = _monotonic()
         RAWSOCKET_TRAFFIC.received += len(data)
         if not self._reading:
@@ -210,6 +224,7 @@ class RawSocketConnection(BaseConnection):
                 logger=log,
             )
         self._buffer = None
+        self._reader.close()
         super().connection_lost(exc)
 
     # Sink methods called by the router during flush().
@@ -331,6 +346,7 @@ class RawSocketConnection(BaseConnection):
 
     def _on_established(self) -> None:
         self._max_in = self._max_in_open
+        self._reader.open(self._session, self._decode, self._router, self._max_in)
 
     def _peer_pings(self) -> None:
         """The peer sent a PING or PONG: it can be pinged from now on."""

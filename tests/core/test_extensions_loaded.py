@@ -38,15 +38,19 @@ def test_extensions_loaded(name: str) -> None:
 @pytest.mark.skipif(NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is set")
 def test_router_twins_loaded() -> None:
     """The per-call and per-publication paths run on the compiled dealer, broker and
-    routing record."""
+    routing record, and a RawSocket read on the compiled frame reader."""
     from fastwamp.router import broker_c, dealer_c, member_c  # type: ignore[attr-defined]
+    from fastwamp.transport import rawsocket_reader, rawsocket_reader_c  # type: ignore[attr-defined]
 
-    assert not any(twin.__file__.endswith(".py") for twin in (dealer_c, member_c, broker_c))
+    assert not any(twin.__file__.endswith(".py")
+                   for twin in (dealer_c, member_c, broker_c, rawsocket_reader_c))
     assert dealer.Dealer is dealer_c.Dealer and dealer.Invocation is dealer_c.Invocation
     assert member.Member is member_c.Member and member.send_to is member_c.send_to
     assert broker.Broker is broker_c.Broker and broker.Subscription is broker_c.Subscription
+    assert rawsocket_reader.FrameReader is rawsocket_reader_c.FrameReader
     assert twins.IN_USE == {"fastwamp.router.member": True, "fastwamp.router.dealer": True,
-                            "fastwamp.router.broker": True}
+                            "fastwamp.router.broker": True,
+                            "fastwamp.transport.rawsocket_reader": True}
 
 
 @pytest.mark.skipif(not NO_EXTENSIONS, reason="FASTWAMP_NO_EXTENSIONS is not set")
@@ -63,3 +67,6 @@ def test_no_extensions_selects_pure_python() -> None:
     assert dealer.Dealer.__module__ == "fastwamp.router.dealer"
     assert broker.Broker.__module__ == "fastwamp.router.broker"
     assert member.Member.__module__ == "fastwamp.router.member"
+    from fastwamp.transport import rawsocket_reader
+
+    assert rawsocket_reader.FrameReader.__module__ == "fastwamp.transport.rawsocket_reader"

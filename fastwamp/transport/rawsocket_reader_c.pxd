@@ -1,0 +1,20 @@
+# Augments rawsocket_reader.py, compiled as fastwamp.transport.rawsocket_reader_c: the
+# single-frame read of an established RawSocket session runs as C, its limit and
+# references in struct fields.
+cimport cython
+
+
+@cython.final
+cdef class FrameReader:
+    cdef public object conn
+    cdef public object session
+    cdef public object decode
+    cdef public object router
+    cdef public Py_ssize_t max_in
+
+    cpdef open(self, object session, object decode, object router, Py_ssize_t max_in)
+    cpdef close(self)
+
+    @cython.locals(raw=bytes, length=Py_ssize_t, b1=cython.uchar, b2=cython.uchar,
+                   b3=cython.uchar, now=double)
+    cpdef feed(self, object data)
