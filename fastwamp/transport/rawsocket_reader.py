@@ -1,18 +1,20 @@
 # cython: annotation_typing=False
-"""The RawSocket connection's usual read, compiled: one whole frame, one message.
+"""The RawSocket connection's usual read, compiled: whole frames, fed one by one.
 
 Autobahn and wampy.js write each message as they make it, so on an established
 session nearly every read the event loop hands a RawSocket connection is one
-complete regular frame. :class:`FrameReader` is what the loop calls with each
-read (``RawSocketConnection.data_received`` is the connection's reader). When
-the read is exactly one regular frame within the connection's limit, and the
-connection is reading with nothing buffered, deferred or paused, the reader
-decodes the frame, feeds the session, asks the router to flush and writes the
-connection's own output, as the connection's general path would. Any other
-read (a partial or joined frame, PING/PONG, a frame over the limit, anything
-before WELCOME or after closing began) goes to
-:meth:`RawSocketConnection.read_data` unchanged; so does a frame that fails to
-decode, which that path decodes again and reports.
+complete regular frame (several when a client pipelines). :class:`FrameReader`
+is what the loop calls with each read (``RawSocketConnection.data_received``
+is the connection's reader). When the connection is reading with nothing
+buffered, deferred or paused, and the read is whole regular frames within the
+connection's limit and the turn's ``messages_per_turn``, with at most the
+start of one more after them, the reader decodes each frame, feeds the
+session, asks the router to flush and writes the connection's own output, as
+the connection's general path would, and hands only the incomplete frame to
+that path, which buffers it. It stops where that path stops (see
+:meth:`FrameReader.feed_frames`). Any other read (a frame completed across
+reads, PING/PONG, a frame over the limit, anything before WELCOME or after
+closing began) goes to :meth:`RawSocketConnection.read_data` unchanged.
 
 The reader is part of the connection: it reads and sets the connection's
 input state directly. ``rawsocket_reader_c.pxd`` types it, and the same source
@@ -30,7 +32,7 @@ from fastwamp.transport.base import RAWSOCKET_TRAFFIC, _monotonic
 class FrameReader:
     """The read callback of one RawSocket connection (see the module docstring)."""
 
-    __slots__ = ("conn", "session", "decode", "router", "max_in")
+    __slots__ = ("conn", "session", "decode", "router", "max_in", "frames")
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
@@ -39,6 +41,8 @@ class FrameReader:
         self.decode: Any = None
         self.router: Any = None
         self.max_in = 0
+        #: Whole frames found by the last :meth:`scan`.
+        self.frames = 0
 
     def open(self, session: Any, decode: Any, router: Any, max_in: int) -> None:
         """The session is established: single-frame reads of at most ``max_in`` bytes
@@ -56,34 +60,91 @@ class FrameReader:
         """Handle one read of the socket."""
         conn = self.conn
         session = self.session
-        if session is not None and type(data) is bytes:
+        if (
+            session is not None
+            and type(data) is bytes
+            and conn._reading
+            and conn._buffer is None
+            and not conn._deferred
+            and not conn._input_paused
+        ):
             raw = data
-            length = len(raw) - 4
-            if 0 < length <= self.max_in and raw[0] == 0:
-                b1 = raw[1]
-                b2 = raw[2]
-                b3 = raw[3]
-                if ((b1 << 16) | (b2 << 8) | b3) == length and (
-                    conn._reading
-                    and conn._buffer is None
-                    and not conn._deferred
-                    and not conn._input_paused
-                ):
-                    try:
-                        msg = self.decode(raw[4:])
-                    except Exception:  # the general path decodes it again and reports it
-                        conn.read_data(data)
-                        return
-                    now = _monotonic()
-                    conn._last_read = now
-                    RAWSOCKET_TRAFFIC.received += length + 4
-                    session.receive(msg)  # never raises
-                    self.router.flush_soon(now)
-                    if conn._out:
-                        conn._write_out()
-                    return
+            end = self.scan(raw)
+            if end > 0 and (
+                (self.frames == 1 and end == len(raw))  # the usual read: no limit to look up
+                or self.frames < conn._limits.messages_per_turn
+                or (self.frames == conn._limits.messages_per_turn and end == len(raw))
+            ):
+                self.feed_frames(conn, session, raw, end)
+                return
         if conn is not None:
             conn.read_data(data)
+
+    def scan(self, raw: bytes) -> int:
+        """Where the whole frames at the start of ``raw`` end (their count in
+        ``frames``), if every frame of ``raw`` is a regular one of 1 to ``max_in``
+        bytes (the last may be incomplete); else 0."""
+        n = len(raw)
+        max_in = self.max_in
+        pos = 0
+        frames = 0
+        while n - pos >= 4:
+            if raw[pos] != 0:
+                return 0  # PING, PONG, or a frame the general path refuses
+            b1 = raw[pos + 1]
+            b2 = raw[pos + 2]
+            b3 = raw[pos + 3]
+            length = (b1 << 16) | (b2 << 8) | b3
+            if length == 0 or length > max_in:
+                return 0
+            if pos + 4 + length > n:
+                break  # an incomplete frame: the general path buffers it
+            pos += 4 + length
+            frames += 1
+        if pos < n and raw[pos] != 0:
+            return 0  # the start of a PING, PONG or bad frame
+        self.frames = frames
+        return pos
+
+    def feed_frames(self, conn: Any, session: Any, raw: bytes, end: int) -> None:
+        """Feed the whole frames of ``raw`` up to ``end`` to ``session``, then hand
+        what follows (an incomplete frame) to the general path, which buffers it.
+
+        It stops where the general path would: after a message that stopped the
+        connection reading (the rest is dropped) or paused its input (the general
+        path buffers the rest for later), and at a frame that fails to decode (the
+        general path decodes it again, reports it and flushes)."""
+        now = _monotonic()
+        conn._last_read = now
+        decode = self.decode
+        pos = 0
+        while True:
+            b1 = raw[pos + 1]
+            b2 = raw[pos + 2]
+            b3 = raw[pos + 3]
+            start = pos + 4
+            pos = start + ((b1 << 16) | (b2 << 8) | b3)
+            try:
+                msg = decode(raw[start:pos])
+            except Exception:
+                RAWSOCKET_TRAFFIC.received += start - 4
+                conn.read_data(raw[start - 4 :])
+                return
+            session.receive(msg)  # never raises
+            if pos == end:
+                break
+            if not conn._reading:  # closing: the rest is not wanted
+                end = len(raw)
+                break
+            if conn._input_paused:
+                end = pos  # the general path keeps the rest until input resumes
+                break
+        RAWSOCKET_TRAFFIC.received += end
+        self.router.flush_soon(now)
+        if conn._out:
+            conn._write_out()
+        if end < len(raw):
+            conn.read_data(raw[end:])
 
     def __call__(self, data: Any) -> None:
         self.feed(data)

@@ -11,10 +11,18 @@ cdef class FrameReader:
     cdef public object decode
     cdef public object router
     cdef public Py_ssize_t max_in
+    cdef public Py_ssize_t frames
 
     cpdef open(self, object session, object decode, object router, Py_ssize_t max_in)
     cpdef close(self)
 
-    @cython.locals(raw=bytes, length=Py_ssize_t, b1=cython.uchar, b2=cython.uchar,
-                   b3=cython.uchar, now=double)
+    @cython.locals(raw=bytes, end=Py_ssize_t)
     cpdef feed(self, object data)
+
+    @cython.locals(n=Py_ssize_t, max_in=Py_ssize_t, pos=Py_ssize_t, frames=Py_ssize_t,
+                   length=Py_ssize_t, b1=cython.uchar, b2=cython.uchar, b3=cython.uchar)
+    cdef Py_ssize_t scan(self, bytes raw)
+
+    @cython.locals(now=double, pos=Py_ssize_t, start=Py_ssize_t, b1=cython.uchar,
+                   b2=cython.uchar, b3=cython.uchar)
+    cdef feed_frames(self, object conn, object session, bytes raw, Py_ssize_t end)

@@ -1,15 +1,19 @@
-"""The RawSocket connection's compiled reader (``FrameReader``): a read of exactly one
-regular frame on an established session is fed without the connection's general
-path, and every other read goes through that path as before: the handshake and
-HELLO, joined and partial frames, PING, a frame over the limit, one that fails to
-decode, an empty frame, input that is paused or buffered, a closing connection.
+"""The RawSocket connection's compiled reader (``FrameReader``): a read of whole regular
+frames on an established session (and at most an incomplete one after them) is fed
+without the connection's general path, which gets only the incomplete tail; every
+other read goes through that path as before: the handshake and HELLO, a frame
+completed across reads, PING, a frame over the limit, one that fails to decode, an
+empty frame, more frames than one turn takes, input that is paused or buffered, a
+closing connection. A read the reader takes ends as the general path would end it.
 
 Each test runs on both builds of the reader (compiled, and its source run as
 Python), on a real router with real connections over in-memory transports."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import struct
 from typing import Any
 
@@ -24,7 +28,7 @@ from fastwamp.transport.rawsocket import RawSocketConnection
 
 from .conftest import FakeTransport, make_config, rs_frame
 
-HELLO, WELCOME, ABORT = 1, 2, 3
+HELLO, WELCOME, ABORT, GOODBYE = 1, 2, 3, 6
 SUBSCRIBE, SUBSCRIBED, PUBLISH, PUBLISHED = 32, 33, 16, 17
 
 READERS = {"interpreted": interpreted_module("fastwamp.transport.rawsocket_reader").FrameReader}
@@ -38,13 +42,29 @@ def reader_class(request: pytest.FixtureRequest) -> Any:
 
 
 class CountingConnection(RawSocketConnection):
-    """A RawSocket connection that counts the reads its general path handles."""
+    """A RawSocket connection that records what its general path is given."""
 
     __slots__ = ("general_reads",)
 
     def read_data(self, data: bytes) -> None:
-        self.general_reads += 1
+        self.general_reads.append(bytes(data))
         super().read_data(data)
+
+
+class GeneralPathOnly:
+    """A reader that hands every read to the general path (what the reader must match)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def open(self, *args: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __call__(self, data: bytes) -> None:
+        self.conn.read_data(data)
 
 
 class Client:
@@ -54,7 +74,7 @@ class Client:
         listener = ListenerConfig("rawsocket", max_message_size=max_size)
         self.transport = FakeTransport()
         self.conn: Any = CountingConnection(router, listener)
-        self.conn.general_reads = 0
+        self.conn.general_reads = []
         self.conn._reader = reader_class(self.conn)
         self.conn.connection_made(self.transport)
         self.conn.data_received(bytes((0x7F, 0xF1, 0, 0)))
@@ -69,11 +89,14 @@ class Client:
         assert self.messages()[0][0] == WELCOME
 
     def short_reads(self, *reads: bytes) -> int:
-        """Feed ``reads``; how many of them the reader took without the general path."""
-        before = self.conn.general_reads
+        """Feed ``reads``; how many of them the reader took (the general path got at
+        most an incomplete frame after the whole ones)."""
+        taken = 0
         for data in reads:
+            before = len(self.conn.general_reads)
             self.conn.data_received(data)
-        return len(reads) - (self.conn.general_reads - before)
+            taken += self.conn.general_reads[before:] != [data]
+        return taken
 
     def messages(self) -> list[list[Any]]:
         """The messages written since the last call."""
@@ -123,26 +146,165 @@ def test_one_frame_per_read_takes_the_short_path(run: Any, router: Router, reade
     run(main)
 
 
-def test_joined_and_partial_frames_take_the_general_path(run: Any, router: Router,
-                                                         reader_class: Any) -> None:
+def test_joined_frames_are_taken_and_an_incomplete_one_buffered(run: Any, router: Router,
+                                                                reader_class: Any) -> None:
     async def main() -> None:
         client = Client(router, reader_class)
         client.join()
         first = client.frame([SUBSCRIBE, 1, {}, "com.example.a"])
         second = client.frame([SUBSCRIBE, 2, {}, "com.example.b"])
-        assert client.short_reads(first + second) == 0
+        assert client.short_reads(first + second) == 1
         assert [msg[:2] for msg in client.messages()] == [[SUBSCRIBED, 1], [SUBSCRIBED, 2]]
+        # A frame cut across reads: its reads go the general way.
         third = client.frame([SUBSCRIBE, 3, {}, "com.example.c"])
         assert client.short_reads(third[:3], third[3:9], third[9:]) == 0
         assert [msg[:2] for msg in client.messages()] == [[SUBSCRIBED, 3]]
-        # A read ending inside the next frame buffers the rest: the reads that finish it
-        # go the general way, and the read after them is short again.
+        # A read ending inside the next frame: the reader feeds the whole frame and the
+        # general path buffers the rest (it watches the frame's deadline), then takes
+        # the read that completes it; the read after that is the reader's again.
         fourth = client.frame([SUBSCRIBE, 4, {}, "com.example.d"])
         fifth = client.frame([SUBSCRIBE, 5, {}, "com.example.e"])
-        assert client.short_reads(fourth + fifth[:6], fifth[6:]) == 0
+        assert client.short_reads(fourth + fifth[:6]) == 1
+        assert client.conn.general_reads[-1] == fifth[:6]
+        assert client.conn._buffer == fifth[:6] and client.conn._partial_since > 0
+        assert client.short_reads(fifth[6:]) == 0
+        assert client.conn._buffer is None and client.conn._partial_since == 0
         assert client.short_reads(client.frame([SUBSCRIBE, 6, {}, "com.example.f"])) == 1
         assert [msg[:2] for msg in client.messages()] == [[SUBSCRIBED, 4], [SUBSCRIBED, 5],
                                                           [SUBSCRIBED, 6]]
+
+    run(main)
+
+
+def test_one_turn_takes_at_most_messages_per_turn(run: Any, reader_class: Any) -> None:
+    async def main() -> None:
+        router = Router(make_config(messages_per_turn=2))
+        router.call_soon = None
+        client = Client(router, reader_class)
+        client.join()
+        frames = [client.frame([SUBSCRIBE, i, {}, f"com.example.t{i}"]) for i in range(1, 7)]
+        assert client.short_reads(frames[0] + frames[1]) == 1
+        assert client.short_reads(frames[2] + frames[3] + frames[4][:5]) == 0  # may stall
+        assert client.short_reads(frames[4][5:] + frames[5]) == 0
+        for _ in range(5):  # the deferred input is fed on later turns
+            await asyncio.sleep(0)
+        assert [msg[1] for msg in client.messages()] == [1, 2, 3, 4, 5, 6]
+        assert client.conn._buffer is None and not client.conn._deferred
+
+    run(main)
+
+
+def test_a_message_that_closes_the_session_drops_the_rest(run: Any, router: Router,
+                                                          reader_class: Any) -> None:
+    async def main() -> None:
+        client = Client(router, reader_class)
+        client.join()
+        goodbye = client.frame([GOODBYE, {}, "wamp.close.normal"])
+        assert client.short_reads(goodbye + client.frame([SUBSCRIBE, 1, {}, "com.a"])) == 1
+        assert [msg[0] for msg in client.messages()] == [GOODBYE]
+        assert not client.conn._reading
+
+    run(main)
+
+
+def test_a_bad_frame_after_good_ones_is_reported_after_them(run: Any, router: Router,
+                                                            reader_class: Any) -> None:
+    async def main() -> None:
+        client = Client(router, reader_class)
+        client.join()
+        good = client.frame([SUBSCRIBE, 1, {}, "com.example.a"])
+        later = client.frame([SUBSCRIBE, 2, {}, "com.example.b"])
+        assert client.short_reads(good + rs_frame(b"{bad") + later) == 1
+        assert client.conn.general_reads[-1] == rs_frame(b"{bad") + later
+        out = client.messages()
+        assert [msg[0] for msg in out] == [SUBSCRIBED, ABORT]
+
+    run(main)
+
+
+def test_input_paused_by_a_message_keeps_the_rest(run: Any, router: Router,
+                                                  reader_class: Any) -> None:
+    async def main() -> None:
+        client = Client(router, reader_class)
+        client.join()
+        conn = client.conn
+        session = conn._session
+
+        class PausingSession:
+            """The session, whose first message makes the core pause the input."""
+
+            def receive(self, msg: Any) -> None:
+                session.receive(msg)
+                conn.pause_input()
+
+        conn._reader.session = PausingSession()
+        frames = [client.frame([SUBSCRIBE, i, {}, f"com.example.t{i}"]) for i in (1, 2, 3)]
+        assert client.short_reads(b"".join(frames)) == 1
+        assert [msg[1] for msg in client.messages()] == [1]
+        assert conn._buffer == frames[1] + frames[2] and conn._deferred
+        conn._reader.session = session
+        conn.resume_input()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert [msg[1] for msg in client.messages()] == [2, 3]
+        assert conn._buffer is None and not conn._deferred
+
+    run(main)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_any_cut_of_the_input_ends_as_on_the_general_path(run: Any, reader_class: Any,
+                                                          seed: int) -> None:
+    """The same frames, cut into the same random reads (PINGs among them, the limit
+    per turn small), give the same messages and PONGs with the reader as without it."""
+
+    async def outcome(reader: Any) -> list[Any]:
+        router = Router(make_config(messages_per_turn=3))
+        router.call_soon = None
+        client = Client(router, reader)
+        client.join()
+        rng = random.Random(seed)
+        frames = []
+        for i in range(1, 60):
+            kind = rng.random()
+            if kind < 0.08:
+                frames.append(rs_frame(b"p%d" % i, 1))  # PING
+            elif kind < 0.5:
+                frames.append(client.frame([SUBSCRIBE, i, {}, f"com.example.t{i % 7}"]))
+            else:
+                frames.append(client.frame([PUBLISH, i, {"acknowledge": True},
+                                            "com.example.t1", ["x" * rng.randrange(200)]]))
+        # Reads of one to five frames, a quarter of them ending inside a frame.
+        stream = b"".join(frames)
+        starts = [0]
+        for frame in frames:
+            starts.append(starts[-1] + len(frame))
+        pos = last = 0
+        while pos < len(stream):
+            last = min(last + rng.choice((1, 1, 1, 2, 3, 5)), len(frames))
+            cut = starts[last]
+            if last < len(frames) and rng.random() < 0.25:
+                cut += rng.randrange(1, len(frames[last]))
+            client.conn.data_received(stream[pos:cut])
+            pos = cut
+            for _ in range(3):
+                await asyncio.sleep(0)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        out: list[Any] = []
+        data = client.transport.data
+        while data:
+            (word,) = struct.unpack_from("!I", data)
+            kind, length = word >> 24, word & 0xFFFFFF
+            body = data[4 : 4 + length]
+            out.append(("pong", body) if kind == 2 else json.loads(body)[:2])
+            data = data[4 + length :]
+        return out
+
+    async def main() -> None:
+        expected = await outcome(GeneralPathOnly)
+        assert len(expected) > 30
+        assert await outcome(reader_class) == expected
 
     run(main)
 
