@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._core.message import message_problem
@@ -78,6 +79,10 @@ CLOSED = SessionState.CLOSED
 #: What an established session handles itself; every other message is routed.
 _SESSION_CODES = frozenset((m.HELLO, m.AUTHENTICATE, m.GOODBYE, m.ABORT))
 
+#: The authextra of every session whose authenticator gave none: one empty dict shared
+#: (read-only through ``RouterSession.authextra``), not one per session (64 bytes each).
+NO_AUTHEXTRA: Mapping[str, Any] = {}
+
 
 class _Handshake:
     """A session's authentication in progress (HELLO until WELCOME or ABORT)."""
@@ -136,7 +141,8 @@ class RouterSession:
         self.realm: Realm | None = None
         self.authmethod = ""
         self.authprovider = ""
-        self.authextra: dict[str, Any] = {}
+        #: WELCOME.Details.authextra: the authenticator's, or the shared empty one.
+        self.authextra: Mapping[str, Any] = NO_AUTHEXTRA
         #: The routing record: identity, features, outbox, calls, registrations...
         self.member = Member(self, router.queue_delivery, self.is_service)
         #: The member hands its output to the sink directly until the session closes
@@ -500,7 +506,7 @@ class RouterSession:
             member.id = self.router.new_session_id()
         self.authmethod = identity.authmethod
         self.authprovider = identity.authprovider
-        self.authextra = identity.authextra
+        self.authextra = identity.authextra or NO_AUTHEXTRA
         member.authid = identity.authid
         member.authrole = identity.authrole
         member.features = handshake.features

@@ -346,7 +346,7 @@ class RawSocketConnection(BaseConnection):
 
     def _on_established(self) -> None:
         self._max_in = self._max_in_open
-        self._reader.open(self._session, self._decode, self._router, self._max_in)
+        self._reader.open(self._session, self._decode, self._max_in)
 
     def _peer_pings(self) -> None:
         """The peer sent a PING or PONG: it can be pinged from now on."""

@@ -32,29 +32,25 @@ from fastwamp.transport.base import RAWSOCKET_TRAFFIC, _monotonic
 class FrameReader:
     """The read callback of one RawSocket connection (see the module docstring)."""
 
-    __slots__ = ("conn", "session", "decode", "router", "max_in", "frames")
+    __slots__ = ("conn", "session", "decode", "max_in")
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         #: None until the session is established: every read takes the general path.
         self.session: Any = None
         self.decode: Any = None
-        self.router: Any = None
         self.max_in = 0
-        #: Whole frames found by the last :meth:`scan`.
-        self.frames = 0
 
-    def open(self, session: Any, decode: Any, router: Any, max_in: int) -> None:
+    def open(self, session: Any, decode: Any, max_in: int) -> None:
         """The session is established: single-frame reads of at most ``max_in`` bytes
         may be fed to ``session`` from now on."""
         self.session = session
         self.decode = decode
-        self.router = router
         self.max_in = max_in
 
     def close(self) -> None:
         """The connection is gone: no more short reads, and no references kept."""
-        self.session = self.decode = self.router = self.conn = None
+        self.session = self.decode = self.conn = None
 
     def feed(self, data: Any) -> None:
         """Handle one read of the socket."""
@@ -69,21 +65,17 @@ class FrameReader:
             and not conn._input_paused
         ):
             raw = data
-            end = self.scan(raw)
-            if end > 0 and (
-                (self.frames == 1 and end == len(raw))  # the usual read: no limit to look up
-                or self.frames < conn._limits.messages_per_turn
-                or (self.frames == conn._limits.messages_per_turn and end == len(raw))
-            ):
+            end = self.scan(conn, raw)
+            if end > 0:
                 self.feed_frames(conn, session, raw, end)
                 return
         if conn is not None:
             conn.read_data(data)
 
-    def scan(self, raw: bytes) -> int:
-        """Where the whole frames at the start of ``raw`` end (their count in
-        ``frames``), if every frame of ``raw`` is a regular one of 1 to ``max_in``
-        bytes (the last may be incomplete); else 0."""
+    def scan(self, conn: Any, raw: bytes) -> int:
+        """Where the whole frames at the start of ``raw`` end, if every frame of ``raw``
+        is a regular one of 1 to ``max_in`` bytes (the last may be incomplete) and the
+        turn's ``messages_per_turn`` takes them all; else 0."""
         n = len(raw)
         max_in = self.max_in
         pos = 0
@@ -101,9 +93,14 @@ class FrameReader:
                 break  # an incomplete frame: the general path buffers it
             pos += 4 + length
             frames += 1
-        if pos < n and raw[pos] != 0:
-            return 0  # the start of a PING, PONG or bad frame
-        self.frames = frames
+        if pos < n:
+            if raw[pos] != 0:
+                return 0  # the start of a PING, PONG or bad frame
+            turn = conn._limits.messages_per_turn
+            if frames >= turn:
+                return 0  # the general path stops there and feeds the rest later
+        elif frames > 1 and frames > conn._limits.messages_per_turn:
+            return 0
         return pos
 
     def feed_frames(self, conn: Any, session: Any, raw: bytes, end: int) -> None:
@@ -117,6 +114,7 @@ class FrameReader:
         now = _monotonic()
         conn._last_read = now
         decode = self.decode
+        router = conn._router
         pos = 0
         while True:
             b1 = raw[pos + 1]
@@ -140,7 +138,7 @@ class FrameReader:
                 end = pos  # the general path keeps the rest until input resumes
                 break
         RAWSOCKET_TRAFFIC.received += end
-        self.router.flush_soon(now)
+        router.flush_soon(now)
         if conn._out:
             conn._write_out()
         if end < len(raw):

@@ -1,6 +1,6 @@
-# Augments rawsocket_reader.py, compiled as fastwamp.transport.rawsocket_reader_c: the
-# single-frame read of an established RawSocket session runs as C, its limit and
-# references in struct fields.
+# Augments rawsocket_reader.py, compiled as fastwamp.transport.rawsocket_reader_c: a read
+# of whole frames on an established RawSocket session is walked and fed in C, the limit
+# and the references it needs in struct fields (four: 64 bytes a connection).
 cimport cython
 
 
@@ -9,19 +9,18 @@ cdef class FrameReader:
     cdef public object conn
     cdef public object session
     cdef public object decode
-    cdef public object router
     cdef public Py_ssize_t max_in
-    cdef public Py_ssize_t frames
 
-    cpdef open(self, object session, object decode, object router, Py_ssize_t max_in)
+    cpdef open(self, object session, object decode, Py_ssize_t max_in)
     cpdef close(self)
 
     @cython.locals(raw=bytes, end=Py_ssize_t)
     cpdef feed(self, object data)
 
     @cython.locals(n=Py_ssize_t, max_in=Py_ssize_t, pos=Py_ssize_t, frames=Py_ssize_t,
-                   length=Py_ssize_t, b1=cython.uchar, b2=cython.uchar, b3=cython.uchar)
-    cdef Py_ssize_t scan(self, bytes raw)
+                   length=Py_ssize_t, b1=cython.uchar, b2=cython.uchar, b3=cython.uchar,
+                   turn=Py_ssize_t)
+    cdef Py_ssize_t scan(self, object conn, bytes raw) except -1
 
     @cython.locals(now=double, pos=Py_ssize_t, start=Py_ssize_t, b1=cython.uchar,
                    b2=cython.uchar, b3=cython.uchar)
