@@ -165,9 +165,10 @@ class RawSocketConnection(BaseConnection):
     @property
     def data_received(self) -> FrameReader:  # type: ignore[override]
         """The read callback: the connection's compiled :class:`FrameReader`, which
-        takes a read of one whole frame on an established session itself and hands
-        every other read to :meth:`read_data`. (The event loop looks it up once,
-        when the connection starts; a property costs no bound method per connection.)"""
+        takes a read of whole frames on an established session itself and hands
+        every other read (and an incomplete last frame) to :meth:`read_data`. (The
+        event loop looks it up once, when the connection starts; a property costs no
+        bound method per connection.)"""
         return self._reader
 
     def read_data(self, data: bytes) -> None:

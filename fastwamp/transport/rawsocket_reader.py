@@ -42,8 +42,8 @@ class FrameReader:
         self.max_in = 0
 
     def open(self, session: Any, decode: Any, max_in: int) -> None:
-        """The session is established: single-frame reads of at most ``max_in`` bytes
-        may be fed to ``session`` from now on."""
+        """The session is established: reads of whole frames of at most ``max_in``
+        bytes may be fed to ``session`` from now on."""
         self.session = session
         self.decode = decode
         self.max_in = max_in
