@@ -393,3 +393,36 @@ def test_nothing_is_fed_once_the_connection_closes(run: Any, router: Router, rea
         assert client.messages() == []
 
     run(main)
+
+
+@pytest.mark.parametrize("hostile", ["reserved_bits", "bad_type", "oversized_tail",
+                                     "many_tiny_frames", "zero_length"])
+def test_hostile_reads_end_as_on_the_general_path(run: Any, reader_class: Any,
+                                                  hostile: str) -> None:
+    """A read that starts with a good frame and goes on with what a hostile client
+    sends: the same messages written, and the connection in the same state, with the
+    reader as with the general path alone."""
+
+    async def outcome(reader: Any) -> tuple[Any, ...]:
+        router = Router(make_config(messages_per_turn=100))
+        router.call_soon = None
+        client = Client(router, reader, max_size=4096)
+        client.join()
+        good = client.frame([SUBSCRIBE, 1, {}, "com.example.a"])
+        tail = {
+            "reserved_bits": b"\x10\x00\x00\x05hello",
+            "bad_type": b"\x07\x00\x00\x02[]",
+            "oversized_tail": b"\x00\x01\x00\x00" + b"x" * 10,
+            "many_tiny_frames": client.frame([SUBSCRIBE, 2, {}, "com.example.b"]) * 150,
+            "zero_length": b"\x00\x00\x00\x00",
+        }[hostile]
+        client.conn.data_received(good + tail)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        written = [msg[:2] if msg[0] == SUBSCRIBED else msg for msg in client.messages()]
+        return written, client.transport.closed, client.conn._reading, client.conn._buffer
+
+    async def main() -> None:
+        assert await outcome(reader_class) == await outcome(GeneralPathOnly)
+
+    run(main)
