@@ -29,6 +29,14 @@ from typing import Any
 from fastwamp.transport.base import RAWSOCKET_TRAFFIC, _monotonic
 
 
+def frame_length(raw: bytes, pos: int) -> int:
+    """The payload length in the header of the regular frame at ``raw[pos]``."""
+    b1 = raw[pos + 1]
+    b2 = raw[pos + 2]
+    b3 = raw[pos + 3]
+    return (b1 << 16) | (b2 << 8) | b3
+
+
 class FrameReader:
     """The read callback of one RawSocket connection (see the module docstring)."""
 
@@ -83,10 +91,7 @@ class FrameReader:
         while n - pos >= 4:
             if raw[pos] != 0:
                 return 0  # PING, PONG, or a frame the general path refuses
-            b1 = raw[pos + 1]
-            b2 = raw[pos + 2]
-            b3 = raw[pos + 3]
-            length = (b1 << 16) | (b2 << 8) | b3
+            length = frame_length(raw, pos)
             if length == 0 or length > max_in:
                 return 0
             if pos + 4 + length > n:
@@ -117,11 +122,8 @@ class FrameReader:
         router = conn._router
         pos = 0
         while True:
-            b1 = raw[pos + 1]
-            b2 = raw[pos + 2]
-            b3 = raw[pos + 3]
             start = pos + 4
-            pos = start + ((b1 << 16) | (b2 << 8) | b3)
+            pos = start + frame_length(raw, pos)
             try:
                 msg = decode(raw[start:pos])
             except Exception:

@@ -4,6 +4,10 @@
 cimport cython
 
 
+@cython.locals(b1=cython.uchar, b2=cython.uchar, b3=cython.uchar)
+cdef Py_ssize_t frame_length(bytes raw, Py_ssize_t pos) except -1
+
+
 @cython.final
 cdef class FrameReader:
     cdef public object conn
@@ -18,10 +22,8 @@ cdef class FrameReader:
     cpdef feed(self, object data)
 
     @cython.locals(n=Py_ssize_t, max_in=Py_ssize_t, pos=Py_ssize_t, frames=Py_ssize_t,
-                   length=Py_ssize_t, b1=cython.uchar, b2=cython.uchar, b3=cython.uchar,
-                   turn=Py_ssize_t)
+                   length=Py_ssize_t, turn=Py_ssize_t)
     cdef Py_ssize_t scan(self, object conn, bytes raw) except -1
 
-    @cython.locals(now=double, pos=Py_ssize_t, start=Py_ssize_t, b1=cython.uchar,
-                   b2=cython.uchar, b3=cython.uchar)
+    @cython.locals(now=double, pos=Py_ssize_t, start=Py_ssize_t)
     cdef feed_frames(self, object conn, object session, bytes raw, Py_ssize_t end)
